@@ -1,0 +1,1 @@
+//! Patch algorithms: JSON merge patch, JSON patch, strategic merge patch, server-side apply.

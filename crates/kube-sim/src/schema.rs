@@ -1,0 +1,1 @@
+//! OpenAPI v3 schema validation, pruning, defaulting and CEL rules for custom resources.

@@ -1,0 +1,1 @@
+//! Simulated cluster: controllers, kubelet, roles, cert-manager stand-in.
