@@ -1,1 +1,0 @@
-//! Simulated cluster: controllers, kubelet, roles, cert-manager stand-in.
