@@ -4,13 +4,31 @@
 //! `kube-sim/<component>`, so its requests show up in request accounting and can be targeted by
 //! fault rules like any other client's.
 
+pub mod certs;
+pub mod deployment;
+pub mod informers;
+pub mod kubelet;
 mod logs;
 mod options;
+pub mod pdb;
+pub mod pods;
+pub mod process;
+pub mod roles;
+pub mod statefulset;
+pub mod util;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use tokio::task::JoinSet;
+
+use informers::{Kind, Wakers, run_controller};
 
 pub use logs::PodLogs;
 pub use options::{RunImage, SimOptions, parse_duration};
@@ -31,12 +49,14 @@ pub struct SimContext {
 /// Running simulated cluster; stop it with [`SimHandle::shutdown`].
 pub struct SimHandle {
     tasks: JoinSet<()>,
+    processes: Arc<process::ProcessRuntime>,
 }
 
 impl SimHandle {
-    /// Stops every simulated component (and every process started by the process runtime).
+    /// Stops every simulated component and kills every process started by the process runtime.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
+        self.processes.shutdown().await;
     }
 }
 
@@ -56,7 +76,185 @@ pub fn component_client(api_url: &str, component: &str) -> anyhow::Result<kube::
 
 /// Starts the simulated cluster against a listening API server.
 pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandle> {
-    let _ = (&opts, &ctx);
-    let tasks = JoinSet::new();
-    Ok(SimHandle { tasks })
+    let port = url_port(&ctx.api_url)?;
+    if !opts.no_cert_manager {
+        certs::install_crds(&component_client(&ctx.api_url, "cert-manager")?).await?;
+    }
+
+    let mut wakers = Wakers::default();
+    let wake_sts = wakers.subscribe(&[Kind::StatefulSet, Kind::Pod, Kind::PersistentVolumeClaim]);
+    let wake_deploy = wakers.subscribe(&[Kind::Deployment, Kind::Pod]);
+    let wake_kubelet = wakers.subscribe(&[Kind::Pod]);
+    let wake_pdb = wakers.subscribe(&[
+        Kind::PodDisruptionBudget,
+        Kind::Pod,
+        Kind::StatefulSet,
+        Kind::Deployment,
+    ]);
+    let wake_roles = wakers.subscribe(&[Kind::Pod]);
+    let wake_certs = wakers.subscribe(&[
+        Kind::Certificate,
+        Kind::Issuer,
+        Kind::ClusterIssuer,
+        Kind::Secret,
+    ]);
+    let wakers = Arc::new(wakers);
+
+    let mut tasks = JoinSet::new();
+    let watch_client = component_client(&ctx.api_url, "informer")?;
+    let pods = informers::typed::<Pod>(&mut tasks, &watch_client, Kind::Pod, wakers.clone());
+    let sets = informers::typed::<StatefulSet>(
+        &mut tasks,
+        &watch_client,
+        Kind::StatefulSet,
+        wakers.clone(),
+    );
+    let deployments =
+        informers::typed::<Deployment>(&mut tasks, &watch_client, Kind::Deployment, wakers.clone());
+    let claims = informers::typed::<PersistentVolumeClaim>(
+        &mut tasks,
+        &watch_client,
+        Kind::PersistentVolumeClaim,
+        wakers.clone(),
+    );
+    let pdbs = informers::typed::<PodDisruptionBudget>(
+        &mut tasks,
+        &watch_client,
+        Kind::PodDisruptionBudget,
+        wakers.clone(),
+    );
+    let ready = async {
+        informers::wait_ready(&pods).await?;
+        informers::wait_ready(&sets).await?;
+        informers::wait_ready(&deployments).await?;
+        informers::wait_ready(&claims).await?;
+        informers::wait_ready(&pdbs).await
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .context("the simulated cluster's watches did not sync within 30s")??;
+
+    let runtime = Arc::new(process::ProcessRuntime {
+        rules: opts.run_images.clone(),
+        client: component_client(&ctx.api_url, "kubelet")?,
+        kubeconfig: ctx.kubeconfig_path.clone(),
+        logs: ctx.pod_logs.clone(),
+        node_name: opts.node_name.clone(),
+        notify: wake_kubelet.clone(),
+        supervisors: std::sync::Mutex::new(JoinSet::new()),
+    });
+
+    run_controller(
+        &mut tasks,
+        "statefulset",
+        wake_sts,
+        statefulset::Controller {
+            client: component_client(&ctx.api_url, "statefulset")?,
+            sets: sets.clone(),
+            pods: pods.clone(),
+            claims,
+            templates: HashMap::new(),
+        },
+    );
+    run_controller(
+        &mut tasks,
+        "deployment",
+        wake_deploy,
+        deployment::Controller {
+            client: component_client(&ctx.api_url, "deployment")?,
+            deployments: deployments.clone(),
+            pods: pods.clone(),
+            seed: opts.seed,
+            created: 0,
+        },
+    );
+    run_controller(
+        &mut tasks,
+        "kubelet",
+        wake_kubelet,
+        kubelet::Kubelet {
+            client: component_client(&ctx.api_url, "kubelet")?,
+            pods: pods.clone(),
+            node_name: opts.node_name.clone(),
+            start_delay: opts.pod_start_delay,
+            unpullable: opts.unpullable_images.clone(),
+            ips: kubelet::IpAllocator::for_port(port),
+            runtime: runtime.clone(),
+            state: HashMap::new(),
+        },
+    );
+    run_controller(
+        &mut tasks,
+        "disruption",
+        wake_pdb,
+        pdb::Controller {
+            client: component_client(&ctx.api_url, "disruption")?,
+            pdbs,
+            pods: pods.clone(),
+            sets,
+            deployments,
+        },
+    );
+    run_controller(
+        &mut tasks,
+        "roles",
+        wake_roles,
+        roles::Controller {
+            client: component_client(&ctx.api_url, "roles")?,
+            pods: pods.clone(),
+            delay: opts.failover_delay,
+            groups: HashMap::new(),
+        },
+    );
+    if !opts.no_cert_manager {
+        let issuers = informers::dynamic(
+            &mut tasks,
+            &watch_client,
+            Kind::Issuer,
+            certs::resource("Issuer", "issuers"),
+            wakers.clone(),
+        );
+        let cluster_issuers = informers::dynamic(
+            &mut tasks,
+            &watch_client,
+            Kind::ClusterIssuer,
+            certs::resource("ClusterIssuer", "clusterissuers"),
+            wakers.clone(),
+        );
+        let certificates = informers::dynamic(
+            &mut tasks,
+            &watch_client,
+            Kind::Certificate,
+            certs::resource("Certificate", "certificates"),
+            wakers.clone(),
+        );
+        let secrets =
+            informers::typed::<Secret>(&mut tasks, &watch_client, Kind::Secret, wakers.clone());
+        run_controller(
+            &mut tasks,
+            "cert-manager",
+            wake_certs,
+            certs::Controller {
+                client: component_client(&ctx.api_url, "cert-manager")?,
+                issuers,
+                cluster_issuers,
+                certificates,
+                secrets,
+                cluster_resource_namespace: "cert-manager".to_owned(),
+            },
+        );
+    } else {
+        drop(wake_certs);
+    }
+    Ok(SimHandle {
+        tasks,
+        processes: runtime,
+    })
+}
+
+fn url_port(url: &str) -> anyhow::Result<u16> {
+    let uri: axum::http::Uri = url
+        .parse()
+        .with_context(|| format!("invalid API server URL {url:?}"))?;
+    Ok(uri.port_u16().unwrap_or(80))
 }
