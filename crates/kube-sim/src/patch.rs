@@ -1,1 +1,0 @@
-//! Patch algorithms: JSON merge patch, JSON patch, strategic merge patch, server-side apply.

@@ -1,0 +1,440 @@
+//! CEL validation rules (`x-kubernetes-validations`) evaluated with the `cel` crate.
+//!
+//! Supported: `rule` with `self`, transition rules with `oldSelf` (evaluated only on update,
+//! where the old value correlates: object properties, map values and list-map items by key),
+//! `message`, `messageExpression`, `fieldPath` (dotted, `['key']` and `[n]` steps) and `reason`.
+//! The CEL standard library plus the `strings` and `lists` extensions are available. Not
+//! available: Kubernetes CEL libraries (`quantity`, `url`, `ip`/`cidr`, `isSorted`, `sum`,
+//! regex `find`), timestamps/durations for `date-time`/`duration` strings (they stay strings),
+//! `optionalOldSelf`, property name escaping (`x-y` is reached as `self['x-y']` only) and cost
+//! limits.
+
+use super::node;
+use super::{ErrorKind, FieldError, FieldPath};
+use kube_cel::KubeCelExt;
+use kube_cel::cel::{self, Context, Program};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Evaluates every `x-kubernetes-validations` rule of `schema` on `object` (with `old` on
+/// update for transition rules) and returns the failures as field errors.
+pub fn validate_cel(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    walk(
+        schema,
+        object,
+        old,
+        &FieldPath::default(),
+        true,
+        &mut errors,
+    );
+    errors
+}
+
+fn walk(
+    s: &Value,
+    v: &Value,
+    old: Option<&Value>,
+    path: &FieldPath,
+    root: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    if v.is_null() {
+        return;
+    }
+    // Children first is not required; the API server reports rules top-down.
+    if let Some(Value::Array(rules)) = s.get("x-kubernetes-validations") {
+        for rule in rules {
+            if let Some(e) = evaluate_rule(rule, s, v, old, path, root) {
+                errors.push(e);
+            }
+        }
+    }
+    match v {
+        Value::Object(map) => {
+            let props = node::properties(s);
+            let additional = node::additional(s);
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for key in keys {
+                if root && key == "metadata" {
+                    continue;
+                }
+                let old_child = old.and_then(|o| o.get(key));
+                match (props.and_then(|p| p.get(key)), additional) {
+                    (Some(ps), _) => {
+                        walk(ps, &map[key], old_child, &path.child(key), false, errors)
+                    }
+                    (None, Some(a)) => walk(a, &map[key], old_child, &path.key(key), false, errors),
+                    (None, None) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            let Some(is) = node::items(s) else { return };
+            let keys: Option<Vec<&str>> = (s.get("x-kubernetes-list-type").and_then(Value::as_str)
+                == Some("map"))
+            .then(|| {
+                s.get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|k| k.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default()
+            });
+            let old_items = old.and_then(Value::as_array);
+            for (i, item) in items.iter().enumerate() {
+                let old_item = match (&keys, old_items) {
+                    (Some(keys), Some(olds)) => olds.iter().find(|o| {
+                        keys.iter()
+                            .all(|k| o.get(k).is_some() && o.get(k) == item.get(k))
+                    }),
+                    _ => None,
+                };
+                walk(is, item, old_item, &path.index(i), false, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+thread_local! {
+    /// A root context with the Kubernetes CEL libraries registered; rules run in child scopes.
+    static ROOT: Context<'static> = Context::default().with_all();
+    static PROGRAMS: RefCell<HashMap<String, Result<Rc<Program>, String>>> = RefCell::new(HashMap::new());
+}
+
+/// Compiles (once per thread) a CEL expression.
+fn compile(expr: &str) -> Result<Rc<Program>, String> {
+    PROGRAMS.with(|cache| {
+        if let Some(p) = cache.borrow().get(expr) {
+            return p.clone();
+        }
+        let compiled = Program::compile(expr)
+            .map(Rc::new)
+            .map_err(|e| e.to_string());
+        cache.borrow_mut().insert(expr.to_owned(), compiled.clone());
+        compiled
+    })
+}
+
+enum Outcome {
+    Pass,
+    Fail,
+    Error(String),
+}
+
+fn run(
+    program: &Program,
+    this: &cel::Value,
+    old: Option<&cel::Value>,
+) -> Result<cel::Value, String> {
+    ROOT.with(|root| {
+        let mut ctx = root.new_inner_scope();
+        ctx.add_variable_from_value("self", this.clone());
+        if let Some(o) = old {
+            ctx.add_variable_from_value("oldSelf", o.clone());
+        }
+        program.execute(&ctx).map_err(|e| e.to_string())
+    })
+}
+
+fn evaluate_rule(
+    rule: &Value,
+    s: &Value,
+    v: &Value,
+    old: Option<&Value>,
+    path: &FieldPath,
+    root: bool,
+) -> Option<FieldError> {
+    let text = rule.get("rule").and_then(Value::as_str)?;
+    let program = match compile(text) {
+        Ok(p) => p,
+        Err(e) => {
+            return Some(FieldError::invalid(
+                path.as_str(),
+                type_value(s),
+                format!("compilation failed: {e}"),
+            ));
+        }
+    };
+    let transition = program.references().has_variable("oldSelf");
+    if transition && old.is_none() {
+        return None;
+    }
+    let this = to_cel(v, Some(s), root);
+    let old_cel = if transition {
+        old.map(|o| to_cel(o, Some(s), root))
+    } else {
+        None
+    };
+    let outcome = match run(&program, &this, old_cel.as_ref()) {
+        Ok(cel::Value::Bool(true)) => Outcome::Pass,
+        Ok(cel::Value::Bool(false)) => Outcome::Fail,
+        Ok(other) => Outcome::Error(format!("rule did not evaluate to a bool: {other:?}")),
+        Err(e) => Outcome::Error(e),
+    };
+    let field_path = match rule.get("fieldPath").and_then(Value::as_str) {
+        Some(fp) => append_field_path(path, fp),
+        None => path.clone(),
+    };
+    let detail = match outcome {
+        Outcome::Pass => return None,
+        Outcome::Error(e) => {
+            return Some(FieldError::invalid(
+                path.as_str(),
+                type_value(s),
+                format!("{}: {e}", rule_text(rule)),
+            ));
+        }
+        Outcome::Fail => message(rule, &this, old_cel.as_ref()),
+    };
+    let reason = rule
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("FieldValueInvalid");
+    let p = field_path.as_str();
+    Some(match reason {
+        "FieldValueForbidden" => FieldError::new(
+            p,
+            ErrorKind::Forbidden,
+            Value::String(String::new()),
+            detail,
+        ),
+        "FieldValueRequired" => FieldError::required(p, detail),
+        "FieldValueDuplicate" => FieldError::new(p, ErrorKind::Duplicate, type_value(s), ""),
+        _ => FieldError::invalid(p, type_value(s), detail),
+    })
+}
+
+/// The rule's message: a `messageExpression` that yields a non-empty one-line string, else the
+/// `message`, else `failed rule: <rule>`.
+fn message(rule: &Value, this: &cel::Value, old: Option<&cel::Value>) -> String {
+    if let Some(expr) = rule.get("messageExpression").and_then(Value::as_str)
+        && let Ok(program) = compile(expr)
+        && let Ok(cel::Value::String(s)) = run(&program, this, old)
+    {
+        let s = s.trim();
+        if !s.is_empty() && !s.contains('\n') {
+            return s.to_owned();
+        }
+    }
+    match rule.get("message").and_then(Value::as_str).map(str::trim) {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => format!("failed rule: {}", rule_text(rule)),
+    }
+}
+
+fn rule_text(rule: &Value) -> String {
+    match rule.get("message").and_then(Value::as_str).map(str::trim) {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => rule
+            .get("rule")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_owned(),
+    }
+}
+
+/// The schema type shown as the bad value of CEL errors (`"object"`, `"string"`, ...).
+fn type_value(s: &Value) -> Value {
+    Value::String(node::ty(s).unwrap_or("").to_owned())
+}
+
+/// Appends a rule's `fieldPath` (`.spec.x`, `.a['b']`, `.list[0]`) to the node's path.
+fn append_field_path(base: &FieldPath, fp: &str) -> FieldPath {
+    let mut out = base.clone();
+    let mut rest = fp;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out = out.child(&r[..end]);
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find("']").unwrap_or(r.len());
+            out = out.child(&r[..end]);
+            rest = r.get(end + 2..).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            match r[..end].parse::<usize>() {
+                Ok(i) => out = out.index(i),
+                Err(_) => out = out.key(&r[..end]),
+            }
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            out = out.child(&rest[..end]);
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+/// Converts JSON to a CEL value, typed by the schema where it says more than JSON does
+/// (`number` fields are doubles even when integral). At the root (and for embedded resources)
+/// `metadata` exposes only `name` and `generateName`, as on a real API server.
+fn to_cel(v: &Value, s: Option<&Value>, root: bool) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => {
+            let as_double = s.and_then(node::ty) == Some("number");
+            match (n.as_i64(), as_double) {
+                (Some(i), false) => cel::Value::Int(i),
+                _ => match n.as_u64() {
+                    Some(u) if !as_double => cel::Value::UInt(u),
+                    _ => cel::Value::Float(n.as_f64().unwrap_or(0.0)),
+                },
+            }
+        }
+        Value::String(text) => cel::Value::String(Arc::new(text.clone())),
+        Value::Array(items) => {
+            let is = s.and_then(node::items);
+            cel::Value::List(Arc::new(
+                items.iter().map(|i| to_cel(i, is, false)).collect(),
+            ))
+        }
+        Value::Object(map) => {
+            let embedded = root || s.is_some_and(node::embedded);
+            let props = s.and_then(node::properties);
+            let additional = s.and_then(node::additional);
+            let mut out: HashMap<String, cel::Value> = HashMap::with_capacity(map.len());
+            for (k, child) in map {
+                let cs = props.and_then(|p| p.get(k)).or(additional);
+                let value = if embedded && k == "metadata" {
+                    metadata_view(child)
+                } else {
+                    to_cel(child, cs, false)
+                };
+                out.insert(k.clone(), value);
+            }
+            out.into()
+        }
+    }
+}
+
+fn metadata_view(meta: &Value) -> cel::Value {
+    let mut out: HashMap<String, cel::Value> = HashMap::new();
+    for k in ["name", "generateName"] {
+        if let Some(Value::String(s)) = meta.get(k) {
+            out.insert(k.to_owned(), cel::Value::String(Arc::new(s.clone())));
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "x-kubernetes-validations": [
+            {"rule": "self.minReplicas <= self.replicas", "message": "replicas must be at least minReplicas"},
+            {"rule": "!has(self.mode) || self.mode != 'Bad'", "messageExpression": "'mode ' + self.mode + ' is not allowed'", "fieldPath": ".mode"},
+            {"rule": "self.replicas == oldSelf.replicas || self.mode != 'Frozen'", "message": "frozen", "reason": "FieldValueForbidden"},
+            {"rule": "self.ratio < 1.0"}
+        ],
+        "properties": {
+            "replicas": {"type": "integer"}, "minReplicas": {"type": "integer"},
+            "mode": {"type": "string"}, "ratio": {"type": "number"},
+            "version": {"type": "string", "x-kubernetes-validations": [
+                {"rule": "self == oldSelf", "message": "Value is immutable"}]},
+            "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}},
+                    "x-kubernetes-validations": [{"rule": "self.size >= oldSelf.size", "message": "cannot shrink"}]}},
+            "names": {"type": "array", "items": {"type": "string"},
+                "x-kubernetes-validations": [{"rule": "self.all(n, n.startsWith('db-')) && self.size() <= 3"}]}
+        }}}})
+    }
+
+    fn obj(spec: Value) -> Value {
+        json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n"}, "spec": spec})
+    }
+
+    fn errors(spec: Value, old: Option<Value>) -> Vec<String> {
+        let old = old.map(obj);
+        validate_cel(&schema(), &obj(spec), old.as_ref())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn rules_on_create() {
+        let ok = json!({"replicas": 3, "minReplicas": 1, "ratio": 0, "names": ["db-0"]});
+        assert_eq!(errors(ok, None), Vec::<String>::new());
+        let cases = [
+            (
+                json!({"replicas": 1, "minReplicas": 2, "ratio": 0}),
+                r#"spec: Invalid value: "object": replicas must be at least minReplicas"#,
+            ),
+            (
+                json!({"replicas": 1, "minReplicas": 1, "mode": "Bad", "ratio": 0}),
+                r#"spec.mode: Invalid value: "object": mode Bad is not allowed"#,
+            ),
+            (
+                json!({"replicas": 1, "minReplicas": 1, "ratio": 2}),
+                r#"spec: Invalid value: "object": failed rule: self.ratio < 1.0"#,
+            ),
+            (
+                json!({"replicas": 1, "minReplicas": 1, "ratio": 0, "names": ["x"]}),
+                r#"spec.names: Invalid value: "array": failed rule: self.all(n, n.startsWith('db-')) && self.size() <= 3"#,
+            ),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(
+                errors(spec.clone(), None),
+                vec![expected.to_owned()],
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn transition_rules_only_on_update() {
+        let old = json!({"replicas": 1, "minReplicas": 1, "ratio": 0, "mode": "Frozen", "version": "1",
+            "items": [{"name": "a", "size": 5}]});
+        let new = json!({"replicas": 2, "minReplicas": 1, "ratio": 0, "mode": "Frozen", "version": "2",
+            "items": [{"name": "b", "size": 1}, {"name": "a", "size": 4}]});
+        assert_eq!(errors(new.clone(), None), Vec::<String>::new());
+        assert_eq!(
+            errors(new, Some(old)),
+            vec![
+                "spec: Forbidden: frozen".to_owned(),
+                r#"spec.items[1]: Invalid value: "object": cannot shrink"#.to_owned(),
+                r#"spec.version: Invalid value: "string": Value is immutable"#.to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn evaluation_errors_are_reported() {
+        // minReplicas absent: `self.minReplicas` has no such key.
+        let errs = errors(json!({"replicas": 1, "ratio": 0}), None);
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].starts_with(
+                r#"spec: Invalid value: "object": replicas must be at least minReplicas: "#
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn field_paths() {
+        let base = FieldPath::default().child("spec");
+        assert_eq!(append_field_path(&base, ".a.b").as_str(), "spec.a.b");
+        assert_eq!(
+            append_field_path(&base, ".a['x-y'].c").as_str(),
+            "spec.a.x-y.c"
+        );
+        assert_eq!(
+            append_field_path(&base, ".list[2]").as_str(),
+            "spec.list[2]"
+        );
+    }
+}
