@@ -109,7 +109,7 @@ pub struct ChartInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disable: Option<bool>,
     /// Chart values (open structure).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub values: Option<serde_json::Value>,
 }
@@ -227,7 +227,7 @@ pub struct SinglestoreVersionSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_of_life: Option<bool>,
     /// Stash addon settings (not modelled).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub stash: Option<serde_json::Value>,
     /// git-sync image.

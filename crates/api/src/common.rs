@@ -535,7 +535,7 @@ pub struct InitSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script: Option<ScriptSourceSpec>,
     /// Point-in-time recovery settings (KubeDB archiver; not modelled).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub archiver: Option<serde_json::Value>,
 }

@@ -14,6 +14,12 @@
 //!   numeric parts, a pre-release and build metadata. `2022-cu22` is `2022.0.0-cu22`.
 //! - A pre-release version only matches an OR-group that itself contains a pre-release
 //!   comparator (all MSSQL constraints do: `>= 2022-cu12, < 2025-cu1`).
+//! - A constraint version with a missing minor or patch part is a wildcard ("dirty"), also when
+//!   it carries a pre-release: `2022-cu14` in a constraint is `2022.x` with pre-release `cu14`.
+//!   So `= 2022-cu14` behaves like `~2022-cu14` (any 2022 version from cu14 on) and
+//!   `<= 2022-cu19` admits every 2022 version, while `> 2022-cu12` needs a major above 2022.
+//!   `>=` and `<` compare plainly, which is why KubeDB's `>= X, < Y` allowlists work as
+//!   intended. Write `2022.0.0-cu14` for an exact match.
 //!
 //! # Differences from KubeDB (deliberate)
 //! - **Pre-release identifiers compare in natural order**: digit runs inside an alphanumeric

@@ -101,7 +101,7 @@ pub struct MSSQLServerSpec {
     /// TLS settings; required, and `issuerRef` is required.
     pub tls: MSSQLServerTLSConfig,
     /// Monitoring agent (monitoring-agent-api `AgentSpec`, not modelled).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub monitor: Option<serde_json::Value>,
     /// Halt the database: delete every offshoot except the PVCs.

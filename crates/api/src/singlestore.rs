@@ -83,7 +83,7 @@ pub struct SinglestoreSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TLSConfig>,
     /// Monitoring agent (monitoring-agent-api `AgentSpec`, not modelled).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserve_unknown_object")]
     pub monitor: Option<serde_json::Value>,
     /// Halt the database: delete every offshoot except the PVCs.
