@@ -152,7 +152,7 @@ async fn typed_crud_and_metadata() {
 async fn selectors_and_pagination() {
     let sim = start().await;
     let api: Api<ConfigMap> = Api::default_namespaced(sim.client());
-    for i in 0..7 {
+    for i in 0u32..7 {
         let tier = if i.is_multiple_of(2) { "even" } else { "odd" };
         api.create(
             &PostParams::default(),
