@@ -60,6 +60,13 @@ pub enum DurationError {
 ///
 /// `field` names where the value came from and is used in the error message.
 pub fn parse_duration(field: &str, value: &str) -> Result<Duration, DurationError> {
+    if value.trim().is_empty() {
+        return Err(DurationError::Invalid {
+            field: field.to_owned(),
+            value: value.to_owned(),
+            reason: "empty value".to_owned(),
+        });
+    }
     let parsed: kube::core::Duration =
         value
             .trim()
@@ -657,3 +664,60 @@ impl DatabaseStatus {
 
 /// A resource request such as a volume size in an ops request.
 pub type StorageQuantity = Quantity;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_durations() {
+        let table = [
+            ("5m", Duration::from_secs(300)),
+            ("100ms", Duration::from_millis(100)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("60s", Duration::from_secs(60)),
+        ];
+        for (input, expected) in table {
+            assert_eq!(
+                parse_duration("spec.timeout", input),
+                Ok(expected),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn duration_errors_name_field_and_value() {
+        let err = parse_duration("spec.timeout", "5 minutes").unwrap_err();
+        assert!(matches!(err, DurationError::Invalid { .. }));
+        let message = err.to_string();
+        assert!(
+            message.contains("spec.timeout") && message.contains("5 minutes"),
+            "{message}"
+        );
+        assert!(matches!(
+            parse_duration("spec.timeout", "-1s"),
+            Err(DurationError::Negative { .. })
+        ));
+        assert!(parse_duration("x", "").is_err());
+    }
+
+    #[test]
+    fn health_checker_defaults() {
+        let hc = HealthCheckSpec::default();
+        assert_eq!(
+            (
+                hc.period_seconds(),
+                hc.timeout_seconds(),
+                hc.failure_threshold()
+            ),
+            (10, 10, 1)
+        );
+        assert!(!hc.disable_write_check());
+        let custom = HealthCheckSpec {
+            period_seconds: Some(30),
+            ..HealthCheckSpec::default()
+        };
+        assert_eq!(custom.period_seconds(), 30);
+    }
+}

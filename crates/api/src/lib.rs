@@ -12,6 +12,8 @@
 //! - [`crds`]: the generated CRDs and their YAML.
 //! - [`fixtures`]: the canonical catalog.
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod common;
 pub mod conditions;

@@ -405,3 +405,81 @@ impl MSSQLServerTLSConfig {
         self.client_tls.unwrap_or(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn leader_election_defaults_follow_webhook_and_crd() {
+        // Whole object absent: the mutating webhook's 300ms.
+        let ag = AvailabilityGroupSpec::default();
+        assert_eq!(
+            ag.leader_election().period(),
+            Ok(Duration::from_millis(300))
+        );
+        // Object present, fields absent: the CRD defaults.
+        let ag = AvailabilityGroupSpec {
+            leader_election: Some(LeaderElectionConfig::default()),
+            ..AvailabilityGroupSpec::default()
+        };
+        let le = ag.leader_election();
+        assert_eq!(le.period(), Ok(Duration::from_millis(100)));
+        assert_eq!((le.election_tick(), le.heartbeat_tick()), (10, 1));
+        assert_eq!(
+            le.transfer_leadership_interval(),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(
+            le.transfer_leadership_timeout(),
+            Ok(Duration::from_secs(60))
+        );
+        assert_eq!(ag.secondary_access_mode(), SecondaryAccessMode::Passive);
+    }
+
+    #[test]
+    fn invalid_leader_election_period_is_reported() {
+        let le = LeaderElectionConfig {
+            period: Some("fast".into()),
+            ..LeaderElectionConfig::default()
+        };
+        let err = le.period().unwrap_err().to_string();
+        assert!(err.contains("leaderElection.period"), "{err}");
+    }
+
+    #[test]
+    fn arbiter_only_for_even_availability_groups() {
+        let spec = |replicas: i32, mode: Option<MSSQLServerMode>| MSSQLServerSpec {
+            version: "2022-cu22".into(),
+            replicas: Some(replicas),
+            topology: mode.map(|mode| MSSQLServerTopology {
+                mode,
+                availability_group: None,
+                distributed_ag: None,
+            }),
+            arbiter: None,
+            storage_type: None,
+            storage: None,
+            auth_secret: None,
+            init: None,
+            config_secret: None,
+            configuration: None,
+            pod_template: None,
+            service_templates: None,
+            tls: MSSQLServerTLSConfig::default(),
+            monitor: None,
+            halted: None,
+            deletion_policy: None,
+            health_checker: None,
+            archiver: None,
+            auto_ops: None,
+        };
+        assert!(spec(2, Some(MSSQLServerMode::AvailabilityGroup)).needs_arbiter());
+        assert!(!spec(3, Some(MSSQLServerMode::AvailabilityGroup)).needs_arbiter());
+        assert!(!spec(1, None).needs_arbiter());
+        // DistributedAG mode without its section is not a DAG.
+        assert!(!spec(2, Some(MSSQLServerMode::DistributedAG)).is_distributed_ag());
+    }
+}

@@ -740,3 +740,60 @@ pub struct SinglestoreOpsRequestSpec {
 }
 
 impl_spec_ext!(SinglestoreOpsRequestSpec);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_defaults_and_final_phases() {
+        let spec: SinglestoreOpsRequestSpec = serde_json::from_value(serde_json::json!({
+            "databaseRef": {"name": "sdb"},
+            "type": "Restart",
+        }))
+        .unwrap();
+        assert_eq!(spec.apply(), ApplyPolicy::IfReady);
+        assert_eq!(spec.max_retries(), 1);
+        assert_eq!(spec.timeout(), Ok(None));
+        assert_eq!(spec.target_version(), None);
+        assert_eq!(spec.database_name(), "sdb");
+        let finals: Vec<OpsRequestPhase> = [
+            OpsRequestPhase::Pending,
+            OpsRequestPhase::Progressing,
+            OpsRequestPhase::Successful,
+            OpsRequestPhase::Failed,
+            OpsRequestPhase::Skipped,
+        ]
+        .into_iter()
+        .filter(|p| p.is_final())
+        .collect();
+        assert_eq!(
+            finals,
+            [
+                OpsRequestPhase::Successful,
+                OpsRequestPhase::Failed,
+                OpsRequestPhase::Skipped
+            ]
+        );
+    }
+
+    #[test]
+    fn update_plan_serializes_under_status() {
+        let status = OpsRequestStatus {
+            phase: Some(OpsRequestPhase::Progressing),
+            update_plan: Some(UpdatePlan {
+                pods: vec!["db-1".into(), "db-2".into(), "db-0".into()],
+                images: vec![ImageChange {
+                    container: "mssql".into(),
+                    from: "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04".into(),
+                    to: "mcr.microsoft.com/mssql/server:2025-RTM-ubuntu-22.04".into(),
+                }],
+            }),
+            ..OpsRequestStatus::default()
+        };
+        let value = serde_json::to_value(&status).unwrap();
+        assert_eq!(value["updatePlan"]["pods"][2], "db-0");
+        assert_eq!(value["updatePlan"]["images"][0]["container"], "mssql");
+        assert_eq!(value.get("conditions"), None);
+    }
+}

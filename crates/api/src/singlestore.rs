@@ -198,3 +198,30 @@ impl SinglestoreNode {
     /// Leaf replicas filled by KubeDB's mutating webhook.
     pub const DEFAULT_LEAF_REPLICAS: i32 = 2;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_replica_defaults() {
+        let mut spec: SinglestoreSpec = serde_json::from_value(serde_json::json!({
+            "version": "8.9.3",
+            "licenseSecret": {"name": "license"},
+        }))
+        .unwrap();
+        assert!(spec.is_standalone());
+        assert_eq!(spec.aggregator_replicas(), None);
+        spec.topology = Some(SinglestoreTopology {
+            aggregator: Some(SinglestoreNode::default()),
+            leaf: Some(SinglestoreNode {
+                replicas: Some(4),
+                ..SinglestoreNode::default()
+            }),
+        });
+        assert_eq!(spec.aggregator_replicas(), Some(3));
+        assert_eq!(spec.leaf_replicas(), Some(4));
+        assert_eq!(spec.deletion_policy(), DeletionPolicy::Delete);
+        assert_eq!(spec.storage_type(), StorageType::Durable);
+    }
+}
