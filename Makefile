@@ -1,0 +1,52 @@
+# KubeDB MSSQLServer and Singlestore operators in Rust. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+CRD_DIR := charts/kubedb-crds/templates
+TOOLS_BIN := $(CURDIR)/.tools/bin
+export PATH := $(TOOLS_BIN):$(PATH)
+
+.PHONY: help build test unit lint fmt generate check-generated tools demo e2e bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## Build every crate
+	$(CARGO) build --workspace --all-targets
+
+tools: ## Install the static helm binary into .tools/bin
+	hack/install-tools.sh
+
+test: tools lint check-generated unit ## Everything CI runs: lint, generated-file drift, all tests
+
+unit: ## Run the workspace's tests
+	$(CARGO) test --workspace --no-fail-fast
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+generate: ## Write the CRDs (from the Rust types) into the kubedb-crds chart
+	$(CARGO) run -q -p provisioner -- crd > $(CRD_DIR)/provisioner-crds.yaml
+	$(CARGO) run -q -p ops-manager -- crd > $(CRD_DIR)/ops-manager-crds.yaml
+
+check-generated: ## Fail when the committed CRDs differ from the Rust types
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(CARGO) run -q -p provisioner -- crd > $$tmp/provisioner-crds.yaml; \
+	$(CARGO) run -q -p ops-manager -- crd > $$tmp/ops-manager-crds.yaml; \
+	for f in provisioner-crds.yaml ops-manager-crds.yaml; do \
+	  diff -u $(CRD_DIR)/$$f $$tmp/$$f >/dev/null || { \
+	    echo "$(CRD_DIR)/$$f is out of date with the Rust types: run 'make generate' and commit the result" >&2; exit 1; }; \
+	done; echo "generated CRDs are up to date"
+
+demo: ## The embedded cluster, both operators, databases and a version update (arrives with the charts issue)
+	@echo "make demo arrives with the operators and charts; see README.md for what works today" >&2; exit 1
+
+e2e: ## End-to-end suite (arrives with the charts issue)
+	@echo "make e2e arrives with the charts issue" >&2; exit 1
+
+bench: ## Benchmarks (arrive with the benchmarks issue)
+	@echo "make bench arrives with the benchmarks issue" >&2; exit 1
