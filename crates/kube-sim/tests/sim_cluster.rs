@@ -1,0 +1,745 @@
+//! Proofs of the simulated cluster (issue 4): StatefulSet ordering and updates, image pull
+//! failures, PDB-guarded eviction, database role failover and the cert-manager stand-in.
+//!
+//! Every wait polls a condition with a generous timeout; nothing sleeps in place of a condition.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, EvictParams, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::discovery::ApiResource;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use kube_sim::sim::SimOptions;
+use kube_sim::{KubeSim, KubeSimOptions};
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn start(sim: SimOptions) -> KubeSim {
+    KubeSim::start(KubeSimOptions {
+        sim: Some(sim),
+        ..KubeSimOptions::default()
+    })
+    .await
+    .expect("kube-sim with the simulated cluster starts")
+}
+
+/// A client that does not retry 429s itself, so tests see them.
+fn client_without_retries(sim: &KubeSim) -> Client {
+    let mut config = kube::Config::new(sim.url().parse().unwrap());
+    config.default_namespace = "default".into();
+    config.default_retry = false;
+    Client::try_from(config).unwrap()
+}
+
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {TIMEOUT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn statefulset(
+    name: &str,
+    replicas: i32,
+    image: &str,
+    extra_spec: serde_json::Value,
+) -> StatefulSet {
+    let mut spec = json!({
+        "replicas": replicas,
+        "serviceName": format!("{name}-pods"),
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "main", "image": image}]}
+        },
+        "volumeClaimTemplates": [{
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        }]
+    });
+    for (k, v) in extra_spec.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn image_of(pod: &Pod) -> String {
+    pod.spec.as_ref().unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+async fn wait_sts_ready(api: &Api<StatefulSet>, name: &str, replicas: i32) -> StatefulSet {
+    wait_for(
+        &format!("{name} to have {replicas} Ready replicas"),
+        || async {
+            let sts = api.get(name).await.ok()?;
+            let status = sts.status.clone()?;
+            (status.ready_replicas == Some(replicas)
+                && status.observed_generation == sts.metadata.generation
+                && status.updated_replicas == Some(replicas)
+                && status.current_revision == status.update_revision)
+                .then_some(sts)
+        },
+    )
+    .await
+}
+
+/// Records every pod watch event as (type, name, ready) from the moment it is called.
+async fn record_pod_events(client: Client) -> Arc<Mutex<Vec<(String, String, bool)>>> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let api: Api<Pod> = Api::default_namespaced(client);
+    let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut synced = Some(synced_tx);
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        while let Some(Ok(event)) = stream.next().await {
+            match event {
+                watcher::Event::InitDone => {
+                    if let Some(tx) = synced.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                    sink.lock()
+                        .unwrap()
+                        .push(("apply".into(), pod.name_any(), is_ready(&pod)));
+                }
+                watcher::Event::Delete(pod) => {
+                    sink.lock()
+                        .unwrap()
+                        .push(("delete".into(), pod.name_any(), false));
+                }
+                watcher::Event::Init => {}
+            }
+        }
+    });
+    synced_rx.await.unwrap();
+    events
+}
+
+#[tokio::test]
+async fn ordered_ready_statefulset_comes_up_in_order() {
+    let sim = start(SimOptions {
+        pod_start_delay: Duration::from_millis(150),
+        ..SimOptions::default()
+    })
+    .await;
+    let client = sim.client();
+    let events = record_pod_events(client.clone()).await;
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams::default(),
+        &statefulset("web", 3, "nginx:1.25", json!({})),
+    )
+    .await
+    .unwrap();
+    let sts = wait_sts_ready(&api, "web", 3).await;
+
+    // Each pod appears only after the previous one was Ready.
+    let events = events.lock().unwrap().clone();
+    let first_seen = |name: &str| events.iter().position(|(_, n, _)| n == name).unwrap();
+    let first_ready = |name: &str| events.iter().position(|(_, n, r)| n == name && *r).unwrap();
+    assert!(
+        first_ready("web-0") < first_seen("web-1"),
+        "web-1 created before web-0 was Ready: {events:?}"
+    );
+    assert!(
+        first_ready("web-1") < first_seen("web-2"),
+        "web-2 created before web-1 was Ready: {events:?}"
+    );
+
+    let status = sts.status.unwrap();
+    assert_eq!(status.replicas, 3);
+    assert_eq!(status.available_replicas, Some(3));
+    assert_eq!(status.current_replicas, Some(3));
+    let revision = status.update_revision.unwrap();
+
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    for ordinal in 0..3 {
+        let name = format!("web-{ordinal}");
+        let pod = pods.get(&name).await.unwrap();
+        let labels = pod.labels();
+        assert_eq!(labels["controller-revision-hash"], revision);
+        assert_eq!(labels["statefulset.kubernetes.io/pod-name"], name);
+        assert_eq!(labels["apps.kubernetes.io/pod-index"], ordinal.to_string());
+        let owner = &pod.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("StatefulSet", "web")
+        );
+        assert_eq!(
+            (owner.controller, owner.block_owner_deletion),
+            (Some(true), Some(true))
+        );
+        let status = pod.status.unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert_eq!(
+            pod.spec.unwrap().node_name.as_deref(),
+            Some("kube-sim-node")
+        );
+        let cs = &status.container_statuses.unwrap()[0];
+        assert_eq!(cs.image, "nginx:1.25");
+        assert!(cs.image_id.starts_with("sha256:"));
+    }
+    let ips: std::collections::BTreeSet<String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.status.as_ref().unwrap().pod_ip.clone().unwrap())
+        .collect();
+    assert_eq!(ips.len(), 3, "pod IPs are distinct: {ips:?}");
+    assert!(
+        ips.iter()
+            .all(|ip| ip.starts_with("127.") && ip != "127.0.0.1")
+    );
+
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    for ordinal in 0..3 {
+        let claim = claims.get(&format!("data-web-{ordinal}")).await.unwrap();
+        assert_eq!(claim.labels()["app"], "web");
+    }
+
+    // Ordered scale down removes the highest ordinal; its PVC stays.
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
+    wait_for("web-2 to go", || async {
+        pods.get_opt("web-2").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(pods.get_opt("web-1").await.unwrap().is_some());
+    assert!(
+        claims.get_opt("data-web-2").await.unwrap().is_some(),
+        "PVCs are kept when pods go"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn on_delete_update_reaches_only_deleted_pods() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    let sts = statefulset(
+        "db",
+        3,
+        "db:1",
+        json!({"updateStrategy": {"type": "OnDelete"}}),
+    );
+    api.create(&PostParams::default(), &sts).await.unwrap();
+    let before = wait_sts_ready(&api, "db", 3).await;
+    let old_revision = before.status.unwrap().update_revision.unwrap();
+    let claim_uid = claims.get("data-db-1").await.unwrap().uid();
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "db:2"}]}}}});
+    let changed = api
+        .patch("db", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    // The controller has seen the change once it reports the new generation and revision.
+    let status = wait_for("the new update revision", || async {
+        let sts = api.get("db").await.ok()?;
+        let status = sts.status?;
+        (status.observed_generation == changed.metadata.generation
+            && status.update_revision.as_deref() != Some(old_revision.as_str()))
+        .then_some(status)
+    })
+    .await;
+    assert_eq!(
+        status.current_revision.as_deref(),
+        Some(old_revision.as_str())
+    );
+    assert_eq!(status.updated_replicas, Some(0));
+    for name in ["db-0", "db-1", "db-2"] {
+        assert_eq!(
+            image_of(&pods.get(name).await.unwrap()),
+            "db:1",
+            "{name} must keep its image"
+        );
+    }
+
+    let old_uid = pods.get("db-1").await.unwrap().uid();
+    pods.delete("db-1", &DeleteParams::default()).await.unwrap();
+    let replacement = wait_for("db-1 to return Ready", || async {
+        let pod = pods.get_opt("db-1").await.ok()??;
+        (pod.uid() != old_uid && is_ready(&pod)).then_some(pod)
+    })
+    .await;
+    assert_eq!(image_of(&replacement), "db:2");
+    assert_eq!(
+        replacement.labels()["controller-revision-hash"],
+        status.update_revision.clone().unwrap()
+    );
+    assert_eq!(
+        claims.get("data-db-1").await.unwrap().uid(),
+        claim_uid,
+        "the PVC is reused"
+    );
+    for name in ["db-0", "db-2"] {
+        assert_eq!(
+            image_of(&pods.get(name).await.unwrap()),
+            "db:1",
+            "{name} was not deleted"
+        );
+    }
+    let status = wait_for("updatedReplicas 1", || async {
+        let status = api.get("db").await.ok()?.status?;
+        (status.updated_replicas == Some(1) && status.ready_replicas == Some(3)).then_some(status)
+    })
+    .await;
+    assert_eq!(status.current_replicas, Some(2));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn rolling_update_reaches_all_pods_highest_ordinal_first() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams::default(),
+        &statefulset("app", 3, "app:1", json!({})),
+    )
+    .await
+    .unwrap();
+    let before = wait_sts_ready(&api, "app", 3).await;
+    let old_revision = before.status.unwrap().update_revision.unwrap();
+    let events = record_pod_events(client.clone()).await;
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "app:2"}]}}}});
+    api.patch("app", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    let after = wait_for("the rolling update to finish", || async {
+        let sts = api.get("app").await.ok()?;
+        let status = sts.status.clone()?;
+        (status.update_revision.as_deref() != Some(old_revision.as_str())
+            && status.current_revision == status.update_revision
+            && status.updated_replicas == Some(3)
+            && status.ready_replicas == Some(3))
+        .then_some(sts)
+    })
+    .await;
+    for name in ["app-0", "app-1", "app-2"] {
+        assert_eq!(image_of(&pods.get(name).await.unwrap()), "app:2");
+    }
+    let deleted: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(kind, _, _)| kind == "delete")
+        .map(|(_, name, _)| name.clone())
+        .collect();
+    assert_eq!(
+        deleted,
+        ["app-2", "app-1", "app-0"],
+        "highest ordinal first, one at a time"
+    );
+    assert_eq!(after.status.unwrap().current_replicas, Some(3));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unpullable_image_leaves_pod_in_image_pull_backoff() {
+    let sim = start(SimOptions {
+        unpullable_images: vec!["registry.invalid/*".to_owned()],
+        ..SimOptions::default()
+    })
+    .await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams::default(),
+        &statefulset("bad", 1, "registry.invalid/db:9", json!({})),
+    )
+    .await
+    .unwrap();
+    let waiting_reason = |pod: &Pod| {
+        pod.status.as_ref()?.container_statuses.as_ref()?[0]
+            .state
+            .as_ref()?
+            .waiting
+            .as_ref()?
+            .reason
+            .clone()
+    };
+    wait_for("ErrImagePull", || async {
+        let pod = pods.get_opt("bad-0").await.ok()??;
+        (waiting_reason(&pod).as_deref() == Some("ErrImagePull")).then_some(())
+    })
+    .await;
+    let pod = wait_for("ImagePullBackOff", || async {
+        let pod = pods.get_opt("bad-0").await.ok()??;
+        (waiting_reason(&pod).as_deref() == Some("ImagePullBackOff")).then_some(pod)
+    })
+    .await;
+    assert!(!is_ready(&pod));
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Pending"));
+    let status = wait_for("the StatefulSet status", || async {
+        let sts = api.get("bad").await.ok()?;
+        let status = sts.status?;
+        (status.observed_generation == sts.metadata.generation && status.replicas == 1)
+            .then_some(status)
+    })
+    .await;
+    assert_eq!(
+        status.ready_replicas,
+        Some(0),
+        "the StatefulSet is not Ready"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn eviction_honours_pod_disruption_budgets() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let strict = client_without_retries(&sim);
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(strict.clone());
+    let pdbs: Api<PodDisruptionBudget> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams::default(),
+        &statefulset("ev", 3, "ev:1", json!({"podManagementPolicy": "Parallel"})),
+    )
+    .await
+    .unwrap();
+    wait_sts_ready(&api, "ev", 3).await;
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "ev"},
+        "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "ev"}}}
+    }))
+    .unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    let status = wait_for("PDB status", || async {
+        let status = pdbs.get("ev").await.ok()?.status?;
+        (status.expected_pods == 3 && status.current_healthy == 3).then_some(status)
+    })
+    .await;
+    assert_eq!((status.desired_healthy, status.disruptions_allowed), (3, 0));
+    let condition = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionAllowed")
+        .unwrap();
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("False", "InsufficientPods")
+    );
+
+    match pods.evict("ev-0", &EvictParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 429, "{status:?}"),
+        other => panic!("eviction breaking the PDB must fail with 429, got {other:?}"),
+    }
+    assert!(
+        pods.get("ev-0")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+
+    pdbs.patch(
+        "ev",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"minAvailable": 2}})),
+    )
+    .await
+    .unwrap();
+    wait_for("a disruption to be allowed", || async {
+        let status = pdbs.get("ev").await.ok()?.status?;
+        (status.disruptions_allowed == 1 && status.desired_healthy == 2).then_some(())
+    })
+    .await;
+    let old_uid = pods.get("ev-0").await.unwrap().uid();
+    pods.evict("ev-0", &EvictParams::default())
+        .await
+        .expect("an allowed eviction succeeds");
+    wait_for("ev-0 to come back Ready", || async {
+        let pod = pods.get_opt("ev-0").await.ok()??;
+        (pod.uid() != old_uid && is_ready(&pod)).then_some(())
+    })
+    .await;
+    wait_for("the PDB to recover", || async {
+        let status = pdbs.get("ev").await.ok()?.status?;
+        (status.current_healthy == 3 && status.disruptions_allowed == 1).then_some(())
+    })
+    .await;
+    sim.shutdown().await;
+}
+
+fn mssql_statefulset(db: &str) -> StatefulSet {
+    let labels = json!({
+        "app.kubernetes.io/name": "mssqlservers.kubedb.com",
+        "app.kubernetes.io/instance": db,
+        "app.kubernetes.io/managed-by": "kubedb.com"
+    });
+    serde_json::from_value(json!({
+        "metadata": {"name": db},
+        "spec": {
+            "replicas": 3,
+            "serviceName": format!("{db}-pods"),
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [
+                    {"name": "mssql", "image": "mcr.microsoft.com/mssql/server:2022-CU16-ubuntu-22.04"},
+                    {"name": "mssql-coordinator", "image": "ghcr.io/kubedb/mssql-coordinator:v0.4.0"}
+                ]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+fn roles(pods: &[Pod]) -> BTreeMap<String, Option<String>> {
+    pods.iter()
+        .map(|p| (p.name_any(), p.labels().get("kubedb.com/role").cloned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn deleting_the_mssql_primary_promotes_a_ready_secondary() {
+    let sim = start(SimOptions {
+        failover_delay: Duration::from_millis(300),
+        ..SimOptions::default()
+    })
+    .await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &mssql_statefulset("ms"))
+        .await
+        .unwrap();
+    wait_sts_ready(&api, "ms", 3).await;
+    let all = || async {
+        pods.list(&ListParams::default().labels("app.kubernetes.io/instance=ms"))
+            .await
+            .unwrap()
+            .items
+    };
+    let initial = wait_for("one primary and two secondaries", || async {
+        let r = roles(&all().await);
+        let primaries = r
+            .values()
+            .filter(|v| v.as_deref() == Some("primary"))
+            .count();
+        let secondaries = r
+            .values()
+            .filter(|v| v.as_deref() == Some("secondary"))
+            .count();
+        (primaries == 1 && secondaries == 2).then_some(r)
+    })
+    .await;
+    assert_eq!(
+        initial["ms-0"].as_deref(),
+        Some("primary"),
+        "the lowest Ready ordinal leads first"
+    );
+
+    let old_uid = pods.get("ms-0").await.unwrap().uid();
+    pods.delete("ms-0", &DeleteParams::default()).await.unwrap();
+    let after = wait_for(
+        "failover with the old primary back as secondary",
+        || async {
+            let items = all().await;
+            let back = items
+                .iter()
+                .find(|p| p.name_any() == "ms-0" && p.uid() != old_uid && is_ready(p))?;
+            let r = roles(&items);
+            let primaries: Vec<&String> = r
+                .iter()
+                .filter(|(_, v)| v.as_deref() == Some("primary"))
+                .map(|(k, _)| k)
+                .collect();
+            (primaries.len() == 1
+                && back.labels().get("kubedb.com/role").map(String::as_str) == Some("secondary"))
+            .then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(
+        after["ms-1"].as_deref(),
+        Some("primary"),
+        "the lowest-ordinal Ready secondary is promoted"
+    );
+    assert_eq!(after["ms-2"].as_deref(), Some("secondary"));
+    sim.shutdown().await;
+}
+
+fn cm(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "cert-manager.io".into(),
+        version: "v1".into(),
+        api_version: "cert-manager.io/v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+fn ready_condition(obj: &DynamicObject) -> Option<String> {
+    obj.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["status"].as_str().map(str::to_owned))
+}
+
+fn parse_cert(pem: &[u8]) -> x509_parser::certificate::X509Certificate<'static> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).expect("PEM");
+    let der: &'static [u8] = Box::leak(pem.contents.into_boxed_slice());
+    x509_parser::parse_x509_certificate(der)
+        .expect("an X.509 certificate")
+        .1
+}
+
+#[tokio::test]
+async fn self_signed_and_ca_issuers_issue_certificates() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let issuers: Api<DynamicObject> =
+        Api::default_namespaced_with(client.clone(), &cm("Issuer", "issuers"));
+    let certs: Api<DynamicObject> =
+        Api::default_namespaced_with(client.clone(), &cm("Certificate", "certificates"));
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let create = |api: &Api<DynamicObject>, res: ApiResource, value: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            let mut obj: DynamicObject = serde_json::from_value(value).unwrap();
+            obj.types = Some(kube::api::TypeMeta {
+                api_version: res.api_version.clone(),
+                kind: res.kind.clone(),
+            });
+            api.create(&PostParams::default(), &obj).await.unwrap()
+        }
+    };
+    create(
+        &issuers,
+        cm("Issuer", "issuers"),
+        json!({"metadata": {"name": "selfsigned"}, "spec": {"selfSigned": {}}}),
+    )
+    .await;
+    create(
+        &certs,
+        cm("Certificate", "certificates"),
+        json!({"metadata": {"name": "root"}, "spec": {
+            "secretName": "root-ca", "commonName": "sim-root", "isCA": true,
+            "issuerRef": {"name": "selfsigned", "kind": "Issuer"}}}),
+    )
+    .await;
+    wait_for("the selfSigned Issuer to be Ready", || async {
+        (ready_condition(&issuers.get("selfsigned").await.ok()?)? == "True").then_some(())
+    })
+    .await;
+    wait_for("the root Certificate to be Ready", || async {
+        (ready_condition(&certs.get("root").await.ok()?)? == "True").then_some(())
+    })
+    .await;
+    let root = secrets.get("root-ca").await.unwrap();
+    assert_eq!(root.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = root.data.unwrap();
+    let root_cert = parse_cert(&data["tls.crt"].0);
+    assert_eq!(root_cert.subject().to_string(), "CN=sim-root");
+    assert!(root_cert.is_ca());
+    assert!(
+        data["tls.key"]
+            .0
+            .starts_with(b"-----BEGIN PRIVATE KEY-----")
+    );
+    assert_eq!(data["ca.crt"].0, data["tls.crt"].0);
+
+    // A CA issuer from that secret signs a server certificate.
+    create(
+        &issuers,
+        cm("Issuer", "issuers"),
+        json!({"metadata": {"name": "ca"}, "spec": {"ca": {"secretName": "root-ca"}}}),
+    )
+    .await;
+    create(
+        &certs,
+        cm("Certificate", "certificates"),
+        json!({"metadata": {"name": "server"}, "spec": {
+            "secretName": "server-cert", "commonName": "db", "dnsNames": ["db.default.svc"],
+            "subject": {"organizations": ["kubedb"]},
+            "issuerRef": {"name": "ca", "kind": "Issuer", "group": "cert-manager.io"}}}),
+    )
+    .await;
+    let server = wait_for("the server Certificate to be Ready", || async {
+        let c = certs.get("server").await.ok()?;
+        (ready_condition(&c)? == "True").then_some(c)
+    })
+    .await;
+    assert!(server.data["status"]["notAfter"].is_string());
+    let data = secrets.get("server-cert").await.unwrap().data.unwrap();
+    let cert = parse_cert(&data["tls.crt"].0);
+    assert_eq!(cert.issuer().to_string(), "CN=sim-root");
+    cert.verify_signature(Some(root_cert.public_key()))
+        .expect("signed by the CA");
+    assert_eq!(
+        data["ca.crt"].0,
+        secrets.get("root-ca").await.unwrap().data.unwrap()["tls.crt"].0
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_cert_manager_serves_no_certificates() {
+    let sim = start(SimOptions {
+        no_cert_manager: true,
+        ..SimOptions::default()
+    })
+    .await;
+    let certs: Api<DynamicObject> =
+        Api::default_namespaced_with(sim.client(), &cm("Certificate", "certificates"));
+    match certs.list(&ListParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 404),
+        other => panic!("expected 404 without the cert-manager stand-in, got {other:?}"),
+    }
+    sim.shutdown().await;
+}
