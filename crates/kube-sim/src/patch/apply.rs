@@ -62,8 +62,8 @@ impl fmt::Display for Conflict {
 /// Why an apply failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
-    /// Fields owned by other managers would change (409 Conflict, each conflict a cause with
-    /// type `conflict`, the conflict's [`Display`](Conflict) as message, its path as field).
+    /// Fields owned by other managers would change (409 Conflict; each conflict is a cause with
+    /// reason `FieldManagerConflict`, [`Conflict::cause_message`] and [`Conflict::field`]).
     #[error("{}", conflict_message(.0))]
     Conflict(Vec<Conflict>),
     /// The applied configuration is not usable (400 Bad Request).
@@ -71,32 +71,38 @@ pub enum ApplyError {
     BadRequest(String),
 }
 
-/// The API server's message for a set of conflicts.
+/// The API server's message for a set of conflicts: one conflict inline, several grouped by
+/// manager (managers sorted), each group `conflicts with <manager>:` followed by `- <path>` lines.
 fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [one] = conflicts {
         return format!("Apply failed with 1 conflict: {one}");
     }
-    let mut managers: Vec<&str> = Vec::new();
-    for c in conflicts {
-        if !managers.contains(&c.manager.as_str()) {
-            managers.push(&c.manager);
-        }
+    let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+    managers.sort_unstable();
+    managers.dedup();
+    let mut lines = Vec::new();
+    for m in managers {
+        lines.push(format!("conflicts with {m}:"));
+        lines.extend(
+            conflicts
+                .iter()
+                .filter(|c| c.manager == m)
+                .map(|c| format!("- {}", c.field)),
+        );
     }
-    let mut out = format!(
-        "Apply failed with {} conflicts: conflicts with",
-        conflicts.len()
-    );
-    for m in &managers {
-        if managers.len() == 1 {
-            out.push_str(&format!(" {m}:"));
-        } else {
-            out.push_str(&format!("\n{m}:"));
-        }
-        for c in conflicts.iter().filter(|c| &c.manager == m) {
-            out.push_str(&format!("\n- {}", c.field));
-        }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
+}
+
+impl Conflict {
+    /// The message of this conflict's `StatusCause` (`conflict with "kubectl" using v1`); the
+    /// cause's `field` is [`Conflict::field`] and its reason `FieldManagerConflict`.
+    pub fn cause_message(&self) -> String {
+        format!("conflict with {}", self.manager)
     }
-    out
 }
 
 /// One `managedFields` entry.
@@ -120,6 +126,9 @@ impl Entry {
 
     fn display(&self) -> String {
         let mut s = format!("{:?}", self.manager);
+        if !self.subresource.is_empty() {
+            s.push_str(&format!(" with subresource {:?}", self.subresource));
+        }
         if self.operation == "Update" {
             s.push_str(&format!(" using {}", self.api_version));
         }
@@ -1129,6 +1138,94 @@ mod tests {
         assert_eq!(
             env,
             &json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
+        );
+    }
+
+    #[test]
+    fn atomic_lists_are_owned_whole_and_sets_per_value() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "args": {"type": "array", "items": {"type": "string"}},
+            "zones": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}}}});
+        let lists = SchemaListTypes::new(schema);
+        let obj = |spec: Value| json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "x"}, "spec": spec});
+        let a = apply(
+            None,
+            &obj(json!({"args": ["a"], "zones": ["z1"]})),
+            &opts("one", false),
+            &lists,
+        )
+        .unwrap()
+        .object;
+        assert_eq!(
+            managers(&a)[0].2,
+            json!({"f:spec": {"f:args": {}, "f:zones": {"v:\"z1\"": {}}}})
+        );
+        // A second manager adds a zone: merged per value, no conflict.
+        let b = apply(
+            Some(&a),
+            &obj(json!({"zones": ["z2"]})),
+            &opts("two", false),
+            &lists,
+        )
+        .unwrap()
+        .object;
+        assert_eq!(b["spec"]["zones"], json!(["z1", "z2"]));
+        // Replacing the atomic list owned by "one" conflicts on the whole list.
+        let err = apply(
+            Some(&b),
+            &obj(json!({"args": ["b"]})),
+            &opts("two", false),
+            &lists,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"Apply failed with 1 conflict: conflict with "one": .spec.args"#
+        );
+        // "one" drops z1 and args: z1 goes (only "one" owned it), z2 stays with "two".
+        let c = apply(Some(&b), &obj(json!({})), &opts("one", false), &lists)
+            .unwrap()
+            .object;
+        assert_eq!(c["spec"], json!({"zones": ["z2"]}));
+    }
+
+    #[test]
+    fn main_resource_apply_ignores_status_and_keeps_live_status() {
+        let lists = BuiltinListTypes::for_kind("apps/v1", "StatefulSet");
+        let mut o = opts("op", false);
+        o.api_version = "apps/v1";
+        o.tracked = Tracked::ExceptStatus;
+        let live = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s",
+            "managedFields": [{"manager": "ctrl", "operation": "Update", "apiVersion": "apps/v1", "subresource": "status",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:replicas": {}}}}]},
+            "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let applied = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
+            "spec": {"replicas": 3}, "status": {"replicas": 7}});
+        let out = apply(Some(&live), &applied, &o, &lists).unwrap().object;
+        assert_eq!(out["spec"]["replicas"], 3);
+        assert_eq!(out["status"], json!({"replicas": 1}));
+        let op = managers(&out).into_iter().find(|m| m.0 == "op").unwrap();
+        assert_eq!(op.2, json!({"f:spec": {"f:replicas": {}}}));
+        // The status writer keeps its field.
+        assert!(managers(&out).iter().any(|m| m.0 == "ctrl"));
+    }
+
+    #[test]
+    fn status_update_records_only_status() {
+        let lists = lists();
+        let mut o = opts("kubelet", false);
+        o.subresource = Some("status");
+        o.tracked = Tracked::OnlyStatus;
+        let old = json!({"metadata": {"name": "p"}, "spec": {"a": 1}});
+        let new =
+            json!({"metadata": {"name": "p"}, "spec": {"a": 1}, "status": {"phase": "Running"}});
+        let out = record_update(Some(&old), &new, &o, &lists);
+        let entries = out["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["subresource"], "status");
+        assert_eq!(
+            entries[0]["fieldsV1"],
+            json!({"f:status": {".": {}, "f:phase": {}}})
         );
     }
 }

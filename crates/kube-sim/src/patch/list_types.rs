@@ -100,7 +100,6 @@ const META_ROWS: &[Row] = &[
         set: true,
         merge_key: Some(""),
     },
-    map(&["managedFields"], &[], ""),
 ];
 
 /// Lists of `PodSpec` (at `spec` of a Pod or `spec.template.spec` of a workload).
@@ -166,31 +165,28 @@ impl BuiltinListTypes {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         let mut sections: Vec<(Vec<&'static str>, &'static [Row])> =
             vec![(vec!["metadata"], META_ROWS)];
-        let mut pod_spec = |prefix: &[&'static str]| {
-            let mut spec = prefix.to_vec();
-            sections.push((spec.clone(), POD_SPEC_ROWS));
-            spec.push("");
+        let pod_spec: &[&'static str] = match (group, kind) {
+            ("", "Pod") => &["spec"],
+            ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+            | ("batch", "Job")
+            | ("", "ReplicationController") => &["spec", "template", "spec"],
+            ("", "PodTemplate") => &["template", "spec"],
+            ("batch", "CronJob") => &["spec", "jobTemplate", "spec", "template", "spec"],
+            _ => &[],
+        };
+        if !pod_spec.is_empty() {
+            sections.push((pod_spec.to_vec(), POD_SPEC_ROWS));
             for list in ["containers", "initContainers", "ephemeralContainers"] {
-                let mut c = prefix.to_vec();
-                c.push(list);
-                sections.push((c, CONTAINER_ROWS));
+                let mut containers = pod_spec.to_vec();
+                containers.push(list);
+                sections.push((containers, CONTAINER_ROWS));
             }
-            // also template metadata
-            let mut meta = prefix[..prefix.len().saturating_sub(1)].to_vec();
-            if !meta.is_empty() {
+            // The pod template's own metadata (`spec.template.metadata`).
+            if let Some((_, template)) = pod_spec.split_last().filter(|(_, t)| !t.is_empty()) {
+                let mut meta = template.to_vec();
                 meta.push("metadata");
                 sections.push((meta, META_ROWS));
             }
-        };
-        match (group, kind) {
-            ("", "Pod") => pod_spec(&["spec"]),
-            ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-            | ("batch", "Job")
-            | ("", "ReplicationController" | "PodTemplate") => {
-                pod_spec(&["spec", "template", "spec"])
-            }
-            ("batch", "CronJob") => pod_spec(&["spec", "jobTemplate", "spec", "template", "spec"]),
-            _ => {}
         }
         match (group, kind) {
             ("", "Pod") => sections.push((vec!["status"], POD_STATUS_ROWS)),
@@ -329,5 +325,193 @@ impl ListTypes for SchemaListTypes {
     fn key_default(&self, path: &[&str], key: &str) -> Option<Value> {
         let items = self.at(path)?.get("items")?;
         items.get("properties")?.get(key)?.get("default").cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(k: &[&str]) -> ListType {
+        ListType::Map(k.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    #[test]
+    fn builtin_table() {
+        let sts = BuiltinListTypes::for_kind("apps/v1", "StatefulSet");
+        let pod = BuiltinListTypes::for_kind("v1", "Pod");
+        let svc = BuiltinListTypes::for_kind("v1", "Service");
+        let cron = BuiltinListTypes::for_kind("batch/v1", "CronJob");
+        let merge = |k: &str| Some(StrategicList::MergeKey(k.to_owned()));
+        let cases: Vec<(&BuiltinListTypes, &[&str], ListType, Option<StrategicList>)> = vec![
+            (
+                &sts,
+                &["spec", "template", "spec", "containers"],
+                keys(&["name"]),
+                merge("name"),
+            ),
+            (
+                &sts,
+                &["spec", "template", "spec", "containers", "env"],
+                keys(&["name"]),
+                merge("name"),
+            ),
+            (
+                &sts,
+                &["spec", "template", "spec", "initContainers", "volumeMounts"],
+                keys(&["mountPath"]),
+                merge("mountPath"),
+            ),
+            (
+                &sts,
+                &["spec", "template", "spec", "containers", "ports"],
+                keys(&["containerPort", "protocol"]),
+                merge("containerPort"),
+            ),
+            (
+                &sts,
+                &["spec", "template", "spec", "volumes"],
+                keys(&["name"]),
+                merge("name"),
+            ),
+            (
+                &sts,
+                &["spec", "template", "spec", "tolerations"],
+                ListType::Atomic,
+                None,
+            ),
+            (
+                &sts,
+                &["spec", "template", "spec", "containers", "args"],
+                ListType::Atomic,
+                None,
+            ),
+            (
+                &sts,
+                &["spec", "volumeClaimTemplates"],
+                ListType::Atomic,
+                None,
+            ),
+            (
+                &sts,
+                &["spec", "template", "metadata", "finalizers"],
+                ListType::Set,
+                Some(StrategicList::MergePrimitive),
+            ),
+            (
+                &sts,
+                &["status", "conditions"],
+                keys(&["type"]),
+                merge("type"),
+            ),
+            (
+                &sts,
+                &["metadata", "ownerReferences"],
+                keys(&["uid"]),
+                merge("uid"),
+            ),
+            (
+                &sts,
+                &["metadata", "finalizers"],
+                ListType::Set,
+                Some(StrategicList::MergePrimitive),
+            ),
+            (
+                &pod,
+                &["spec", "containers", "env"],
+                keys(&["name"]),
+                merge("name"),
+            ),
+            (
+                &pod,
+                &["spec", "imagePullSecrets"],
+                keys(&["name"]),
+                merge("name"),
+            ),
+            (
+                &pod,
+                &["status", "conditions"],
+                keys(&["type"]),
+                merge("type"),
+            ),
+            (
+                &pod,
+                &["status", "containerStatuses"],
+                ListType::Atomic,
+                None,
+            ),
+            (
+                &svc,
+                &["spec", "ports"],
+                keys(&["port", "protocol"]),
+                merge("port"),
+            ),
+            (
+                &svc,
+                &["spec", "template", "spec", "containers"],
+                ListType::Atomic,
+                None,
+            ),
+            (
+                &cron,
+                &[
+                    "spec",
+                    "jobTemplate",
+                    "spec",
+                    "template",
+                    "spec",
+                    "containers",
+                ],
+                keys(&["name"]),
+                merge("name"),
+            ),
+        ];
+        for (lists, path, list_type, strategic) in cases {
+            assert_eq!(lists.list_type(path), list_type, "{path:?}");
+            assert_eq!(lists.strategic(path), strategic, "{path:?}");
+        }
+        assert_eq!(
+            sts.key_default(
+                &["spec", "template", "spec", "containers", "ports"],
+                "protocol"
+            ),
+            Some(json!("TCP"))
+        );
+        assert!(sts.supports_strategic());
+    }
+
+    #[test]
+    fn schema_lists() {
+        let lists = SchemaListTypes::new(json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "members": {"type": "array", "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name", "zone"],
+                    "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "zone": {"type": "string", "default": "a"},
+                        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}}},
+                "selector": {"type": "object", "x-kubernetes-map-type": "atomic"},
+                "byName": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                    "ports": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}}}}},
+                "args": {"type": "array", "items": {"type": "string"}}}}}}));
+        assert_eq!(
+            lists.list_type(&["spec", "members"]),
+            keys(&["name", "zone"])
+        );
+        assert_eq!(lists.list_type(&["spec", "members", "tags"]), ListType::Set);
+        assert_eq!(
+            lists.list_type(&["spec", "byName", "anyKey", "ports"]),
+            ListType::Set
+        );
+        assert_eq!(lists.list_type(&["spec", "args"]), ListType::Atomic);
+        assert_eq!(lists.list_type(&["spec", "unknown"]), ListType::Atomic);
+        assert_eq!(lists.list_type(&["metadata", "finalizers"]), ListType::Set);
+        assert_eq!(
+            lists.key_default(&["spec", "members"], "zone"),
+            Some(json!("a"))
+        );
+        assert!(lists.map_is_atomic(&["spec", "selector"]));
+        assert!(!lists.map_is_atomic(&["spec", "byName"]));
+        assert!(!lists.supports_strategic());
     }
 }

@@ -145,7 +145,31 @@ fn go_value(v: &Value) -> String {
     match v {
         Value::String(s) => go_quote(s),
         Value::Null => "null".to_owned(),
+        Value::Number(n) => go_number(n),
         other => other.to_string(),
+    }
+}
+
+/// A JSON number as Go prints it with `%v`: integers plainly, floats in the shortest form with
+/// an exponent (`1e+06`) below 1e-4 or from 1e6 on.
+pub(crate) fn go_number(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    if f == 0.0 || !f.is_finite() {
+        return format!("{f}");
+    }
+    let exp = f.abs().log10().floor() as i32;
+    if !(-4..6).contains(&exp) {
+        // Rust writes `1.5e6`; Go writes `1.5e+06`.
+        let rust = format!("{f:e}");
+        let (mantissa, e) = rust.split_once('e').unwrap_or((&rust, "0"));
+        let e: i32 = e.parse().unwrap_or(0);
+        let sign = if e < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", e.abs())
+    } else {
+        format!("{f}")
     }
 }
 
@@ -302,4 +326,25 @@ mod tests {
         }
         assert_eq!(ErrorKind::TypeInvalid.reason(), "FieldValueTypeInvalid");
     }
+
+    #[test]
+    fn numbers_print_like_go() {
+        let cases = [
+            (json!(1), "1"),
+            (json!(1.0), "1"),
+            (json!(1.5), "1.5"),
+            (json!(100000.0), "100000"),
+            (json!(1000000.0), "1e+06"),
+            (json!(1500000.0), "1.5e+06"),
+            (json!(0.00001), "1e-05"),
+            (json!(-3), "-3"),
+        ];
+        for (v, text) in cases {
+            let Value::Number(n) = v else { unreachable!() };
+            assert_eq!(go_number(&n), text);
+        }
+    }
 }
+
+#[cfg(test)]
+mod derive_tests;

@@ -1,7 +1,7 @@
 //! Structural schema validation with the API server's (go-openapi/kube-openapi) messages.
 
 use super::node;
-use super::{ErrorKind, FieldError, FieldPath};
+use super::{ErrorKind, FieldError, FieldPath, go_number};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -173,7 +173,7 @@ impl Validator {
     fn number(&mut self, s: &Value, n: &serde_json::Number, v: &Value, path: &FieldPath) {
         let p = path.as_str();
         let x = n.as_f64().unwrap_or(0.0);
-        let bound = |k: &str| s.get(k).filter(|b| b.is_number());
+        let bound = |k: &str| s.get(k).and_then(Value::as_number);
         if let Some(max) = bound("maximum") {
             let m = max.as_f64().unwrap_or(f64::MAX);
             if node::flag(s, "exclusiveMaximum") {
@@ -181,14 +181,17 @@ impl Validator {
                     self.invalid(
                         path,
                         v.clone(),
-                        format!("{p} in body should be less than {max}"),
+                        format!("{p} in body should be less than {}", go_number(max)),
                     );
                 }
             } else if x > m {
                 self.invalid(
                     path,
                     v.clone(),
-                    format!("{p} in body should be less than or equal to {max}"),
+                    format!(
+                        "{p} in body should be less than or equal to {}",
+                        go_number(max)
+                    ),
                 );
             }
         }
@@ -199,14 +202,17 @@ impl Validator {
                     self.invalid(
                         path,
                         v.clone(),
-                        format!("{p} in body should be greater than {min}"),
+                        format!("{p} in body should be greater than {}", go_number(min)),
                     );
                 }
             } else if x < m {
                 self.invalid(
                     path,
                     v.clone(),
-                    format!("{p} in body should be greater than or equal to {min}"),
+                    format!(
+                        "{p} in body should be greater than or equal to {}",
+                        go_number(min)
+                    ),
                 );
             }
         }
@@ -216,7 +222,7 @@ impl Validator {
                 self.invalid(
                     path,
                     v.clone(),
-                    format!("{p} in body should be a multiple of {factor}"),
+                    format!("{p} in body should be a multiple of {}", go_number(factor)),
                 );
             }
         }
