@@ -70,6 +70,8 @@ fn documented_manifests_pass_every_rule() {
         "sdbops-update.yaml",
         "sdbops-horizontal-scaling.yaml",
         "sdbops-restart.yaml",
+        "mssql-dag-full.yaml",
+        "sdb-standalone-full.yaml",
     ] {
         let object = fixture(name);
         assert_eq!(failures(&object, None), Vec::<String>::new(), "{name}");

@@ -179,3 +179,45 @@ fn unknown_optional_fields_are_not_invented() {
     assert_eq!(db.spec.health_checker().period_seconds(), 10);
     assert_eq!(db.spec.health_checker().failure_threshold(), 1);
 }
+
+#[test]
+fn mssql_distributed_ag_with_most_fields() {
+    let [db]: [MSSQLServer; 1] = round_trip_file("mssql-dag-full.yaml", 1)
+        .try_into()
+        .unwrap();
+    assert!(db.spec.is_distributed_ag());
+    let ag = db
+        .spec
+        .topology
+        .as_ref()
+        .and_then(|t| t.availability_group.as_ref())
+        .unwrap();
+    assert_eq!(
+        ag.leader_election().period(),
+        Ok(std::time::Duration::from_millis(300))
+    );
+    assert_eq!(
+        ag.secondary_access_mode(),
+        api::mssql::SecondaryAccessMode::ReadOnly
+    );
+    assert_eq!(db.spec.deletion_policy(), api::common::DeletionPolicy::Halt);
+    assert_eq!(db.spec.health_checker().failure_threshold(), 3);
+    assert!(db.spec.tls.client_tls());
+    assert_eq!(
+        db.spec.monitor.as_ref().unwrap()["prometheus"]["exporter"]["port"],
+        9399
+    );
+}
+
+#[test]
+fn singlestore_standalone_with_most_fields() {
+    let [db]: [Singlestore; 1] = round_trip_file("sdb-standalone-full.yaml", 1)
+        .try_into()
+        .unwrap();
+    assert!(db.spec.is_standalone());
+    assert_eq!(
+        db.spec.deletion_policy(),
+        api::common::DeletionPolicy::DoNotTerminate
+    );
+    assert_eq!(db.spec.health_checker().timeout_seconds(), 10);
+}
