@@ -3,11 +3,12 @@
 //! Supported: `rule` with `self`, transition rules with `oldSelf` (evaluated only on update,
 //! where the old value correlates: object properties, map values and list-map items by key),
 //! `message`, `messageExpression`, `fieldPath` (dotted, `['key']` and `[n]` steps) and `reason`.
-//! The CEL standard library plus the `strings` and `lists` extensions are available. Not
-//! available: Kubernetes CEL libraries (`quantity`, `url`, `ip`/`cidr`, `isSorted`, `sum`,
-//! regex `find`), timestamps/durations for `date-time`/`duration` strings (they stay strings),
-//! `optionalOldSelf`, property name escaping (`x-y` is reached as `self['x-y']` only) and cost
-//! limits.
+//! Property names are escaped as on the API server (`self.max__dash__size`). Functions: the CEL
+//! standard library plus the Kubernetes libraries of kube-rs' `kube-cel` (strings, lists,
+//! sets, regex, quantity, format, math, semver, ip/cidr). Not available: the `url` library,
+//! timestamps/durations for `date-time`/`duration` strings (they stay strings),
+//! `optionalOldSelf`, cost limits, and compile-time type checking (type errors surface at
+//! evaluation as "... evaluating rule: ..." errors instead of at CRD creation).
 
 use super::node;
 use super::{ErrorKind, FieldError, FieldPath};
@@ -182,10 +183,18 @@ fn evaluate_rule(
     let detail = match outcome {
         Outcome::Pass => return None,
         Outcome::Error(e) => {
+            // Go's CEL errors start in lower case ("no such key: x").
+            let mut chars = e.chars();
+            let e: String = chars
+                .next()
+                .map(|c| c.to_ascii_lowercase())
+                .into_iter()
+                .chain(chars)
+                .collect();
             return Some(FieldError::invalid(
                 path.as_str(),
                 type_value(s),
-                format!("{}: {e}", rule_text(rule)),
+                format!("{e} evaluating rule: {}", rule_text(rule)),
             ));
         }
         Outcome::Fail => message(rule, &this, old_cel.as_ref()),
@@ -302,17 +311,72 @@ fn to_cel(v: &Value, s: Option<&Value>, root: bool) -> cel::Value {
             let additional = s.and_then(node::additional);
             let mut out: HashMap<String, cel::Value> = HashMap::with_capacity(map.len());
             for (k, child) in map {
-                let cs = props.and_then(|p| p.get(k)).or(additional);
+                let declared = props.and_then(|p| p.get(k));
                 let value = if embedded && k == "metadata" {
                     metadata_view(child)
                 } else {
-                    to_cel(child, cs, false)
+                    to_cel(child, declared.or(additional), false)
                 };
-                out.insert(k.clone(), value);
+                // Declared properties are CEL fields, named with the API server's escaping;
+                // map entries keep their keys.
+                let name = if declared.is_some() {
+                    escape_property(k)
+                } else {
+                    Some(k.clone())
+                };
+                if let Some(name) = name {
+                    out.insert(name, value);
+                }
             }
             out.into()
         }
     }
+}
+
+/// CEL reserved words a property name is escaped from (`__namespace__`).
+const RESERVED: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
+/// The CEL name of a schema property, escaped as the API server does (`x-y` is `x__dash__y`,
+/// `a.b` is `a__dot__b`, `namespace` is `__namespace__`); `None` for names CEL cannot reach.
+fn escape_property(name: &str) -> Option<String> {
+    if RESERVED.contains(&name) {
+        return Some(format!("__{name}__"));
+    }
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || "_.-/".contains(c));
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c)) {
+        return None;
+    }
+    Some(
+        name.replace("__", "__underscores__")
+            .replace('.', "__dot__")
+            .replace('-', "__dash__")
+            .replace('/', "__slash__"),
+    )
 }
 
 fn metadata_view(meta: &Value) -> cel::Value {
@@ -415,13 +479,56 @@ mod tests {
     fn evaluation_errors_are_reported() {
         // minReplicas absent: `self.minReplicas` has no such key.
         let errs = errors(json!({"replicas": 1, "ratio": 0}), None);
-        assert_eq!(errs.len(), 1);
-        assert!(
-            errs[0].starts_with(
-                r#"spec: Invalid value: "object": replicas must be at least minReplicas: "#
-            ),
-            "{errs:?}"
+        assert_eq!(
+            errs,
+            vec![
+                r#"spec: Invalid value: "object": no such key: minReplicas evaluating rule: replicas must be at least minReplicas"#
+            ]
         );
+    }
+
+    #[test]
+    fn escaped_property_names() {
+        let cases = [
+            ("plain", Some("plain")),
+            ("x-y", Some("x__dash__y")),
+            ("a.b/c", Some("a__dot__b__slash__c")),
+            ("a__b", Some("a__underscores__b")),
+            ("namespace", Some("__namespace__")),
+            ("1abc", None),
+            ("a b", None),
+        ];
+        for (name, escaped) in cases {
+            assert_eq!(escape_property(name).as_deref(), escaped, "{name}");
+        }
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.max__dash__size > 0 && self.__namespace__ == 'a' && self.labels['x-y'] == 'z'"}],
+            "properties": {"max-size": {"type": "integer"}, "namespace": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}});
+        let ok = json!({"spec": {"max-size": 1, "namespace": "a", "labels": {"x-y": "z"}}});
+        assert!(validate_cel(&schema, &ok, None).is_empty());
+        let bad = json!({"spec": {"max-size": 0, "namespace": "a", "labels": {"x-y": "z"}}});
+        assert_eq!(validate_cel(&schema, &bad, None).len(), 1);
+    }
+
+    #[test]
+    fn kubernetes_cel_libraries_are_available() {
+        let rules = [
+            "quantity(self.size).isGreaterThan(quantity('1Gi'))",
+            "self.tags.isSorted() && self.tags.sum() == 6",
+            "self.name.lowerAscii() == 'db' && self.name.matches('^[A-Za-z]+$')",
+            "isCIDR(self.cidr) && cidr(self.cidr).containsIP(ip('10.1.2.3'))",
+        ];
+        for rule in rules {
+            let schema = json!({"type": "object", "x-kubernetes-validations": [{"rule": rule}], "properties": {
+                "size": {"type": "string"}, "tags": {"type": "array", "items": {"type": "integer"}},
+                "name": {"type": "string"}, "cidr": {"type": "string"}}});
+            let obj = json!({"size": "2Gi", "tags": [1, 2, 3], "name": "DB", "cidr": "10.0.0.0/8"});
+            assert_eq!(validate_cel(&schema, &obj, None), Vec::new(), "{rule}");
+            let bad =
+                json!({"size": "1Mi", "tags": [3, 2, 1], "name": "D-B", "cidr": "192.168.0.0/16"});
+            assert_eq!(validate_cel(&schema, &bad, None).len(), 1, "{rule}");
+        }
     }
 
     #[test]
