@@ -211,7 +211,7 @@ fn ensure_object<'v>(obj: &'v mut Value, key: &str) -> Option<&'v mut Map<String
     child.as_object_mut()
 }
 
-/// Fields the API server never tracks.
+/// `metadata` fields the API server never tracks (with `apiVersion` and `kind`).
 const IGNORED_META: &[&str] = &[
     "name",
     "namespace",
@@ -222,6 +222,9 @@ const IGNORED_META: &[&str] = &[
     "generation",
     "managedFields",
     "resourceVersion",
+    // Set only by DELETE, which a real server does not record in managedFields.
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
 ];
 
 fn is_tracked(path: &[PathElement], tracked: Tracked) -> bool {
@@ -268,6 +271,17 @@ pub fn apply(
         return Err(ApplyError::BadRequest(
             "the applied configuration must be an object".into(),
         ));
+    }
+    if let Some(msg) = missing_list_keys(applied, &mut Vec::new(), lists) {
+        let kind = applied.get("kind").and_then(Value::as_str).unwrap_or("");
+        let gv = if opts.api_version.contains('/') {
+            opts.api_version.to_owned()
+        } else {
+            format!("/{}", opts.api_version)
+        };
+        return Err(ApplyError::BadRequest(format!(
+            "failed to create typed patch object ({gv}, Kind={kind}): {msg}"
+        )));
     }
     let mut config = applied.clone();
     if let Some(meta) = config.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -461,6 +475,52 @@ fn names(path: &[PathElement]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Finds a list-map item of the applied configuration that lacks a key field without a default
+/// (the API server rejects such a configuration), as the server's message.
+fn missing_list_keys(
+    value: &Value,
+    path: &mut Vec<String>,
+    lists: &dyn ListTypes,
+) -> Option<String> {
+    match value {
+        Value::Object(m) => {
+            for (k, v) in m {
+                path.push(k.clone());
+                let found = missing_list_keys(v, path, lists);
+                path.pop();
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        Value::Array(items) => {
+            let owned = path.clone();
+            let schema_path: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let list_type = lists.list_type(&schema_path);
+            for (i, item) in items.iter().enumerate() {
+                if let ListType::Map(keys) = &list_type {
+                    for key in keys {
+                        if item.get(key).is_none() && lists.key_default(&schema_path, key).is_none()
+                        {
+                            let at: String = path.iter().map(|p| format!(".{p}")).collect();
+                            return Some(format!(
+                                "{at}: element {i}: associative list with keys has an element that omits key field {key:?} (and doesn't have default value)"
+                            ));
+                        }
+                    }
+                }
+                let found = missing_list_keys(item, path, lists);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// The path element of a list item, or `None` for atomic lists.
@@ -1227,5 +1287,24 @@ mod tests {
             entries[0]["fieldsV1"],
             json!({"f:status": {".": {}, "f:phase": {}}})
         );
+    }
+
+    #[test]
+    fn list_map_items_without_keys_are_rejected() {
+        let lists = BuiltinListTypes::for_kind("apps/v1", "Deployment");
+        let mut o = opts("kubectl", false);
+        o.api_version = "apps/v1";
+        let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}});
+        let err = apply(None, &applied, &o, &lists).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to create typed patch object (apps/v1, Kind=Deployment): .spec.template.spec.containers: element 0: \
+             associative list with keys has an element that omits key field \"name\" (and doesn't have default value)"
+        );
+        // A defaulted key (protocol) may be omitted.
+        let ports = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]}}}});
+        assert!(apply(None, &ports, &o, &lists).is_ok());
     }
 }

@@ -500,6 +500,46 @@ mod tests {
         assert_eq!(smp_err(&live, json!([1])).http_status(), 400);
     }
 
+    #[test]
+    fn kubectl_client_side_apply_patch_on_a_deployment() {
+        let deploy = BuiltinListTypes::for_kind("apps/v1", "Deployment");
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 1, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                    {"name": "app", "image": "nginx:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                     "ports": [{"containerPort": 80, "protocol": "TCP"}]},
+                    {"name": "sidecar", "image": "busybox"}]}}}});
+        // What kubectl apply sends after the manifest switched strategy, changed the image, dropped
+        // env B, added env C before A and removed the sidecar.
+        let patch = json!({"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"},
+                "template": {"spec": {"$setElementOrder/containers": [{"name": "app"}],
+                    "containers": [{"name": "app", "image": "nginx:2",
+                        "$setElementOrder/env": [{"name": "C"}, {"name": "A"}],
+                        "env": [{"name": "C", "value": "3"}, {"name": "B", "$patch": "delete"}]},
+                        {"name": "sidecar", "$patch": "delete"}]}}}});
+        let out = strategic_merge_patch(&live, &patch, &deploy).unwrap();
+        assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
+        assert_eq!(
+            out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            "{}"
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([
+            {"name": "app", "image": "nginx:2", "env": [{"name": "C", "value": "3"}, {"name": "A", "value": "1"}],
+             "ports": [{"containerPort": 80, "protocol": "TCP"}]}])
+        );
+        // kubectl set image
+        let set_image = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:3"}]}}}});
+        let out = strategic_merge_patch(&out, &set_image, &deploy).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:3"
+        );
+        assert_eq!(out["spec"]["replicas"], 1);
+    }
+
     fn smp_err(original: &Value, patch: Value) -> PatchError {
         strategic_merge_patch(original, &patch, &sts()).unwrap_err()
     }
