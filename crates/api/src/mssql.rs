@@ -20,6 +20,7 @@ use crate::common::{
     group = "kubedb.com",
     version = "v1alpha2",
     kind = "MSSQLServer",
+    doc = "MSSQLServer is a Microsoft SQL Server database managed by the KubeDB-compatible provisioner (standalone, AvailabilityGroup or DistributedAG).",
     plural = "mssqlservers",
     singular = "mssqlserver",
     namespaced,

@@ -19,6 +19,7 @@ use crate::common::{
     group = "kubedb.com",
     version = "v1alpha2",
     kind = "Singlestore",
+    doc = "Singlestore is a SingleStore database managed by the KubeDB-compatible provisioner (standalone or aggregator/leaf cluster).",
     plural = "singlestores",
     singular = "singlestore",
     namespaced,
