@@ -325,6 +325,7 @@ pub fn apply(
         }
     }
     strip_managed(&mut merged);
+    drop_empty_meta_collections(&mut merged);
 
     let (added, modified, removed) = compare(live_obj, &merged, lists);
     let changed_set = filter(added.union(&modified), opts.tracked);
@@ -433,6 +434,24 @@ pub fn record_update(
     }
     write_entries(&mut object, entries);
     object
+}
+
+/// `ObjectMeta` omits empty labels, annotations, finalizers and owner references, so a field
+/// pruned away as the last entry takes its collection with it.
+fn drop_empty_meta_collections(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(key) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(Value::Null) => true,
+                _ => false,
+            };
+            if empty {
+                meta.remove(key);
+            }
+        }
+    }
 }
 
 fn strip_managed(obj: &mut Value) {
@@ -1306,5 +1325,27 @@ mod tests {
         let ports = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
             "spec": {"template": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]}}}});
         assert!(apply(None, &ports, &o, &lists).is_ok());
+    }
+
+    #[test]
+    fn labels_a_manager_stops_applying_are_removed_with_an_empty_map() {
+        let with = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"app": "x"}}});
+        let without = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let a = apply(None, &with, &opts("m", false), &lists())
+            .unwrap()
+            .object;
+        assert_eq!(
+            managers(&a)[0].2,
+            json!({"f:metadata": {"f:labels": {"f:app": {}}}})
+        );
+        let b = apply(Some(&a), &without, &opts("m", false), &lists())
+            .unwrap()
+            .object;
+        assert_eq!(b["metadata"].get("labels"), None);
+        assert_eq!(
+            b["metadata"].get("managedFields"),
+            None,
+            "no fields left to own"
+        );
     }
 }

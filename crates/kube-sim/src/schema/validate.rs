@@ -328,6 +328,21 @@ impl Validator {
 
     fn object(&mut self, s: &Value, map: &Map<String, Value>, path: &FieldPath) {
         let p = path.as_str();
+        if node::embedded(s) && !map.is_empty() {
+            // An embedded resource names its type, as ObjectMeta validation requires.
+            for key in ["apiVersion", "kind"] {
+                if map
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    self.push(FieldError::required(
+                        path.child(key).as_str(),
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
         if let Some(Value::Array(required)) = s.get("required") {
             for name in required.iter().filter_map(Value::as_str) {
                 // The root `metadata` always exists on a stored object.
@@ -625,6 +640,24 @@ mod tests {
         assert_eq!(
             errs,
             vec!["metadata.name: Too long: may not be more than 10 bytes"]
+        );
+    }
+
+    #[test]
+    fn embedded_resources_need_api_version_and_kind() {
+        let s = json!({"type": "object", "properties": {"template": {"type": "object",
+            "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}});
+        let errs = |v: Value| {
+            validate(&s, &json!({"template": v}))
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert!(errs(json!({})).is_empty());
+        assert!(errs(json!({"apiVersion": "v1", "kind": "Pod", "spec": {}})).is_empty());
+        assert_eq!(
+            errs(json!({"kind": "Pod"})),
+            vec!["template.apiVersion: Required value: must not be empty"]
         );
     }
 
