@@ -6,7 +6,7 @@ CRD_DIR := charts/kubedb-crds/templates
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help build test unit lint fmt generate check-generated tools demo e2e bench
+.PHONY: help build test unit lint fmt generate check-generated chart-lint tools demo e2e bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -17,7 +17,7 @@ build: ## Build every crate
 tools: ## Install the static helm binary into .tools/bin
 	hack/install-tools.sh
 
-test: tools lint check-generated unit ## Everything CI runs: lint, generated-file drift, all tests
+test: tools lint check-generated chart-lint unit ## Everything CI runs: lint, generated-file drift, chart checks, all tests
 
 unit: ## Run the workspace's tests
 	$(CARGO) test --workspace --no-fail-fast
@@ -28,6 +28,10 @@ lint: ## rustfmt check and clippy with warnings as errors
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+
+chart-lint: tools ## helm lint + template of every chart (default and ci/ values), server-side dry run on kube-sim
+	$(CARGO) build -q -p kube-sim
+	hack/chart-lint.sh
 
 generate: ## Write the CRDs (from the Rust types) into the kubedb-crds chart
 	$(CARGO) run -q -p provisioner -- crd > $(CRD_DIR)/provisioner-crds.yaml
