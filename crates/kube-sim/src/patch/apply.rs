@@ -252,7 +252,9 @@ fn filter(mut set: FieldSet, tracked: Tracked) -> FieldSet {
 pub struct Applied {
     /// The new object, with `metadata.managedFields` updated.
     pub object: Value,
-    /// Whether the object (ignoring `managedFields`) differs from the live one.
+    /// Whether the result differs from the live object at all, `managedFields` included (a
+    /// real API server stores such a change with a new resourceVersion, and treats an apply
+    /// that changes nothing as a no-op).
     pub changed: bool,
 }
 
@@ -369,6 +371,7 @@ pub fn apply(
     }
     let mut object = merged;
     write_entries(&mut object, entries);
+    let changed = live != Some(&object);
     Ok(Applied { object, changed })
 }
 
@@ -969,6 +972,14 @@ mod tests {
         .unwrap()
         .object;
         assert_eq!(managers(&shared).len(), 2);
+        let again = apply(
+            Some(&shared),
+            &cm(json!({"a": "1"})),
+            &opts("bob", false),
+            &lists(),
+        )
+        .unwrap();
+        assert!(!again.changed, "a repeated apply is a no-op");
         // A different value: conflict naming the owner and path.
         let err = apply(
             Some(&shared),
