@@ -10,7 +10,9 @@ pub mod fieldset;
 pub mod list_types;
 pub mod strategic;
 
-pub use apply::{ApplyError, Conflict, Tracked, WriteOptions, apply, record_update};
+pub use apply::{
+    Applied, ApplyError, Conflict, Tracked, WriteOptions, apply, record_update, to_field_set,
+};
 pub use fieldset::{FieldSet, PathElement};
 pub use list_types::{
     AtomicLists, BuiltinListTypes, ListType, ListTypes, SchemaListTypes, StrategicList,

@@ -383,6 +383,21 @@ mod tests {
     }
 
     #[test]
+    fn new_items_without_an_order_directive_go_first() {
+        // apimachinery's mergeSortedSlice places patch items that the server does not know
+        // before the server-only items (kubectl avoids this by sending $setElementOrder).
+        let live = sts_with(json!([{"name": "a"}, {"name": "b"}]));
+        let out = smp(
+            &live,
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}),
+        );
+        assert_eq!(
+            out,
+            sts_with(json!([{"name": "c"}, {"name": "a"}, {"name": "b"}]))
+        );
+    }
+
+    #[test]
     fn directives_table() {
         let live = sts_with(json!([
             {"name": "db", "image": "mssql:1", "args": ["a", "b"], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
