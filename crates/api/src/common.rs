@@ -351,9 +351,15 @@ pub struct PodSpec {
     /// Ephemeral containers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_containers: Option<Vec<EphemeralContainer>>,
+    /// Restart policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
     /// Grace period for pod termination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
+    /// Active deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<i64>,
     /// DNS policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_policy: Option<String>,
@@ -414,6 +420,12 @@ pub struct PodSpec {
     /// Whether service environment variables are injected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_service_links: Option<bool>,
+    /// Preemption policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption_policy: Option<String>,
+    /// Pod overhead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhead: Option<BTreeMap<String, Quantity>>,
     /// Topology spread constraints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
@@ -520,6 +532,12 @@ pub struct ScriptSourceSpec {
     /// NFS share holding the scripts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nfs: Option<k8s_openapi::api::core::v1::NFSVolumeSource>,
+    /// CSI volume holding the scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csi: Option<k8s_openapi::api::core::v1::CSIVolumeSource>,
+    /// Downward API volume.
+    #[serde(rename = "downwardAPI", skip_serializing_if = "Option::is_none")]
+    pub downward_api: Option<k8s_openapi::api::core::v1::DownwardAPIVolumeSource>,
     /// Projected volume holding the scripts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projected: Option<k8s_openapi::api::core::v1::ProjectedVolumeSource>,
