@@ -586,8 +586,7 @@ fn walk_set(value: &Value, path: &mut Path, lists: &dyn ListTypes, set: &mut Fie
     let owned = names(path);
     let schema_path: Vec<&str> = owned.iter().map(String::as_str).collect();
     match value {
-        Value::Object(m) if !path.is_empty() && lists.map_is_atomic(&schema_path) => {
-            let _ = m;
+        Value::Object(_) if !path.is_empty() && lists.map_is_atomic(&schema_path) => {
             set.insert(path.clone());
         }
         Value::Object(m) => {

@@ -104,7 +104,7 @@ impl Validator {
         match v {
             Value::String(text) => self.string(s, text, v, path),
             Value::Number(n) => self.number(s, n, v, path),
-            Value::Array(items) => self.array(s, items, v, path),
+            Value::Array(items) => self.array(s, items, path),
             Value::Object(map) => self.object(s, map, path),
             _ => {}
         }
@@ -228,7 +228,7 @@ impl Validator {
         }
     }
 
-    fn array(&mut self, s: &Value, items: &[Value], v: &Value, path: &FieldPath) {
+    fn array(&mut self, s: &Value, items: &[Value], path: &FieldPath) {
         let p = path.as_str();
         let len = items.len() as u64;
         if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
@@ -258,7 +258,6 @@ impl Validator {
                 format!("{p} in body shouldn't contain duplicates"),
             );
         }
-        let _ = v;
         if let Some(is) = node::items(s) {
             for (i, item) in items.iter().enumerate() {
                 self.node(is, item, &path.index(i));
