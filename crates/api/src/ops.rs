@@ -60,6 +60,17 @@ impl OpsRequestType {
     }
 }
 
+impl OpsRequestType {
+    /// Type (and reason) of the condition that marks the start of the request. It equals the op
+    /// type, except that KubeDB's SingleStore Reconfigure writes `Configuration`.
+    pub fn start_condition_type(self, singlestore: bool) -> &'static str {
+        match self {
+            Self::Reconfigure if singlestore => crate::conditions::ops_types::CONFIGURATION,
+            other => other.as_str(),
+        }
+    }
+}
+
 impl std::fmt::Display for OpsRequestType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -776,6 +787,26 @@ mod tests {
                 OpsRequestPhase::Failed,
                 OpsRequestPhase::Skipped
             ]
+        );
+    }
+
+    #[test]
+    fn start_condition_types() {
+        assert_eq!(
+            OpsRequestType::UpdateVersion.start_condition_type(false),
+            "UpdateVersion"
+        );
+        assert_eq!(
+            OpsRequestType::Reconfigure.start_condition_type(false),
+            "Reconfigure"
+        );
+        assert_eq!(
+            OpsRequestType::Reconfigure.start_condition_type(true),
+            "Configuration"
+        );
+        assert_eq!(
+            OpsRequestType::ReconfigureTLS.start_condition_type(true),
+            "ReconfigureTLS"
         );
     }
 
