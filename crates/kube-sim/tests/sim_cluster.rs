@@ -743,3 +743,205 @@ async fn no_cert_manager_serves_no_certificates() {
     }
     sim.shutdown().await;
 }
+
+/// Writes sent by simulated components, per user agent.
+fn sim_writes(sim: &KubeSim) -> BTreeMap<String, u64> {
+    let mut writes = BTreeMap::new();
+    for row in sim.requests() {
+        let write = matches!(
+            row.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        );
+        if write && row.user_agent.starts_with("kube-sim/") {
+            *writes.entry(row.user_agent.clone()).or_default() += row.count;
+        }
+    }
+    writes
+}
+
+#[tokio::test]
+async fn deployments_services_and_readiness_override() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::default_namespaced(client.clone());
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::default_namespaced(client.clone());
+    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> =
+        Api::default_namespaced(client.clone());
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let deployment = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "api"}},
+            "template": {
+                "metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "api", "image": "api:1", "ports": [{"name": "http", "containerPort": 8080}]}]}
+            }
+        }
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let service = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "spec": {"selector": {"app": "api"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}
+    }))
+    .unwrap();
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+
+    let api_pods = || async {
+        pods.list(&ListParams::default().labels("app=api"))
+            .await
+            .unwrap()
+            .items
+    };
+    wait_for("the Deployment to be available", || async {
+        let status = deployments.get("api").await.ok()?.status?;
+        (status.available_replicas == Some(2) && status.updated_replicas == Some(2)).then_some(())
+    })
+    .await;
+    for pod in api_pods().await {
+        let owner = &pod.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("Deployment", "api")
+        );
+        assert!(pod.labels().contains_key("pod-template-hash"));
+    }
+    let ready_endpoints = |n: usize| {
+        let (endpoints, slices) = (endpoints.clone(), slices.clone());
+        async move {
+            let ep = endpoints.get_opt("api").await.ok()??;
+            let subset = ep.subsets?.into_iter().next()?;
+            let ready = subset.addresses.unwrap_or_default().len();
+            let slice = slices.get_opt("api-kube-sim").await.ok()??;
+            let slice_ready = slice
+                .endpoints
+                .iter()
+                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                .count();
+            let port = subset.ports?.first()?.port;
+            (ready == n && slice_ready == n && port == 8080).then_some(())
+        }
+    };
+    wait_for("two ready endpoints on port 8080", || ready_endpoints(2)).await;
+
+    // The readiness override takes one pod out of its Service.
+    let victim = api_pods().await[0].name_any();
+    let annotate = json!({"metadata": {"annotations": {"sim.kube-sim.dev/ready": "false"}}});
+    pods.patch(&victim, &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+    wait_for("the overridden pod to be not Ready", || async {
+        (!is_ready(&pods.get(&victim).await.ok()?)).then_some(())
+    })
+    .await;
+    wait_for("one ready endpoint", || ready_endpoints(1)).await;
+    wait_for("the Deployment to count one Ready pod", || async {
+        (deployments.get("api").await.ok()?.status?.ready_replicas == Some(1)).then_some(())
+    })
+    .await;
+    let unannotate = json!({"metadata": {"annotations": {"sim.kube-sim.dev/ready": null}}});
+    pods.patch(&victim, &PatchParams::default(), &Patch::Merge(&unannotate))
+        .await
+        .unwrap();
+    wait_for("two ready endpoints again", || ready_endpoints(2)).await;
+
+    // A template change replaces the pods.
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:2"}]}}}});
+    deployments
+        .patch("api", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    wait_for("every pod to run api:2", || async {
+        let items = api_pods().await;
+        let status = deployments.get("api").await.ok()?.status?;
+        (items.len() == 2
+            && items.iter().all(|p| image_of(p) == "api:2" && is_ready(p))
+            && status.available_replicas == Some(2)
+            && status.updated_replicas == Some(2))
+        .then_some(())
+    })
+    .await;
+    wait_for("two ready endpoints after the rollout", || {
+        ready_endpoints(2)
+    })
+    .await;
+
+    // Each component writes as itself, and a settled cluster writes nothing. The observation
+    // window is the assertion here (no condition to wait for), so it is a fixed period.
+    let before = sim_writes(&sim);
+    for agent in [
+        "kube-sim/kubelet",
+        "kube-sim/deployment",
+        "kube-sim/endpoints",
+    ] {
+        assert!(
+            before.get(agent).is_some_and(|n| *n > 0),
+            "{agent} wrote nothing: {before:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sim_writes(&sim), before, "no writes at steady state");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn singlestore_aggregators_get_one_master() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let labels = json!({"app.kubernetes.io/name": "singlestores.kubedb.com", "app.kubernetes.io/instance": "sdb"});
+    for role in ["aggregator", "leaf"] {
+        let mut role_labels = labels.clone();
+        role_labels["kubedb.com/petset"] = json!(role);
+        let sts: StatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": format!("sdb-{role}")},
+            "spec": {
+                "replicas": 2,
+                "podManagementPolicy": "Parallel",
+                "serviceName": "sdb-pods",
+                "selector": {"matchLabels": role_labels},
+                "template": {
+                    "metadata": {"labels": role_labels},
+                    "spec": {"containers": [
+                        {"name": "singlestore", "image": "ghcr.io/appscode-images/singlestore-node:alma-8.9.3"},
+                        {"name": "singlestore-coordinator", "image": "ghcr.io/kubedb/singlestore-coordinator:v0.5.0"}
+                    ]}
+                }
+            }
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &sts).await.unwrap();
+    }
+    wait_sts_ready(&api, "sdb-aggregator", 2).await;
+    wait_sts_ready(&api, "sdb-leaf", 2).await;
+    let r = wait_for("a master aggregator", || async {
+        let r = roles(
+            &pods
+                .list(&ListParams::default().labels("app.kubernetes.io/instance=sdb"))
+                .await
+                .ok()?
+                .items,
+        );
+        (r.get("sdb-aggregator-1")?.as_deref() == Some("aggregator")).then_some(r)
+    })
+    .await;
+    assert_eq!(r["sdb-aggregator-0"].as_deref(), Some("master"));
+    assert_eq!(
+        r["sdb-leaf-0"], None,
+        "leaves have no coordinator-managed role"
+    );
+    assert_eq!(r["sdb-leaf-1"], None);
+    sim.shutdown().await;
+}

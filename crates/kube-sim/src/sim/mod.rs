@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod deployment;
+pub mod endpoints;
 pub mod informers;
 pub mod kubelet;
 mod logs;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use tokio::task::JoinSet;
 
@@ -92,6 +93,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
         Kind::Deployment,
     ]);
     let wake_roles = wakers.subscribe(&[Kind::Pod]);
+    let wake_endpoints = wakers.subscribe(&[Kind::Service, Kind::Pod]);
     let wake_certs = wakers.subscribe(&[
         Kind::Certificate,
         Kind::Issuer,
@@ -123,7 +125,10 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
         Kind::PodDisruptionBudget,
         wakers.clone(),
     );
+    let services =
+        informers::typed::<Service>(&mut tasks, &watch_client, Kind::Service, wakers.clone());
     let ready = async {
+        informers::wait_ready(&services).await?;
         informers::wait_ready(&pods).await?;
         informers::wait_ready(&sets).await?;
         informers::wait_ready(&deployments).await?;
@@ -204,6 +209,17 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             pods: pods.clone(),
             delay: opts.failover_delay,
             groups: HashMap::new(),
+        },
+    );
+    run_controller(
+        &mut tasks,
+        "endpoints",
+        wake_endpoints,
+        endpoints::Controller {
+            client: component_client(&ctx.api_url, "endpoints")?,
+            services,
+            pods: pods.clone(),
+            written: HashMap::new(),
         },
     );
     if !opts.no_cert_manager {

@@ -126,7 +126,26 @@ impl Controller {
             }
             let controller_scale =
                 (all_known && !controllers.is_empty()).then(|| controllers.values().sum());
-            let healthy = matching.iter().filter(|p| is_healthy(p)).count() as i32;
+            // Pods the API server evicted but that are not terminating yet still count as
+            // disrupted (as in Kubernetes); entries of terminating or gone pods are dropped.
+            let old_disrupted = pdb
+                .status
+                .as_ref()
+                .and_then(|s| s.disrupted_pods.clone())
+                .unwrap_or_default();
+            let still_disrupted = |name: &String| {
+                matching
+                    .iter()
+                    .any(|p| &p.name_any() == name && p.metadata.deletion_timestamp.is_none())
+            };
+            let stale: Vec<&String> = old_disrupted
+                .keys()
+                .filter(|n| !still_disrupted(n))
+                .collect();
+            let healthy = matching
+                .iter()
+                .filter(|p| is_healthy(p) && !old_disrupted.contains_key(&p.name_any()))
+                .count() as i32;
             let budget = match budget(
                 spec.min_available.as_ref(),
                 spec.max_unavailable.as_ref(),
@@ -159,6 +178,7 @@ impl Controller {
                 && old.desired_healthy == budget.desired_healthy
                 && old.disruptions_allowed == budget.disruptions_allowed
                 && old.observed_generation == generation
+                && stale.is_empty()
                 && previous.as_ref().is_some_and(|c| {
                     c.status == status && c.reason == reason && c.observed_generation == generation
                 });
@@ -177,7 +197,7 @@ impl Controller {
                 observed_generation: generation,
                 last_transition_time: transition,
             };
-            let patch = serde_json::json!({
+            let mut patch = serde_json::json!({
                 "status": {
                     "expectedPods": budget.expected_pods,
                     "currentHealthy": budget.current_healthy,
@@ -187,6 +207,13 @@ impl Controller {
                     "conditions": [condition],
                 }
             });
+            if !stale.is_empty() {
+                let removals: serde_json::Map<String, serde_json::Value> = stale
+                    .iter()
+                    .map(|n| ((*n).clone(), serde_json::Value::Null))
+                    .collect();
+                patch["status"]["disruptedPods"] = serde_json::Value::Object(removals);
+            }
             let api: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), &ns);
             match api
                 .patch_status(
