@@ -323,7 +323,14 @@ pub fn apply(
             }
         }
         for path in entries[i].fields.difference(&owned).iter() {
-            remove_path(&mut merged, path);
+            // Keep a node when someone still owns something beneath it, and keep the key
+            // fields of list-map items that stay.
+            let owned_below = owned
+                .iter()
+                .any(|o| o.len() > path.len() && o.starts_with(path));
+            if !owned_below && !is_key_field(path) {
+                remove_path(&mut merged, path);
+            }
         }
     }
     strip_managed(&mut merged);
@@ -697,6 +704,16 @@ fn merge_at(live: &Value, config: &Value, path: &mut Vec<String>, lists: &dyn Li
             lists,
         ),
         _ => config.clone(),
+    }
+}
+
+/// Whether `path` names a key field of a list-map item (`...[k:{"name":..}].name`).
+fn is_key_field(path: &[PathElement]) -> bool {
+    match path {
+        [.., PathElement::Key(key), PathElement::Field(field)] => {
+            matches!(serde_json::from_str::<Value>(key), Ok(Value::Object(m)) if m.contains_key(field))
+        }
+        _ => false,
     }
 }
 
@@ -1356,6 +1373,40 @@ mod tests {
             b["metadata"].get("managedFields"),
             None,
             "no fields left to own"
+        );
+    }
+
+    #[test]
+    fn dropped_item_stays_while_another_manager_owns_a_field_of_it() {
+        let lists = BuiltinListTypes::for_kind("apps/v1", "Deployment");
+        let mut o = opts("kubectl", false);
+        o.api_version = "apps/v1";
+        let deploy = |containers: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": containers}}}})
+        };
+        let applied = deploy(
+            json!([{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1", "args": ["x"]}]),
+        );
+        let live = apply(None, &applied, &o, &lists).unwrap().object;
+        // kubectl set image takes the sidecar image.
+        let mut edited = live.clone();
+        edited["spec"]["template"]["spec"]["containers"][1]["image"] = json!("s:2");
+        let mut set = o.clone();
+        set.manager = "kubectl-set";
+        let edited = record_update(Some(&live), &edited, &set, &lists);
+        // The manifest drops the sidecar: only what kubectl-set owns (and the key) remains.
+        let out = apply(
+            Some(&edited),
+            &deploy(json!([{"name": "app", "image": "a:1"}])),
+            &o,
+            &lists,
+        )
+        .unwrap()
+        .object;
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:2"}])
         );
     }
 }
