@@ -190,8 +190,27 @@ pub fn process(
     let pruned = prune(schema, object);
     apply_defaults(schema, object);
     let mut errors = validate(schema, object);
-    if errors.is_empty() {
-        errors = validate_cel(schema, object, old);
+    // As the API server: type, required, enum and size violations mean the object does not have
+    // the shape the CEL rules were written for, so they are skipped with a note.
+    let blocking = errors.iter().any(|e| {
+        matches!(
+            e.kind,
+            ErrorKind::NotSupported
+                | ErrorKind::Required
+                | ErrorKind::TooLong
+                | ErrorKind::TooMany
+                | ErrorKind::TypeInvalid
+        )
+    });
+    if blocking {
+        errors.push(FieldError::invalid(
+            "<nil>",
+            Value::Null,
+            "some validation rules were not checked because the object was invalid; correct the \
+             existing errors to complete validation",
+        ));
+    } else {
+        errors.extend(validate_cel(schema, object, old));
     }
     if errors.is_empty() {
         Ok(pruned)
