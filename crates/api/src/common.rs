@@ -680,9 +680,6 @@ impl DatabaseStatus {
     }
 }
 
-/// A resource request such as a volume size in an ops request.
-pub type StorageQuantity = Quantity;
-
 #[cfg(test)]
 mod tests {
     use super::*;
