@@ -107,11 +107,7 @@ pub fn apply(gr: &GroupResource, obj: &mut Value, old: Option<&Value>, ips: &mut
             default(obj_mut(obj, "status"), "phase", json!("Active"));
         }
         ("", "pods") => pod_spec(obj_mut(obj, "spec")),
-        ("", "secrets") => default(
-            obj.as_object_mut().expect("object"),
-            "type",
-            json!("Opaque"),
-        ),
+        ("", "secrets") => secret(obj),
         ("", "persistentvolumeclaims") => {
             default(obj_mut(obj, "spec"), "volumeMode", json!("Filesystem"))
         }
@@ -147,6 +143,26 @@ pub fn apply(gr: &GroupResource, obj: &mut Value, old: Option<&Value>, ips: &mut
         }
         ("apps", "replicasets") | ("batch", "jobs") => template(obj_mut(obj, "spec")),
         _ => {}
+    }
+}
+
+/// Secrets: `type` defaults to Opaque; `stringData` is merged into `data` (base64) and dropped,
+/// as the API server does on every write.
+fn secret(obj: &mut Value) {
+    let m = obj.as_object_mut().expect("object");
+    default(m, "type", json!("Opaque"));
+    if let Some(Value::Object(strings)) = m.remove("stringData") {
+        let data = m.entry("data").or_insert_with(|| json!({}));
+        if !data.is_object() {
+            *data = json!({});
+        }
+        for (k, v) in strings {
+            let text = v
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string());
+            data[k] = json!(crate::meta::base64(text.as_bytes()));
+        }
     }
 }
 
@@ -223,6 +239,17 @@ mod tests {
         let mut updated = json!({"spec": {}});
         apply(&gr, &mut updated, Some(&svc), &mut ips);
         assert_eq!(updated["spec"]["clusterIP"], "10.96.0.10");
+    }
+
+    #[test]
+    fn secret_string_data_moves_to_data() {
+        let mut ips = IpAllocator::default();
+        let mut s = json!({"data": {"a": "eA=="}, "stringData": {"b": "foo", "a": "y"}});
+        apply(&GroupResource::new("", "secrets"), &mut s, None, &mut ips);
+        assert_eq!(
+            s,
+            json!({"type": "Opaque", "data": {"a": "eQ==", "b": "Zm9v"}})
+        );
     }
 
     #[test]

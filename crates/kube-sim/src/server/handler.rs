@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::route::{self, ResourcePath, Route};
-use super::{ServerState, discovery, table, watch};
+use super::{ServerState, discovery, openapi, table, watch};
 use crate::accounting::RequestInfo;
 use crate::cluster::{DeleteOptions, ListOptions, WriteOptions, present};
 use crate::error::{ApiError, ApiResult};
@@ -70,15 +70,42 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
             Some(doc) => ok(&doc),
             None => ApiError::no_route().into_response(),
         },
-        Route::OpenApiV2 | Route::OpenApiV3(_) | Route::Unknown => {
-            ApiError::no_route().into_response()
-        }
+        Route::OpenApiV3(path) => openapi_v3(&state, &path),
+        Route::OpenApiV2 | Route::Unknown => ApiError::no_route().into_response(),
         Route::Sim(segs) => sim_admin(&state, &parts.method, &segs, body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Route::Resource(rp) => resource(&state, &parts.method, &parts.headers, rp, &query, body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
+    }
+}
+
+fn openapi_v3(state: &ServerState, path: &[String]) -> Response {
+    let cluster = state.lock();
+    let registry = &cluster.registry;
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let doc = match path.as_slice() {
+        [] => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for r in registry.all() {
+                (
+                    &r.group,
+                    &r.plural,
+                    r.versions.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                )
+                    .hash(&mut h);
+            }
+            Some(openapi::index(registry, h.finish()))
+        }
+        ["api", v] => openapi::group_version(registry, "", v),
+        ["apis", g, v] => openapi::group_version(registry, g, v),
+        _ => None,
+    };
+    match doc {
+        Some(doc) => ok(&doc),
+        None => ApiError::no_route().into_response(),
     }
 }
 
@@ -92,7 +119,10 @@ fn decode(bytes: &[u8], content_type: &str) -> ApiResult<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    if content_type.contains("protobuf") {
+        return super::protobuf::decode(bytes);
+    }
+    if content_type.contains("cbor") {
         return Err(ApiError::unsupported_media_type(content_type));
     }
     if content_type.contains("yaml") {

@@ -2,6 +2,8 @@
 
 mod discovery;
 mod handler;
+mod openapi;
+mod protobuf;
 mod route;
 mod table;
 mod watch;
