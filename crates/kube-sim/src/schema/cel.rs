@@ -1,13 +1,14 @@
 //! CEL validation rules (`x-kubernetes-validations`) evaluated with the `cel` crate.
 //!
 //! Supported: `rule` with `self`, transition rules with `oldSelf` (evaluated only on update,
-//! where the old value correlates: object properties, map values and list-map items by key),
+//! where the old value correlates: object properties, map values and list-map items by key;
+//! with `optionalOldSelf: true` also on create, `oldSelf` then being an optional),
 //! `message`, `messageExpression`, `fieldPath` (dotted, `['key']` and `[n]` steps) and `reason`.
 //! Property names are escaped as on the API server (`self.max__dash__size`). Functions: the CEL
 //! standard library plus the Kubernetes libraries of kube-rs' `kube-cel` (strings, lists,
 //! sets, regex, quantity, format, math, semver, ip/cidr). Not available: the `url` library,
 //! timestamps/durations for `date-time`/`duration` strings (they stay strings),
-//! `optionalOldSelf`, cost limits, and compile-time type checking (type errors surface at
+//! cost limits, and compile-time type checking (type errors surface at
 //! evaluation as "... evaluating rule: ..." errors instead of at CRD creation).
 
 use super::node;
@@ -161,14 +162,22 @@ fn evaluate_rule(
         }
     };
     let transition = program.references().has_variable("oldSelf");
-    if transition && old.is_none() {
+    // With `optionalOldSelf`, a transition rule also runs on create, seeing an optional oldSelf.
+    let optional_old = transition && node::flag(rule, "optionalOldSelf");
+    if transition && old.is_none() && !optional_old {
         return None;
     }
     let this = to_cel(v, Some(s), root);
-    let old_cel = if transition {
-        old.map(|o| to_cel(o, Some(s), root))
-    } else {
-        None
+    let old_cel = match (transition, optional_old) {
+        (false, _) => None,
+        (true, false) => old.map(|o| to_cel(o, Some(s), root)),
+        (true, true) => {
+            let inner = match old {
+                Some(o) => cel::objects::OptionalValue::of(to_cel(o, Some(s), root)),
+                None => cel::objects::OptionalValue::none(),
+            };
+            Some(cel::Value::Opaque(Arc::new(inner)))
+        }
     };
     let outcome = match run(&program, &this, old_cel.as_ref()) {
         Ok(cel::Value::Bool(true)) => Outcome::Pass,
@@ -472,6 +481,32 @@ mod tests {
                 r#"spec.items[1]: Invalid value: "object": cannot shrink"#.to_owned(),
                 r#"spec.version: Invalid value: "string": Value is immutable"#.to_owned(),
             ]
+        );
+    }
+
+    #[test]
+    fn optional_old_self_runs_on_create() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "!oldSelf.hasValue() || self.size >= oldSelf.value().size",
+                "optionalOldSelf": true, "message": "size cannot shrink"},
+                {"rule": "oldSelf.hasValue() || self.size < 10", "optionalOldSelf": true, "message": "too big to create"}],
+            "properties": {"size": {"type": "integer"}}}}});
+        let obj = |size: i64| json!({"spec": {"size": size}});
+        let errs = |new: Value, old: Option<Value>| -> Vec<String> {
+            validate_cel(&schema, &new, old.as_ref())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert!(errs(obj(5), None).is_empty());
+        assert_eq!(
+            errs(obj(50), None),
+            vec![r#"spec: Invalid value: "object": too big to create"#]
+        );
+        assert!(errs(obj(50), Some(obj(40))).is_empty());
+        assert_eq!(
+            errs(obj(3), Some(obj(4))),
+            vec![r#"spec: Invalid value: "object": size cannot shrink"#]
         );
     }
 
