@@ -6,10 +6,10 @@
 //! `message`, `messageExpression`, `fieldPath` (dotted, `['key']` and `[n]` steps) and `reason`.
 //! Property names are escaped as on the API server (`self.max__dash__size`). Functions: the CEL
 //! standard library plus the Kubernetes libraries of kube-rs' `kube-cel` (strings, lists,
-//! sets, regex, quantity, format, math, semver, ip/cidr). Not available: the `url` library,
-//! timestamps/durations for `date-time`/`duration` strings (they stay strings),
-//! cost limits, and compile-time type checking (type errors surface at
-//! evaluation as "... evaluating rule: ..." errors instead of at CRD creation).
+//! sets, regex, quantity, format, math, semver, ip/cidr); `date-time`/`date` strings are
+//! timestamps and `duration` strings durations. Not available: the `url` library, cost limits
+//! and compile-time type checking (type errors surface at evaluation as "... evaluating rule:
+//! ..." errors instead of failing the CRD).
 
 use super::node;
 use super::{ErrorKind, FieldError, FieldPath};
@@ -307,7 +307,10 @@ fn to_cel(v: &Value, s: Option<&Value>, root: bool) -> cel::Value {
                 },
             }
         }
-        Value::String(text) => cel::Value::String(Arc::new(text.clone())),
+        Value::String(text) => {
+            let format = s.and_then(|s| s.get("format")).and_then(Value::as_str);
+            typed_string(text, format).unwrap_or_else(|| cel::Value::String(Arc::new(text.clone())))
+        }
         Value::Array(items) => {
             let is = s.and_then(node::items);
             cel::Value::List(Arc::new(
@@ -386,6 +389,24 @@ fn escape_property(name: &str) -> Option<String> {
             .replace('-', "__dash__")
             .replace('/', "__slash__"),
     )
+}
+
+/// Strings with `format: date-time`/`date` are CEL timestamps and `duration` strings CEL
+/// durations, as on the API server; converted with CEL's own `timestamp()`/`duration()`.
+/// `None` keeps the string (other formats, or a value that does not parse).
+fn typed_string(text: &str, format: Option<&str>) -> Option<cel::Value> {
+    let (expr, arg) = match format? {
+        "date-time" | "datetime" => ("timestamp(s)", text.to_owned()),
+        "date" => ("timestamp(s)", format!("{text}T00:00:00Z")),
+        "duration" => ("duration(s)", text.to_owned()),
+        _ => return None,
+    };
+    let program = compile(expr).ok()?;
+    ROOT.with(|root| {
+        let mut ctx = root.new_inner_scope();
+        ctx.add_variable_from_value("s", cel::Value::String(Arc::new(arg)));
+        program.execute(&ctx).ok()
+    })
 }
 
 fn metadata_view(meta: &Value) -> cel::Value {
@@ -507,6 +528,20 @@ mod tests {
         assert_eq!(
             errs(obj(3), Some(obj(4))),
             vec![r#"spec: Invalid value: "object": size cannot shrink"#]
+        );
+    }
+
+    #[test]
+    fn date_time_and_duration_strings_are_typed() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+            "x-kubernetes-validations": [{"rule": "self.end > self.start && self.end - self.start <= self.window"}],
+            "properties": {"start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
+                "window": {"type": "string", "format": "duration"}}}}});
+        let obj = |end: &str| json!({"spec": {"start": "2024-01-01T00:00:00Z", "end": end, "window": "1h"}});
+        assert!(validate_cel(&schema, &obj("2024-01-01T00:30:00Z"), None).is_empty());
+        assert_eq!(
+            validate_cel(&schema, &obj("2024-01-01T02:00:00Z"), None).len(),
+            1
         );
     }
 
