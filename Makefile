@@ -47,8 +47,9 @@ check-generated: ## Fail when the committed CRDs differ from the Rust types
 	    echo "$(CRD_DIR)/$$f is out of date with the Rust types: run 'make generate' and commit the result" >&2; exit 1; }; \
 	done; echo "generated CRDs are up to date"
 
-demo: ## The embedded cluster, both operators, databases and a version update (arrives with the charts issue)
-	@echo "make demo arrives with the operators and charts; see README.md for what works today" >&2; exit 1
+demo: tools ## The embedded cluster, both operators, two databases and their version updates; KEEP=1 keeps it running
+	$(CARGO) build -q --workspace --bins
+	target/debug/demo $(if $(KEEP),--keep)
 
 e2e: tools ## End-to-end suite: kube-sim by default, the cluster of E2E_KUBECONFIG when set
 	$(CARGO) build --workspace --bins

@@ -12,8 +12,10 @@
 
 pub mod cluster;
 pub mod helm;
+pub mod kubectl;
 pub mod operators;
 pub mod prometheus;
+pub mod view;
 
 pub use cluster::{Cluster, SimSettings};
 pub use helm::Helm;
