@@ -229,7 +229,7 @@ const IGNORED_META: &[&str] = &[
 
 fn is_tracked(path: &[PathElement], tracked: Tracked) -> bool {
     let field = |i: usize| match path.get(i) {
-        Some(PathElement::Field(f)) => Some(f.as_str()),
+        Some(PathElement::Field(f)) => Some(&**f),
         _ => None,
     };
     match field(0) {
@@ -319,7 +319,7 @@ pub fn apply(
         let mut owned = config_set.clone();
         for (j, e) in entries.iter().enumerate() {
             if j != i {
-                owned = owned.union(&e.fields);
+                owned.add_all(&e.fields);
             }
         }
         for path in entries[i].fields.difference(&owned).iter() {
@@ -355,7 +355,8 @@ pub fn apply(
     }
     for (j, e) in entries.iter_mut().enumerate() {
         if Some(j) != mine {
-            e.fields = e.fields.difference(&changed_set).difference(&removed);
+            e.fields.remove_all(&changed_set);
+            e.fields.remove_all(&removed);
         }
     }
     let changed = !added.is_empty() || !modified.is_empty() || !removed.is_empty();
@@ -421,13 +422,15 @@ pub fn record_update(
         if e.same_owner(opts.manager, "Update", opts.api_version, sub) {
             mine = Some(j);
         } else {
-            e.fields = e.fields.difference(&changed_set).difference(&removed);
+            e.fields.remove_all(&changed_set);
+            e.fields.remove_all(&removed);
         }
     }
     let changed = !changed_set.is_empty() || !removed.is_empty();
     match mine {
         Some(i) => {
-            entries[i].fields = entries[i].fields.difference(&removed).union(&changed_set);
+            entries[i].fields.remove_all(&removed);
+            entries[i].fields.add_all(&changed_set);
             if changed {
                 entries[i].time = Some(opts.now.into());
             }
@@ -500,7 +503,7 @@ fn keep_untracked(merged: &mut Value, live: &Value, tracked: Tracked) {
 fn names(path: &[PathElement]) -> Vec<String> {
     path.iter()
         .filter_map(|e| match e {
-            PathElement::Field(f) => Some(f.clone()),
+            PathElement::Field(f) => Some(f.to_string()),
             _ => None,
         })
         .collect()
@@ -584,16 +587,21 @@ fn item_element(
 /// lists and maps, empty maps and list items (with their key fields).
 pub fn to_field_set(value: &Value, lists: &dyn ListTypes) -> FieldSet {
     let mut set = FieldSet::new();
-    let mut path = Vec::new();
-    walk_set(value, &mut path, lists, &mut set);
+    walk_set(value, &mut Vec::new(), &mut Vec::new(), lists, &mut set);
     set
 }
 
-fn walk_set(value: &Value, path: &mut Path, lists: &dyn ListTypes, set: &mut FieldSet) {
-    let owned = names(path);
-    let schema_path: Vec<&str> = owned.iter().map(String::as_str).collect();
+/// Walks `value` at `path`; `schema` is the same path by field names only, borrowed from the
+/// value's keys.
+fn walk_set<'v>(
+    value: &'v Value,
+    path: &mut Path,
+    schema: &mut Vec<&'v str>,
+    lists: &dyn ListTypes,
+    set: &mut FieldSet,
+) {
     match value {
-        Value::Object(_) if !path.is_empty() && lists.map_is_atomic(&schema_path) => {
+        Value::Object(_) if !path.is_empty() && lists.map_is_atomic(schema) => {
             set.insert(path.clone());
         }
         Value::Object(m) => {
@@ -601,25 +609,27 @@ fn walk_set(value: &Value, path: &mut Path, lists: &dyn ListTypes, set: &mut Fie
                 set.insert(path.clone());
             }
             for (k, v) in m {
-                path.push(PathElement::Field(k.clone()));
-                walk_set(v, path, lists, set);
+                path.push(PathElement::Field(k.as_str().into()));
+                schema.push(k);
+                walk_set(v, path, schema, lists, set);
+                schema.pop();
                 path.pop();
             }
         }
         Value::Array(items) => {
-            let lt = lists.list_type(&schema_path);
+            let lt = lists.list_type(schema);
             if lt == ListType::Atomic {
                 set.insert(path.clone());
                 return;
             }
             for (i, item) in items.iter().enumerate() {
-                let Some(el) = item_element(item, i, &lt, &schema_path, lists) else {
+                let Some(el) = item_element(item, i, &lt, schema, lists) else {
                     continue;
                 };
                 path.push(el);
                 set.insert(path.clone());
                 if item.is_object() {
-                    walk_set(item, path, lists, set);
+                    walk_set(item, path, schema, lists, set);
                 }
                 path.pop();
             }
@@ -711,7 +721,7 @@ fn merge_at(live: &Value, config: &Value, path: &mut Vec<String>, lists: &dyn Li
 fn is_key_field(path: &[PathElement]) -> bool {
     match path {
         [.., PathElement::Key(key), PathElement::Field(field)] => {
-            matches!(serde_json::from_str::<Value>(key), Ok(Value::Object(m)) if m.contains_key(field))
+            matches!(serde_json::from_str::<Value>(key), Ok(Value::Object(m)) if m.contains_key(&**field))
         }
         _ => false,
     }
@@ -727,7 +737,7 @@ fn remove_path(value: &mut Value, path: &[PathElement]) {
     };
     match (container, last) {
         (Value::Object(m), PathElement::Field(f)) => {
-            m.remove(f);
+            m.remove(&**f);
         }
         (Value::Array(items), el) => {
             items.retain(|item| !item_matches(item, el));
@@ -757,7 +767,7 @@ fn find_mut<'v>(value: &'v mut Value, path: &[PathElement]) -> Option<&'v mut Va
     let mut cur = value;
     for el in path {
         cur = match (cur, el) {
-            (Value::Object(m), PathElement::Field(f)) => m.get_mut(f)?,
+            (Value::Object(m), PathElement::Field(f)) => m.get_mut(&**f)?,
             (Value::Array(items), PathElement::Index(i)) => items.get_mut(*i)?,
             (Value::Array(items), el) => items.iter_mut().find(|it| item_matches(it, el))?,
             _ => return None,
@@ -783,13 +793,19 @@ struct Comparison {
 }
 
 impl Comparison {
-    fn walk(
+    fn walk<'v>(
         &mut self,
-        old: Option<&Value>,
-        new: Option<&Value>,
+        old: Option<&'v Value>,
+        new: Option<&'v Value>,
         path: &mut Path,
         lists: &dyn ListTypes,
     ) {
+        // Equal subtrees hold no changes (the common case for most of an object).
+        if let (Some(o), Some(n)) = (old, new)
+            && o == n
+        {
+            return;
+        }
         let owned = names(path);
         let schema_path: Vec<&str> = owned.iter().map(String::as_str).collect();
         let granular_map = |v: Option<&Value>| {
@@ -829,23 +845,20 @@ impl Comparison {
             keys.sort();
             keys.dedup();
             for k in keys {
-                path.push(PathElement::Field(k.clone()));
+                path.push(PathElement::Field(k.as_str().into()));
                 self.walk(o.get(k), n.get(k), path, lists);
                 path.pop();
             }
             return;
         }
         let lt = lists.list_type(&schema_path);
-        let empty = Vec::new();
-        let o = old.and_then(Value::as_array).unwrap_or(&empty);
-        let n = new.and_then(Value::as_array).unwrap_or(&empty);
-        let keyed = |items: &[Value]| -> Vec<(PathElement, Value)> {
+        let o: &'v [Value] = old.and_then(Value::as_array).map_or(&[], Vec::as_slice);
+        let n: &'v [Value] = new.and_then(Value::as_array).map_or(&[], Vec::as_slice);
+        let keyed = |items: &'v [Value]| -> Vec<(PathElement, &'v Value)> {
             items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| {
-                    Some((item_element(v, i, &lt, &schema_path, lists)?, v.clone()))
-                })
+                .filter_map(|(i, v)| Some((item_element(v, i, &lt, &schema_path, lists)?, v)))
                 .collect()
         };
         let (ok, nk) = (keyed(o), keyed(n));
@@ -857,8 +870,8 @@ impl Comparison {
         elements.sort();
         elements.dedup();
         for el in elements {
-            let ov = ok.iter().find(|(e, _)| e == el).map(|(_, v)| v);
-            let nv = nk.iter().find(|(e, _)| e == el).map(|(_, v)| v);
+            let ov = ok.iter().find(|(e, _)| e == el).map(|(_, v)| *v);
+            let nv = nk.iter().find(|(e, _)| e == el).map(|(_, v)| *v);
             path.push(el.clone());
             match (ov, nv) {
                 (None, Some(v)) => {

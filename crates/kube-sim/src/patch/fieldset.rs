@@ -7,16 +7,17 @@
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PathElement {
     /// A field of an object: `f:<name>`.
-    Field(String),
+    Field(Arc<str>),
     /// A list-map item by its key fields, as canonical JSON with sorted keys: `k:{...}`.
-    Key(String),
+    Key(Arc<str>),
     /// A set item by its value, as JSON: `v:<json>`.
-    Value(String),
+    Value(Arc<str>),
     /// A list item by position: `i:<n>`.
     Index(usize),
 }
@@ -30,12 +31,12 @@ impl PathElement {
             .iter()
             .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
             .collect();
-        PathElement::Key(format!("{{{}}}", body.join(",")))
+        PathElement::Key(format!("{{{}}}", body.join(",")).into())
     }
 
     /// A set element from its value.
     pub fn value(v: &Value) -> Self {
-        PathElement::Value(canonical(v))
+        PathElement::Value(canonical(v).into())
     }
 
     /// The FieldsV1 key of this element.
@@ -51,7 +52,7 @@ impl PathElement {
     fn from_fields_v1(s: &str) -> Option<Self> {
         let (kind, rest) = s.split_once(':')?;
         Some(match kind {
-            "f" => PathElement::Field(rest.to_owned()),
+            "f" => PathElement::Field(rest.into()),
             "k" => {
                 let Value::Object(m) = serde_json::from_str(rest).ok()? else {
                     return None;
@@ -112,10 +113,10 @@ pub fn path_string(path: &[PathElement]) -> String {
     path.iter().map(ToString::to_string).collect()
 }
 
-/// A set of field paths.
+/// A set of field paths. Paths are shared (`Arc`), so copying sets between managers is cheap.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldSet {
-    paths: BTreeSet<Path>,
+    paths: BTreeSet<Arc<[PathElement]>>,
 }
 
 impl FieldSet {
@@ -126,7 +127,7 @@ impl FieldSet {
 
     /// Adds a path.
     pub fn insert(&mut self, path: Path) {
-        self.paths.insert(path);
+        self.paths.insert(path.into());
     }
 
     /// Whether the path is a member.
@@ -145,8 +146,8 @@ impl FieldSet {
     }
 
     /// Members in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Path> {
-        self.paths.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &[PathElement]> {
+        self.paths.iter().map(|p| &**p)
     }
 
     /// Members of either set.
@@ -171,8 +172,20 @@ impl FieldSet {
     }
 
     /// Keeps the members `keep` accepts.
-    pub fn retain(&mut self, keep: impl FnMut(&Path) -> bool) {
-        self.paths.retain(keep);
+    pub fn retain(&mut self, mut keep: impl FnMut(&[PathElement]) -> bool) {
+        self.paths.retain(|p| keep(p));
+    }
+
+    /// Removes every member of `other`.
+    pub fn remove_all(&mut self, other: &FieldSet) {
+        if !other.is_empty() {
+            self.paths.retain(|p| !other.paths.contains(p));
+        }
+    }
+
+    /// Adds every member of `other`.
+    pub fn add_all(&mut self, other: &FieldSet) {
+        self.paths.extend(other.paths.iter().cloned());
     }
 
     /// Encodes as a FieldsV1 object.
