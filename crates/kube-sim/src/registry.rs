@@ -177,6 +177,10 @@ impl Builtin {
     }
     const fn status(mut self) -> Self {
         self.status = true;
+        self
+    }
+    /// Maintains `metadata.generation` (workloads and policies, as in Kubernetes 1.33).
+    const fn generation(mut self) -> Self {
         self.generation = true;
         self
     }
@@ -194,8 +198,7 @@ impl Builtin {
 const BUILTINS: &[Builtin] = &[
     b("", "v1", "Namespace", "namespaces", false)
         .short(&["ns"])
-        .status()
-        .extra(&["finalize"]),
+        .status(),
     b("", "v1", "Pod", "pods", true)
         .short(&["po"])
         .status()
@@ -228,14 +231,17 @@ const BUILTINS: &[Builtin] = &[
     b("apps", "v1", "StatefulSet", "statefulsets", true)
         .short(&["sts"])
         .status()
+        .generation()
         .scale(),
     b("apps", "v1", "Deployment", "deployments", true)
         .short(&["deploy"])
         .status()
+        .generation()
         .scale(),
     b("apps", "v1", "ReplicaSet", "replicasets", true)
         .short(&["rs"])
         .status()
+        .generation()
         .scale(),
     b(
         "apps",
@@ -244,7 +250,7 @@ const BUILTINS: &[Builtin] = &[
         "controllerrevisions",
         true,
     ),
-    b("batch", "v1", "Job", "jobs", true).status(),
+    b("batch", "v1", "Job", "jobs", true).status().generation(),
     b(
         "policy",
         "v1",
@@ -253,7 +259,8 @@ const BUILTINS: &[Builtin] = &[
         true,
     )
     .short(&["pdb"])
-    .status(),
+    .status()
+    .generation(),
     b("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
     b(
         "rbac.authorization.k8s.io",
@@ -301,7 +308,8 @@ const BUILTINS: &[Builtin] = &[
         false,
     )
     .short(&["crd", "crds"])
-    .status(),
+    .status()
+    .generation(),
 ];
 
 /// Kinds that belong to the `all` category, as on a real cluster.

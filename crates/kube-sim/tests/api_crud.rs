@@ -506,3 +506,41 @@ async fn error_bodies_are_statuses() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn pod_logs_come_from_the_log_registry() {
+    let sim = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(sim.client());
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "talker"}, "spec": {"containers": [{"name": "main", "image": "x"}, {"name": "side", "image": "y"}]}})).unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    sim.pod_logs()
+        .append("default", "talker", "main", b"one\ntwo\nthree\n");
+    sim.pod_logs()
+        .append("default", "talker", "side", b"sidecar\n");
+    assert_eq!(
+        pods.logs("talker", &Default::default()).await.unwrap(),
+        "one\ntwo\nthree\n"
+    );
+    let side = kube::api::LogParams {
+        container: Some("side".into()),
+        ..Default::default()
+    };
+    assert_eq!(pods.logs("talker", &side).await.unwrap(), "sidecar\n");
+    let tail = kube::api::LogParams {
+        tail_lines: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(pods.logs("talker", &tail).await.unwrap(), "three\n");
+    assert_eq!(
+        api_code(pods.logs("nobody", &Default::default()).await).0,
+        404
+    );
+    pods.delete("talker", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(
+        sim.pod_logs().read("default", "talker", None).is_none(),
+        "logs go with the pod"
+    );
+    sim.shutdown().await;
+}

@@ -162,7 +162,7 @@ mod tests {
             "pods/status",
             "pods/eviction",
             "pods/log",
-            "namespaces/finalize",
+            "namespaces/status",
             "secrets",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
