@@ -71,8 +71,35 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| PatchError::BadRequest(format!("invalid JSON patch: {e}")))?;
     let mut out = target.clone();
-    json_patch::patch(&mut out, &ops).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+    json_patch::patch(&mut out, &ops)
+        .map_err(|e| PatchError::Unprocessable(json_patch_message(&e, ops.0.get(e.operation))))?;
     Ok(out)
+}
+
+/// The message of the API server's JSON patch library (evanphx/json-patch) for a failed
+/// operation: `testing value /spec/replicas failed: test failed`,
+/// `remove operation does not apply: doc is missing path: "/x": missing value`.
+fn json_patch_message(
+    e: &json_patch::PatchError,
+    op: Option<&json_patch::PatchOperation>,
+) -> String {
+    use json_patch::PatchOperation as Op;
+    if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
+        return format!("testing value {} failed: test failed", e.path);
+    }
+    let name = match op {
+        Some(Op::Add(_)) => "add",
+        Some(Op::Remove(_)) => "remove",
+        Some(Op::Replace(_)) => "replace",
+        Some(Op::Move(_)) => "move",
+        Some(Op::Copy(_)) => "copy",
+        Some(Op::Test(_)) => "test",
+        None => "patch",
+    };
+    format!(
+        "{name} operation does not apply: doc is missing path: \"{}\": missing value",
+        e.path
+    )
 }
 
 #[cfg(test)]
@@ -138,7 +165,10 @@ mod tests {
         ]);
         let err = json_patch(&target, &patch).unwrap_err();
         assert_eq!(err.http_status(), 422);
-        assert!(err.to_string().contains("/spec/replicas"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "testing value /spec/replicas failed: test failed"
+        );
     }
 
     #[test]
@@ -148,5 +178,9 @@ mod tests {
         assert_eq!(bad.http_status(), 400);
         let missing = json_patch(&target, &json!([{"op": "remove", "path": "/nope"}])).unwrap_err();
         assert_eq!(missing.http_status(), 422);
+        assert_eq!(
+            missing.to_string(),
+            r#"remove operation does not apply: doc is missing path: "/nope": missing value"#
+        );
     }
 }
