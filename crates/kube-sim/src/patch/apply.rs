@@ -532,17 +532,27 @@ fn missing_list_keys(
             let owned = path.clone();
             let schema_path: Vec<&str> = owned.iter().map(String::as_str).collect();
             let list_type = lists.list_type(&schema_path);
+            let at: String = path.iter().map(|p| format!(".{p}")).collect();
+            let mut seen = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 if let ListType::Map(keys) = &list_type {
                     for key in keys {
                         if item.get(key).is_none() && lists.key_default(&schema_path, key).is_none()
                         {
-                            let at: String = path.iter().map(|p| format!(".{p}")).collect();
                             return Some(format!(
                                 "{at}: element {i}: associative list with keys has an element that omits key field {key:?} (and doesn't have default value)"
                             ));
                         }
                     }
+                }
+                if list_type != ListType::Atomic
+                    && let Some(el) = item_element(item, i, &list_type, &schema_path, lists)
+                {
+                    if seen.contains(&el) {
+                        let shown = path_string(std::slice::from_ref(&el));
+                        return Some(format!("{at}: duplicate entries for key {shown}"));
+                    }
+                    seen.push(el);
                 }
                 let found = missing_list_keys(item, path, lists);
                 if found.is_some() {
@@ -1360,6 +1370,13 @@ mod tests {
             err.to_string(),
             "failed to create typed patch object (apps/v1, Kind=Deployment): .spec.template.spec.containers: element 0: \
              associative list with keys has an element that omits key field \"name\" (and doesn't have default value)"
+        );
+        let dup = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "a"}]}}}});
+        assert_eq!(
+            apply(None, &dup, &o, &lists).unwrap_err().to_string(),
+            "failed to create typed patch object (apps/v1, Kind=Deployment): \
+             .spec.template.spec.containers: duplicate entries for key [name=\"a\"]"
         );
         // A defaulted key (protocol) may be omitted.
         let ports = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
