@@ -359,10 +359,10 @@ pub fn apply(
             e.fields.remove_all(&removed);
         }
     }
-    let changed = !added.is_empty() || !modified.is_empty() || !removed.is_empty();
+    let object_changed = !added.is_empty() || !modified.is_empty() || !removed.is_empty();
     match mine {
         Some(i) => {
-            if changed || entries[i].fields != config_set {
+            if object_changed || entries[i].fields != config_set {
                 entries[i].time = Some(opts.now.into());
             }
             entries[i].fields = config_set;
