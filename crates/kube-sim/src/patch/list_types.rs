@@ -191,6 +191,7 @@ impl BuiltinListTypes {
         match (group, kind) {
             ("", "Pod") => sections.push((vec!["status"], POD_STATUS_ROWS)),
             ("", "Service") => sections.push((vec!["spec"], SERVICE_SPEC_ROWS)),
+            ("", "ServiceAccount") => sections.push((vec![], SERVICE_ACCOUNT_ROWS)),
             _ => {}
         }
         if kind != "Pod" {
@@ -206,6 +207,12 @@ impl BuiltinListTypes {
         })
     }
 }
+
+/// Lists of a `ServiceAccount` (top level).
+const SERVICE_ACCOUNT_ROWS: &[Row] = &[
+    map(&["secrets"], &["name"], "name"),
+    map(&["imagePullSecrets"], &["name"], "name"),
+];
 
 /// Lists of `ServiceSpec`.
 const SERVICE_SPEC_ROWS: &[Row] = &[
@@ -343,6 +350,7 @@ mod tests {
         let pod = BuiltinListTypes::for_kind("v1", "Pod");
         let svc = BuiltinListTypes::for_kind("v1", "Service");
         let cron = BuiltinListTypes::for_kind("batch/v1", "CronJob");
+        let sa = BuiltinListTypes::for_kind("v1", "ServiceAccount");
         let merge = |k: &str| Some(StrategicList::MergeKey(k.to_owned()));
         let cases: Vec<(&BuiltinListTypes, &[&str], ListType, Option<StrategicList>)> = vec![
             (
@@ -466,6 +474,8 @@ mod tests {
                 keys(&["name"]),
                 merge("name"),
             ),
+            (&sa, &["secrets"], keys(&["name"]), merge("name")),
+            (&sa, &["imagePullSecrets"], keys(&["name"]), merge("name")),
         ];
         for (lists, path, list_type, strategic) in cases {
             assert_eq!(lists.list_type(path), list_type, "{path:?}");
