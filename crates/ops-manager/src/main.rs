@@ -1,4 +1,7 @@
-//! The `ops-manager` binary: Runs KubeDB MSSQLServerOpsRequest and SinglestoreOpsRequest day-2 operations, starting with UpdateVersion.
+//! The `ops-manager` binary: runs KubeDB MSSQLServerOpsRequest and SinglestoreOpsRequest day-2
+//! operations (UpdateVersion).
+
+use std::time::Duration;
 
 use clap::{Args, Parser};
 use operator_common::{Command, OperatorInfo, RunArgs};
@@ -20,11 +23,23 @@ struct Cli {
     command: Command<Run>,
 }
 
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    api::common::parse_duration("duration", s).map_err(|e| e.to_string())
+}
+
 /// Flags of `ops-manager run`.
 #[derive(Debug, Args)]
 struct Run {
     #[command(flatten)]
     common: RunArgs,
+
+    /// Timeout of a request that sets no spec.timeout (e.g. `10m`).
+    #[arg(long, env = "DEFAULT_TIMEOUT", value_parser = parse_duration, default_value = "10m")]
+    default_timeout: Duration,
+
+    /// How often a waiting request is looked at again when no watch event arrives.
+    #[arg(long, env = "POLL_INTERVAL", value_parser = parse_duration, default_value = "2s")]
+    poll_interval: Duration,
 }
 
 #[tokio::main]
@@ -32,11 +47,13 @@ async fn main() -> anyhow::Result<()> {
     operator_common::install_crypto_provider();
     match Cli::parse().command {
         Command::Run(run) => {
-            operator_common::run_operator(INFO, &run.common, |_ctx| {
-                Ok(async {
-                    tracing::info!("no controllers are registered in this build yet");
-                    std::future::pending::<anyhow::Result<()>>().await
-                })
+            let config = ops_manager::Config {
+                default_timeout: run.default_timeout,
+                poll_interval: run.poll_interval,
+                instance: run.common.identity.clone(),
+            };
+            operator_common::run_operator(INFO, &run.common, move |ctx| {
+                Ok(ops_manager::run(ctx, config))
             })
             .await
         }

@@ -1,0 +1,298 @@
+//! Carries out a decision: the status change first, then the effect, then the Events.
+
+use api::conditions::{ConditionStatus, db_reasons, db_types};
+use api::names::OPS_MANAGER_FIELD_MANAGER;
+use api::ops::OpsRequestStatus;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, Preconditions};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::controller::FINALIZER;
+use crate::kinds::OpsKind;
+use crate::machine::Effect;
+use crate::model::RequestView;
+use crate::plan::StsPatch;
+
+/// Writes the request's status with server-side apply (the ops-manager owns it entirely).
+pub async fn write_status<K: OpsKind>(
+    client: &Client,
+    req: &RequestView,
+    status: &OpsRequestStatus,
+) -> Result<(), kube::Error> {
+    let api: Api<K> = Api::namespaced(client.clone(), &req.namespace);
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": {"name": req.name},
+        "status": status,
+    });
+    api.patch_status(
+        &req.name,
+        &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+fn manager_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(OPS_MANAGER_FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+/// Whether an API error means "someone else already did it / the target is gone".
+fn benign(err: &kube::Error, codes: &[u16]) -> bool {
+    matches!(err, kube::Error::Api(s) if codes.contains(&s.code))
+}
+
+/// Performs `effect` for the request `object`.
+pub async fn perform<K: OpsKind>(
+    client: &Client,
+    object: &K,
+    req: &RequestView,
+    effect: &Effect,
+) -> Result<(), kube::Error> {
+    let ns = req.namespace.as_str();
+    match effect {
+        Effect::None => Ok(()),
+        Effect::AddFinalizer | Effect::RemoveFinalizer => {
+            let mut finalizers: Vec<String> = object.finalizers().to_vec();
+            finalizers.retain(|f| f != FINALIZER);
+            if *effect == Effect::AddFinalizer {
+                finalizers.push(FINALIZER.to_owned());
+            }
+            let patch = json!({"metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": object.resource_version(),
+            }});
+            let api: Api<K> = Api::namespaced(client.clone(), ns);
+            match api
+                .patch(&req.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if *effect == Effect::RemoveFinalizer && benign(&e, &[404]) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Effect::Pause => pause::<K>(client, req).await,
+        Effect::Resume => resume::<K>(client, req).await,
+        Effect::PatchStatefulSets(patches) => {
+            let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+            for p in patches {
+                let body = sts_apply_body(p);
+                api.patch(
+                    &p.sts,
+                    &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        Effect::Evict { pod, uid } => {
+            let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+            let params = EvictParams {
+                delete_options: Some(DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                }),
+                ..EvictParams::default()
+            };
+            match api.evict(pod, &params).await {
+                Ok(_) => Ok(()),
+                // 429: a PodDisruptionBudget refused; the machine tries again later (the
+                // condition already records the intent and the UID). 404/409: that incarnation is
+                // gone already.
+                Err(e) if benign(&e, &[404, 409, 429]) => {
+                    tracing::info!(pod, error = %e, "eviction not carried out now; will look again");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Effect::DeletePod { pod, uid } => {
+            let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: Some(uid.clone()),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(pod, &params).await {
+                Ok(_) => Ok(()),
+                Err(e) if benign(&e, &[404, 409]) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Effect::SetDatabaseVersion(version) => {
+            let api: Api<K::Db> = Api::namespaced(client.clone(), ns);
+            let body = json!({
+                "apiVersion": K::Db::api_version(&()),
+                "kind": K::Db::kind(&()),
+                "metadata": {"name": req.database},
+                "spec": {"version": version},
+            });
+            api.patch(
+                &req.database,
+                &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// The SSA body that sets just the images of a StatefulSet's containers.
+pub fn sts_apply_body(p: &StsPatch) -> Value {
+    let list = |l: &[crate::model::ContainerImage]| -> Vec<Value> {
+        l.iter()
+            .map(|c| json!({"name": c.name, "image": c.image}))
+            .collect()
+    };
+    let mut pod_spec = serde_json::Map::new();
+    if !p.containers.is_empty() {
+        pod_spec.insert("containers".into(), Value::Array(list(&p.containers)));
+    }
+    if !p.init_containers.is_empty() {
+        pod_spec.insert(
+            "initContainers".into(),
+            Value::Array(list(&p.init_containers)),
+        );
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": p.sts},
+        "spec": {"template": {"spec": pod_spec}},
+    })
+}
+
+/// The JSON patch operations that add `Paused=Unknown` to `conditions` (guarded by a test of the
+/// observed list, so a concurrent change makes the patch fail and the step is decided again).
+pub fn pause_patch(conditions: Option<&Value>, message: &str, now: Timestamp) -> Value {
+    let paused = json!({
+        "type": db_types::PAUSED,
+        "status": ConditionStatus::Unknown.as_str(),
+        "reason": db_reasons::PAUSED,
+        "message": message,
+        "lastTransitionTime": now.to_string(),
+    });
+    match conditions {
+        Some(list @ Value::Array(_)) => json!([
+            {"op": "test", "path": "/status/conditions", "value": list},
+            {"op": "add", "path": "/status/conditions/-", "value": paused},
+        ]),
+        _ => json!([
+            {"op": "add", "path": "/status/conditions", "value": [paused]},
+        ]),
+    }
+}
+
+async fn db_json<K: OpsKind>(
+    client: &Client,
+    req: &RequestView,
+) -> Result<(Api<K::Db>, Value), kube::Error> {
+    let api: Api<K::Db> = Api::namespaced(client.clone(), &req.namespace);
+    let db = api.get(&req.database).await?;
+    let value = serde_json::to_value(&db).map_err(kube::Error::SerdeError)?;
+    Ok((api, value))
+}
+
+async fn pause<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(), kube::Error> {
+    let (api, db) = db_json::<K>(client, req).await?;
+    let conditions = db.pointer("/status/conditions");
+    if conditions
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(|c| c["type"] == db_types::PAUSED))
+    {
+        // Never ask while any Paused condition exists (architecture: the Paused handshake).
+        return Ok(());
+    }
+    let mut ops = Vec::new();
+    if db.get("status").is_none_or(Value::is_null) {
+        ops.push(json!({"op": "add", "path": "/status", "value": {}}));
+    }
+    if let Value::Array(more) = pause_patch(conditions, &req.pause_message(), Timestamp::now()) {
+        ops.extend(more);
+    }
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)?;
+    api.patch_status(&req.database, &manager_params(), &Patch::<()>::Json(patch))
+        .await?;
+    Ok(())
+}
+
+async fn resume<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(), kube::Error> {
+    let (api, db) = match db_json::<K>(client, req).await {
+        Ok(found) => found,
+        Err(e) if benign(&e, &[404]) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let ours = req.pause_message();
+    let Some(index) = db
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|l| {
+            l.iter()
+                .position(|c| c["type"] == db_types::PAUSED && c["message"] == ours.as_str())
+        })
+    else {
+        return Ok(());
+    };
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "test", "path": format!("/status/conditions/{index}/message"), "value": ours},
+        {"op": "remove", "path": format!("/status/conditions/{index}")},
+    ]))
+    .map_err(kube::Error::SerdeError)?;
+    api.patch_status(&req.database, &manager_params(), &Patch::<()>::Json(patch))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ContainerImage;
+
+    #[test]
+    fn sts_body_carries_only_images() {
+        let body = sts_apply_body(&StsPatch {
+            sts: "db".into(),
+            containers: vec![ContainerImage::new("mssql", "img:2")],
+            init_containers: vec![],
+        });
+        assert_eq!(
+            body,
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "mssql", "image": "img:2"}]}}}})
+        );
+    }
+
+    #[test]
+    fn pause_patch_tests_the_observed_conditions() {
+        let now = Timestamp::from_second(0).unwrap();
+        let list = json!([{"type": "Ready", "status": "True"}]);
+        let ops = pause_patch(Some(&list), "MSSQLServerOpsRequest r is in process", now);
+        assert_eq!(ops[0]["op"], "test");
+        assert_eq!(ops[0]["value"], list);
+        assert_eq!(ops[1]["path"], "/status/conditions/-");
+        assert_eq!(ops[1]["value"]["status"], "Unknown");
+        assert_eq!(
+            ops[1]["value"]["message"],
+            "MSSQLServerOpsRequest r is in process"
+        );
+        let ops = pause_patch(None, "m", now);
+        assert_eq!(ops[0]["path"], "/status/conditions");
+    }
+}

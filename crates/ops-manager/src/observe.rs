@@ -1,0 +1,245 @@
+//! Reads the world of one request from the API (fresh reads, never a cache, so decisions after a
+//! restart or a status write see the latest state).
+
+use std::collections::BTreeMap;
+
+use api::names::{LABEL_INSTANCE, LABEL_NAME, LABEL_ROLE};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
+
+use crate::kinds::OpsKind;
+use crate::model::{
+    ContainerImage, ContainerState, PdbView, PeerRequest, PodView, RequestView, StsView, Target,
+    World,
+};
+use crate::plan::{IntOrPercent, desired_healthy};
+
+/// One request with its world.
+pub struct Observed<K> {
+    /// The request object as read.
+    pub object: K,
+    /// Its view.
+    pub view: RequestView,
+    /// The world.
+    pub world: World,
+}
+
+/// Reads the request `name` and its world; None when the request is gone.
+pub async fn observe<K: OpsKind>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Observed<K>>, kube::Error> {
+    let requests: Api<K> = Api::namespaced(client.clone(), namespace);
+    let Some(object) = requests.get_opt(name).await? else {
+        return Ok(None);
+    };
+    let view = object.view();
+    let db_api: Api<K::Db> = Api::namespaced(client.clone(), namespace);
+    let db_obj = db_api.get_opt(&view.database).await?;
+    let db = db_obj.as_ref().map(K::db_view);
+    let active = !view.deleting && !view.phase().is_final();
+    let mut world = World {
+        now: Timestamp::now(),
+        db,
+        validation: Ok(()),
+        images: None,
+        statefulsets: Vec::new(),
+        pods: Vec::new(),
+        pdbs: Vec::new(),
+        peers: Vec::new(),
+    };
+    if !active {
+        return Ok(Some(Observed {
+            object,
+            view,
+            world,
+        }));
+    }
+    let versions = Api::<K::Version>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    world.validation = crate::validate::validate(&view, world.db.as_ref(), &versions);
+    if let (Some(db), Some(target)) = (world.db.as_ref(), view.target_version.as_deref()) {
+        let find = |n: &str| versions.iter().find(|v| v.name_any() == n).map(K::images);
+        if let Some(target) = find(target) {
+            let current = find(&db.version).unwrap_or_else(|| target.clone());
+            world.images = Some(Target { current, target });
+        }
+    }
+    match view.phase() {
+        api::OpsRequestPhase::Pending => {
+            world.peers = requests
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter(|r| r.database() == view.database && r.name_any() != view.name)
+                .filter(|r| r.meta().deletion_timestamp.is_none())
+                .map(|r| {
+                    let v = r.view();
+                    PeerRequest {
+                        name: v.name,
+                        created: v.created,
+                        op_type: v.op_type,
+                        phase: v.status.phase,
+                    }
+                })
+                .collect();
+        }
+        api::OpsRequestPhase::Progressing => {
+            let selector = format!(
+                "{LABEL_NAME}={},{LABEL_INSTANCE}={}",
+                K::KIND.resource_name(),
+                view.database
+            );
+            let lp = ListParams::default().labels(&selector);
+            let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .list(&lp)
+                .await?
+                .items;
+            let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+                .list(&lp)
+                .await?
+                .items;
+            let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
+                .list(&lp)
+                .await?
+                .items;
+            world.statefulsets = sts.iter().map(sts_view).collect();
+            world.pods = pods.iter().map(pod_view).collect();
+            world.pdbs = pdbs.iter().map(|b| pdb_view(b, &pods)).collect();
+        }
+        _ => {}
+    }
+    Ok(Some(Observed {
+        object,
+        view,
+        world,
+    }))
+}
+
+fn images(list: Option<&Vec<Container>>) -> Vec<ContainerImage> {
+    list.map(|l| {
+        l.iter()
+            .map(|c| ContainerImage::new(&c.name, c.image.clone().unwrap_or_default()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn sts_view(sts: &StatefulSet) -> StsView {
+    let spec = sts.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    StsView {
+        name: sts.name_any(),
+        containers: images(spec.map(|s| &s.containers)),
+        init_containers: images(spec.and_then(|s| s.init_containers.as_ref())),
+    }
+}
+
+fn states(list: Option<&Vec<ContainerStatus>>) -> Vec<ContainerState> {
+    list.map(|l| {
+        l.iter()
+            .map(|s| {
+                let waiting = s.state.as_ref().and_then(|st| st.waiting.as_ref());
+                ContainerState {
+                    name: s.name.clone(),
+                    image: s.image.clone(),
+                    ready: s.ready,
+                    waiting_reason: waiting.and_then(|w| w.reason.clone()),
+                    waiting_message: waiting.and_then(|w| w.message.clone()),
+                }
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn pod_view(pod: &Pod) -> PodView {
+    let name = pod.name_any();
+    let sts = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")
+        .map(|o| o.name.clone())
+        .or_else(|| name.rsplit_once('-').map(|(s, _)| s.to_owned()))
+        .unwrap_or_default();
+    let ordinal = pod
+        .labels()
+        .get("apps.kubernetes.io/pod-index")
+        .and_then(|i| i.parse().ok())
+        .or_else(|| name.rsplit_once('-').and_then(|(_, o)| o.parse().ok()))
+        .unwrap_or(i32::MAX);
+    let status = pod.status.as_ref();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let spec = pod.spec.as_ref();
+    PodView {
+        uid: pod.uid().unwrap_or_default(),
+        sts,
+        ordinal,
+        role: pod.labels().get(LABEL_ROLE).cloned(),
+        ready,
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+        containers: images(spec.map(|s| &s.containers)),
+        init_containers: images(spec.and_then(|s| s.init_containers.as_ref())),
+        statuses: states(status.and_then(|s| s.container_statuses.as_ref())),
+        init_statuses: states(status.and_then(|s| s.init_container_statuses.as_ref())),
+        name,
+    }
+}
+
+fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(sel) = selector else { return false };
+    let labels_ok = sel
+        .match_labels
+        .as_ref()
+        .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    let exprs_ok = sel.match_expressions.as_ref().is_none_or(|exprs| {
+        exprs.iter().all(|e| {
+            let values = e.values.clone().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+    });
+    labels_ok && exprs_ok
+}
+
+fn int_or_percent(v: &IntOrString) -> IntOrPercent {
+    match v {
+        IntOrString::Int(n) => IntOrPercent::Int(*n),
+        IntOrString::String(s) => {
+            IntOrPercent::Percent(s.trim_end_matches('%').parse().unwrap_or(100))
+        }
+    }
+}
+
+fn pdb_view(pdb: &PodDisruptionBudget, pods: &[Pod]) -> PdbView {
+    let spec = pdb.spec.clone().unwrap_or_default();
+    let selected: Vec<String> = pods
+        .iter()
+        .filter(|p| selects(spec.selector.as_ref(), p.labels()))
+        .map(ResourceExt::name_any)
+        .collect();
+    let min = spec.min_available.as_ref().map(int_or_percent);
+    let max = spec.max_unavailable.as_ref().map(int_or_percent);
+    PdbView {
+        name: pdb.name_any(),
+        desired_healthy: desired_healthy(min.as_ref(), max.as_ref(), selected.len() as i32),
+        pods: selected,
+    }
+}
