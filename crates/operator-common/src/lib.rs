@@ -2,7 +2,9 @@
 //! share, crypto provider and logging set-up, connecting with a user agent, the metrics and health
 //! HTTP server, and running controllers only while holding a leader-election Lease.
 
+pub mod apply;
 mod cli;
+pub mod events;
 mod http_server;
 mod leader;
 mod operator;

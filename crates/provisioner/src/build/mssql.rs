@@ -1,0 +1,584 @@
+//! MSSQLServer children: standalone (one StatefulSet) and AvailabilityGroup (StatefulSet `<db>`
+//! with the `mssql-coordinator` sidecar, plus `<db>-arbiter` when the replica count is even).
+
+use std::collections::BTreeMap;
+
+use api::catalog::MSSQLServerVersion;
+use api::common::{DatabaseStatus, DeletionPolicy, HealthCheckSpec, ServiceAlias, StorageType};
+use api::mssql::{MSSQLServer, MSSQLServerMode};
+use api::names::{self, mssql as n};
+use serde_json::{Value, json};
+
+use super::common::{
+    self, Budget, CertAlias, StatefulSetParts, container_security_context, env, field_env,
+    resources, secret_env,
+};
+use crate::database::{Database, DbKind, DbRef, PlanInput};
+use crate::plan::{Desired, PlanError};
+
+/// Volume of the init scripts shared by the init container and the database container.
+pub const INIT_SCRIPTS_VOLUME: &str = "init-scripts";
+/// Volume of the rendered configuration.
+pub const CONFIG_VOLUME: &str = "config";
+/// Volume of the server certificate (`/var/opt/mssql/certs`).
+pub const CERTS_VOLUME: &str = "certs";
+/// Volume of the client certificate (`/var/opt/mssql/tls`).
+pub const TLS_VOLUME: &str = "tls";
+/// Volume of the CA bundle (`/var/opt/mssql/security/ca-certificates`).
+pub const CA_VOLUME: &str = "ca-certificates";
+/// Volume of the AG endpoint certificate (`/var/opt/mssql/endpoint-cert`).
+pub const ENDPOINT_CERT_VOLUME: &str = "endpoint-cert";
+/// Container of the arbiter StatefulSet (a voting-only coordinator).
+pub const ARBITER_CONTAINER: &str = "mssql-arbiter";
+/// User name stored in the DBM login secret.
+pub const DBM_LOGIN_USER: &str = "dbm_login";
+
+/// Reserved volume names.
+pub const RESERVED_VOLUMES: [&str; 7] = [
+    names::DATA_VOLUME,
+    INIT_SCRIPTS_VOLUME,
+    CONFIG_VOLUME,
+    CERTS_VOLUME,
+    TLS_VOLUME,
+    CA_VOLUME,
+    ENDPOINT_CERT_VOLUME,
+];
+/// Reserved mount paths.
+pub const RESERVED_PATHS: [&str; 8] = [
+    n::DATA_PATH,
+    n::CONFIG_PATH,
+    n::SCRIPTS_PATH,
+    n::ENDPOINT_CERT_PATH,
+    n::CERTS_PATH,
+    n::TLS_PATH,
+    n::CA_CERTS_PATH,
+    n::SSL_CERTS_PATH,
+];
+
+impl Database for MSSQLServer {
+    type Version = MSSQLServerVersion;
+    const KIND: DbKind = DbKind::MSSQLServer;
+
+    fn db_status(&self) -> Option<&DatabaseStatus> {
+        self.status.as_ref()
+    }
+    fn version_name(&self) -> &str {
+        &self.spec.version
+    }
+    fn version_deprecated(version: &MSSQLServerVersion) -> bool {
+        version.spec.deprecated.unwrap_or(false)
+    }
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy()
+    }
+    fn halted(&self) -> bool {
+        self.spec.halted()
+    }
+    fn health_checker(&self) -> HealthCheckSpec {
+        self.spec.health_checker()
+    }
+    fn auth_secret_name(&self) -> String {
+        self.spec
+            .auth_secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| names::auth_secret(&self.metadata.name.clone().unwrap_or_default()))
+    }
+    fn admin_user(&self) -> &'static str {
+        n::SA_USER
+    }
+    fn required_user_secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn config_source_secrets(&self) -> Vec<String> {
+        configuration(self)
+            .and_then(|c| c.secret_name)
+            .into_iter()
+            .collect()
+    }
+    fn sql_endpoint(&self) -> (String, u16) {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        (names::primary_service(&name), n::DB_PORT as u16)
+    }
+    fn primary_sets(&self) -> Vec<String> {
+        vec![n::petset(&self.metadata.name.clone().unwrap_or_default())]
+    }
+    fn tracks_ag_primary(&self) -> bool {
+        self.spec.is_availability_group()
+    }
+    fn plan(&self, input: &PlanInput<'_, MSSQLServerVersion>) -> Result<Desired, PlanError> {
+        plan(self, input)
+    }
+}
+
+/// `spec.configuration`, with the deprecated `spec.configSecret` folded in.
+fn configuration(db: &MSSQLServer) -> Option<api::common::ConfigurationSpec> {
+    let mut config = db.spec.configuration.clone();
+    if let Some(legacy) = &db.spec.config_secret {
+        let c = config.get_or_insert_with(Default::default);
+        if c.secret_name.is_none() {
+            c.secret_name = Some(legacy.name.clone());
+        }
+    }
+    config
+}
+
+/// Checks what KubeDB's validating webhook checks and what this provisioner supports.
+pub fn validate(db: &MSSQLServer) -> Result<(), PlanError> {
+    let spec = &db.spec;
+    if let Some(topology) = &spec.topology
+        && topology.mode == MSSQLServerMode::DistributedAG
+    {
+        return Err(PlanError {
+            reason: "UnsupportedTopology",
+            message: "topology.mode DistributedAG is not supported by this provisioner yet; use AvailabilityGroup".into(),
+        });
+    }
+    if spec.is_standalone() && spec.replicas() != 1 {
+        return Err(PlanError::invalid(
+            "number of replicas for standalone must be one",
+        ));
+    }
+    if spec.replicas() < 1 {
+        return Err(PlanError::invalid(
+            "spec.replicas must be greater than zero",
+        ));
+    }
+    if spec.storage_type() == StorageType::Durable && spec.storage.is_none() {
+        return Err(PlanError::invalid(
+            "spec.storage is required when spec.storageType is Durable",
+        ));
+    }
+    let template = spec.pod_template.as_ref();
+    let container = template.and_then(|t| t.container(n::CONTAINER));
+    let env = container.and_then(|c| c.env.as_ref());
+    if !env.is_some_and(|e| e.iter().any(|v| v.name == n::ENV_PID)) {
+        return Err(PlanError::invalid(format!(
+            "spec.podTemplate.spec.containers[{}].env must set {} (for example Developer, Evaluation or Enterprise)",
+            n::CONTAINER,
+            n::ENV_PID
+        )));
+    }
+    if let Some(reserved) = env
+        .into_iter()
+        .flatten()
+        .find(|v| n::RESERVED_ENV.contains(&v.name.as_str()))
+    {
+        return Err(PlanError::invalid(format!(
+            "spec.podTemplate.spec.containers[{}].env may not set {}: the provisioner sets it",
+            n::CONTAINER,
+            reserved.name
+        )));
+    }
+    common::check_reserved_volumes(template, &RESERVED_VOLUMES, &RESERVED_PATHS)?;
+    if spec.tls.tls.issuer_ref.is_none() {
+        return Err(PlanError::invalid("spec.tls.issuerRef is required"));
+    }
+    Ok(())
+}
+
+/// PDB of the AG members: a majority of the votes (members plus the arbiter) stays available.
+/// Standalone databases and the arbiter allow one disruption.
+pub fn member_budget(replicas: i32, arbiter: bool) -> Budget {
+    if replicas <= 1 {
+        return Budget::MaxUnavailable(1);
+    }
+    let votes = replicas + i32::from(arbiter);
+    let majority = votes / 2 + 1;
+    Budget::MinAvailable(majority - i32::from(arbiter))
+}
+
+/// Every child of an MSSQLServer.
+pub fn plan(
+    db: &MSSQLServer,
+    input: &PlanInput<'_, MSSQLServerVersion>,
+) -> Result<Desired, PlanError> {
+    validate(db)?;
+    let r = DbRef::of(db);
+    let spec = &db.spec;
+    let version = &input.version.spec;
+    let ag = spec.is_availability_group();
+    let run_as = version
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_user)
+        .unwrap_or(10001);
+    let auth = db.auth_secret_name();
+    let mut desired = Desired::default();
+
+    // Secrets.
+    desired
+        .generated
+        .push(common::basic_auth_secret(&r, &auth, n::SA_USER));
+    if ag {
+        let ag_spec = spec
+            .topology
+            .as_ref()
+            .and_then(|t| t.availability_group.clone())
+            .unwrap_or_default();
+        let login = ag_spec
+            .login_secret_name
+            .clone()
+            .unwrap_or_else(|| n::dbm_login_secret(&r.name));
+        let master = ag_spec
+            .master_key_secret_name
+            .clone()
+            .unwrap_or_else(|| n::master_key_secret(&r.name));
+        desired
+            .generated
+            .push(common::basic_auth_secret(&r, &login, DBM_LOGIN_USER));
+        desired
+            .generated
+            .push(common::random_secret(&r, &master, "password"));
+    }
+    let config_name = names::config_secret(&r.name, &r.uid);
+    let config = common::render_configuration(configuration(db).as_ref(), input.config_sources)?;
+    if let Some(data) = &config {
+        desired
+            .children
+            .push(common::config_secret(&r, &config_name, data));
+    }
+
+    // Certificates.
+    let tls = &spec.tls.tls;
+    let mut services = vec![names::primary_service(&r.name)];
+    if ag {
+        services.push(names::secondary_service(&r.name));
+    }
+    let dns = common::service_dns_names(&r, &services);
+    let mut aliases = vec![
+        CertAlias {
+            alias: "server",
+            common_name: r.name.clone(),
+            dns_names: dns.clone(),
+            ip_addresses: vec!["127.0.0.1".into()],
+        },
+        CertAlias {
+            alias: "client",
+            common_name: n::SA_USER.into(),
+            dns_names: vec![],
+            ip_addresses: vec![],
+        },
+    ];
+    if ag {
+        aliases.push(CertAlias {
+            alias: "endpoint",
+            common_name: format!("{}-endpoint", r.name),
+            dns_names: dns,
+            ip_addresses: vec![],
+        });
+    }
+    for alias in &aliases {
+        desired.children.push(common::certificate(&r, tls, alias)?);
+        desired
+            .certificate_secrets
+            .push(common::cert_secret_name(&r, tls, alias.alias));
+    }
+    let server_cert = common::cert_secret_name(&r, tls, "server");
+    let client_cert = common::cert_secret_name(&r, tls, "client");
+    let endpoint_cert = common::cert_secret_name(&r, tls, "endpoint");
+
+    // Services.
+    let set = n::petset(&r.name);
+    let set_selector = common::set_selector(&r, &set);
+    let role = |value: &str| {
+        let mut s = r.selector();
+        s.insert(names::LABEL_ROLE.to_owned(), value.to_owned());
+        s
+    };
+    let primary_selector = if ag {
+        role(names::ROLE_PRIMARY)
+    } else {
+        set_selector.clone()
+    };
+    let templates = spec.service_templates.as_ref();
+    desired.children.push(common::service(
+        &r,
+        &names::primary_service(&r.name),
+        &BTreeMap::new(),
+        json!({"type": "ClusterIP", "selector": primary_selector, "ports": [common::port(n::DB_PORT_NAME, n::DB_PORT)]}),
+        common::service_template(templates, ServiceAlias::Primary),
+    )?);
+    if ag {
+        desired.children.push(common::service(
+            &r,
+            &names::secondary_service(&r.name),
+            &BTreeMap::new(),
+            json!({"type": "ClusterIP", "selector": role(names::ROLE_SECONDARY), "ports": [common::port(n::DB_PORT_NAME, n::DB_PORT)]}),
+            common::service_template(templates, ServiceAlias::Secondary),
+        )?);
+    }
+    let mut governing_ports = vec![common::port(n::DB_PORT_NAME, n::DB_PORT)];
+    if ag {
+        governing_ports.push(common::port(n::MIRRORING_PORT_NAME, n::MIRRORING_PORT));
+        governing_ports.push(common::port(n::COORDINATOR_PORT_NAME, n::COORDINATOR_PORT));
+        governing_ports.push(common::port(
+            n::COORDINATOR_CLIENT_PORT_NAME,
+            n::COORDINATOR_CLIENT_PORT,
+        ));
+    }
+    desired
+        .children
+        .push(common::governing_service(&r, governing_ports)?);
+    let monitored = spec.monitor.is_some();
+    if monitored {
+        desired.children.push(common::stats_service(
+            &r,
+            exporter_port(spec.monitor.as_ref()),
+            common::service_template(templates, ServiceAlias::Stats),
+        )?);
+    }
+
+    // StatefulSets.
+    let ephemeral = spec.storage_type() == StorageType::Ephemeral;
+    let mut volumes = vec![json!({"name": INIT_SCRIPTS_VOLUME, "emptyDir": {}})];
+    if ephemeral {
+        volumes.push(json!({"name": names::DATA_VOLUME, "emptyDir": {}}));
+    }
+    let mut mounts = vec![
+        json!({"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}),
+        json!({"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}),
+    ];
+    if config.is_some() {
+        volumes.push(json!({"name": CONFIG_VOLUME, "secret": {"secretName": config_name}}));
+        mounts.push(
+            json!({"name": CONFIG_VOLUME, "mountPath": n::CONFIG_PATH, "subPath": n::CONFIG_KEY}),
+        );
+    }
+    volumes.push(
+        json!({"name": CERTS_VOLUME, "secret": {"secretName": server_cert, "defaultMode": 0o440}}),
+    );
+    mounts.push(json!({"name": CERTS_VOLUME, "mountPath": n::CERTS_PATH, "readOnly": true}));
+    volumes.push(
+        json!({"name": TLS_VOLUME, "secret": {"secretName": client_cert, "defaultMode": 0o440}}),
+    );
+    mounts.push(json!({"name": TLS_VOLUME, "mountPath": n::TLS_PATH, "readOnly": true}));
+    volumes.push(json!({"name": CA_VOLUME, "secret": {"secretName": server_cert, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}));
+    mounts.push(json!({"name": CA_VOLUME, "mountPath": n::CA_CERTS_PATH, "readOnly": true}));
+    if ag {
+        volumes.push(json!({"name": ENDPOINT_CERT_VOLUME, "secret": {"secretName": endpoint_cert, "defaultMode": 0o440}}));
+        mounts.push(json!({"name": ENDPOINT_CERT_VOLUME, "mountPath": n::ENDPOINT_CERT_PATH, "readOnly": true}));
+    }
+
+    let mut db_env = vec![
+        secret_env(n::ENV_SA_USERNAME, &auth, "username"),
+        secret_env(n::ENV_SA_PASSWORD, &auth, "password"),
+    ];
+    if ag {
+        db_env.push(env(n::ENV_ENABLE_HADR, "1"));
+    }
+    let mut db_ports =
+        vec![json!({"name": n::DB_PORT_NAME, "containerPort": n::DB_PORT, "protocol": "TCP"})];
+    if ag {
+        db_ports.push(json!({"name": n::MIRRORING_PORT_NAME, "containerPort": n::MIRRORING_PORT, "protocol": "TCP"}));
+    }
+    let mut containers = vec![json!({
+        "name": n::CONTAINER,
+        "image": version.db.image,
+        "env": db_env,
+        "ports": db_ports,
+        "resources": resources("1500m", "2Gi", "4Gi"),
+        "securityContext": container_security_context(run_as, run_as, true),
+        "volumeMounts": mounts,
+    })];
+    let coordinator_env = coordinator_env(&r, &auth);
+    let coordinator_ports = json!([
+        {"name": n::COORDINATOR_PORT_NAME, "containerPort": n::COORDINATOR_PORT, "protocol": "TCP"},
+        {"name": n::COORDINATOR_CLIENT_PORT_NAME, "containerPort": n::COORDINATOR_CLIENT_PORT, "protocol": "TCP"},
+    ]);
+    if ag {
+        let le = spec
+            .topology
+            .as_ref()
+            .and_then(|t| t.availability_group.clone())
+            .unwrap_or_default()
+            .leader_election();
+        containers.push(json!({
+            "name": n::COORDINATOR_CONTAINER,
+            "image": version.coordinator.image,
+            "args": [
+                "run",
+                format!("--ag-name={}", n::availability_group(&r.name)),
+                format!("--election-tick={}", le.election_tick()),
+                format!("--heartbeat-tick={}", le.heartbeat_tick()),
+                format!("--period={}", le.period.clone().unwrap_or_else(|| "100ms".into())),
+            ],
+            "env": coordinator_env,
+            "ports": coordinator_ports,
+            "resources": resources("200m", "256Mi", "256Mi"),
+            "securityContext": container_security_context(run_as, run_as, false),
+            "volumeMounts": [
+                {"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH},
+                {"name": ENDPOINT_CERT_VOLUME, "mountPath": n::ENDPOINT_CERT_PATH, "readOnly": true},
+            ],
+        }));
+    }
+    if monitored {
+        containers.push(json!({
+            "name": n::EXPORTER_CONTAINER,
+            "image": version.exporter.image,
+            "env": [
+                secret_env("SQL_USERNAME", &auth, "username"),
+                secret_env("SQL_PASSWORD", &auth, "password"),
+            ],
+            "ports": [{"name": "metrics", "containerPort": exporter_port(spec.monitor.as_ref()), "protocol": "TCP"}],
+            "resources": resources("100m", "128Mi", "256Mi"),
+            "securityContext": container_security_context(run_as, run_as, false),
+        }));
+    }
+    let pod_spec = json!({
+        "initContainers": [{
+            "name": n::INIT_CONTAINER,
+            "image": version.init_container.image,
+            "resources": resources("200m", "256Mi", "512Mi"),
+            "securityContext": container_security_context(run_as, run_as, false),
+            "volumeMounts": [{"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}],
+        }],
+        "containers": containers,
+        "volumes": volumes,
+        "securityContext": {"fsGroup": run_as},
+        "topologySpreadConstraints": common::spread_constraints(&set_selector),
+    });
+    let template = spec.pod_template.as_ref();
+    let pod_spec = common::merge_pod_spec(pod_spec, template)?;
+    let (pod_labels, pod_annotations) = common::template_meta(template);
+    let controller = template.and_then(|t| t.controller.as_ref());
+    let claim = match (&spec.storage, ephemeral) {
+        (Some(storage), false) => Some(common::claim_template(&r, storage)?),
+        _ => None,
+    };
+    desired.children.push(common::stateful_set(
+        &r,
+        StatefulSetParts {
+            name: &set,
+            replicas: spec.replicas(),
+            selector: set_selector.clone(),
+            pod_labels,
+            pod_annotations,
+            pod_spec,
+            claim,
+            controller_labels: controller
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default(),
+            controller_annotations: controller
+                .and_then(|c| c.annotations.clone())
+                .unwrap_or_default(),
+        },
+    ));
+    let arbiter = spec.needs_arbiter();
+    desired.children.push(common::pdb(
+        &r,
+        &set,
+        &set_selector,
+        member_budget(spec.replicas(), arbiter),
+    ));
+    if arbiter {
+        let arbiter_set = n::arbiter_petset(&r.name);
+        let arbiter_selector = common::set_selector(&r, &arbiter_set);
+        let arbiter_spec = spec.arbiter.clone().unwrap_or_default();
+        let arbiter_resources = match &arbiter_spec.resources {
+            Some(res) => serde_json::to_value(res)
+                .map_err(|e| PlanError::invalid(format!("spec.arbiter.resources: {e}")))?,
+            None => resources("200m", "256Mi", "256Mi"),
+        };
+        let mut arbiter_volumes = vec![];
+        if ephemeral {
+            arbiter_volumes.push(json!({"name": names::DATA_VOLUME, "emptyDir": {}}));
+        }
+        let mut arbiter_pod = json!({
+            "containers": [{
+                "name": ARBITER_CONTAINER,
+                "image": version.coordinator.image,
+                "args": ["arbiter", format!("--ag-name={}", n::availability_group(&r.name))],
+                "env": coordinator_env_for_arbiter(&r, &auth),
+                "ports": coordinator_ports,
+                "resources": arbiter_resources,
+                "securityContext": container_security_context(run_as, run_as, false),
+                "volumeMounts": [{"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}],
+            }],
+            "volumes": arbiter_volumes,
+            "securityContext": {"fsGroup": run_as},
+        });
+        if let Some(selector) = &arbiter_spec.node_selector {
+            arbiter_pod["nodeSelector"] = json!(selector);
+        }
+        if let Some(tolerations) = &arbiter_spec.tolerations {
+            arbiter_pod["tolerations"] = serde_json::to_value(tolerations)
+                .map_err(|e| PlanError::invalid(format!("spec.arbiter.tolerations: {e}")))?;
+        }
+        let arbiter_claim = if ephemeral {
+            None
+        } else {
+            let class = spec
+                .storage
+                .as_ref()
+                .and_then(|s| s.storage_class_name.clone());
+            let mut claim_spec = json!({
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "2Gi"}},
+            });
+            if let Some(class) = class {
+                claim_spec["storageClassName"] = json!(class);
+            }
+            Some(json!({
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": names::DATA_VOLUME, "labels": r.labels()},
+                "spec": claim_spec,
+            }))
+        };
+        desired.children.push(common::stateful_set(
+            &r,
+            StatefulSetParts {
+                name: &arbiter_set,
+                replicas: 1,
+                selector: arbiter_selector.clone(),
+                pod_labels: BTreeMap::new(),
+                pod_annotations: BTreeMap::new(),
+                pod_spec: arbiter_pod,
+                claim: arbiter_claim,
+                controller_labels: BTreeMap::new(),
+                controller_annotations: BTreeMap::new(),
+            },
+        ));
+        desired.children.push(common::pdb(
+            &r,
+            &arbiter_set,
+            &arbiter_selector,
+            Budget::MaxUnavailable(1),
+        ));
+    }
+    Ok(desired)
+}
+
+fn coordinator_env(r: &DbRef, auth: &str) -> Value {
+    json!([
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        env("DB_NAME", &r.name),
+        env("AG_NAME", &n::availability_group(&r.name)),
+        env("GOVERNING_SERVICE", &names::governing_service(&r.name)),
+        secret_env(n::ENV_SA_USERNAME, auth, "username"),
+        secret_env(n::ENV_SA_PASSWORD, auth, "password"),
+    ])
+}
+
+fn coordinator_env_for_arbiter(r: &DbRef, auth: &str) -> Value {
+    let mut list = coordinator_env(r, auth);
+    if let Some(items) = list.as_array_mut() {
+        items.push(env("ARBITER", "true"));
+    }
+    list
+}
+
+/// The exporter port: `monitor.prometheus.exporter.port` or 9399.
+pub fn exporter_port(monitor: Option<&Value>) -> i32 {
+    monitor
+        .and_then(|m| m.pointer("/prometheus/exporter/port"))
+        .and_then(Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(n::EXPORTER_PORT)
+}
+
+#[cfg(test)]
+mod tests;

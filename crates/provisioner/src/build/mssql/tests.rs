@@ -1,0 +1,325 @@
+use super::*;
+use api::catalog::MSSQLServerVersion;
+use serde_json::json;
+
+fn version() -> MSSQLServerVersion {
+    api::fixtures::mssql_versions()
+        .into_iter()
+        .find(|v| v.metadata.name.as_deref() == Some("2022-cu22"))
+        .unwrap()
+}
+
+fn db(spec: Value) -> MSSQLServer {
+    let mut base = json!({
+        "version": "2022-cu22",
+        "storage": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": "ca"}},
+        "podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [
+            {"name": "ACCEPT_EULA", "value": "Y"}, {"name": "MSSQL_PID", "value": "Evaluation"}]}]}},
+    });
+    for (k, v) in spec.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    let mut db: MSSQLServer = serde_json::from_value(json!({
+        "apiVersion": "kubedb.com/v1alpha2", "kind": "MSSQLServer",
+        "metadata": {"name": "ms", "namespace": "demo", "uid": "0000-abcdef123456"},
+        "spec": base,
+    }))
+    .unwrap();
+    db.metadata.generation = Some(1);
+    db
+}
+
+fn ag(replicas: i32) -> Value {
+    json!({"replicas": replicas, "topology": {"mode": "AvailabilityGroup"}})
+}
+
+fn plan_of(db: &MSSQLServer) -> Desired {
+    let sources = BTreeMap::new();
+    plan(
+        db,
+        &PlanInput {
+            version: &version(),
+            config_sources: &sources,
+        },
+    )
+    .unwrap()
+}
+
+fn names_of(desired: &Desired, kind: crate::plan::ChildKind) -> Vec<String> {
+    let mut names: Vec<String> = desired.names(kind).into_iter().map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn children_per_topology() {
+    use crate::plan::ChildKind::*;
+    let cases = [
+        (
+            json!({}),
+            vec!["ms"],
+            vec!["ms", "ms-pods"],
+            vec!["ms-client-cert", "ms-server-cert"],
+            vec!["ms-auth"],
+        ),
+        (
+            ag(3),
+            vec!["ms"],
+            vec!["ms", "ms-pods", "ms-secondary"],
+            vec!["ms-client-cert", "ms-endpoint-cert", "ms-server-cert"],
+            vec!["ms-auth", "ms-dbm-login", "ms-master-key"],
+        ),
+        (
+            ag(2),
+            vec!["ms", "ms-arbiter"],
+            vec!["ms", "ms-pods", "ms-secondary"],
+            vec!["ms-client-cert", "ms-endpoint-cert", "ms-server-cert"],
+            vec!["ms-auth", "ms-dbm-login", "ms-master-key"],
+        ),
+    ];
+    for (spec, sets, services, certs, secrets) in cases {
+        let desired = plan_of(&db(spec.clone()));
+        assert_eq!(names_of(&desired, StatefulSet), sets, "{spec}");
+        assert_eq!(names_of(&desired, PodDisruptionBudget), sets, "{spec}");
+        assert_eq!(names_of(&desired, Service), services, "{spec}");
+        assert_eq!(names_of(&desired, Certificate), certs, "{spec}");
+        assert_eq!(names_of(&desired, Secret), secrets, "{spec}");
+    }
+}
+
+fn statefulset<'a>(desired: &'a Desired, name: &str) -> &'a Value {
+    &desired
+        .of(crate::plan::ChildKind::StatefulSet)
+        .find(|c| c.name == name)
+        .unwrap()
+        .body
+}
+
+#[test]
+fn availability_group_statefulset() {
+    let desired = plan_of(&db(ag(3)));
+    let sts = statefulset(&desired, "ms");
+    assert_eq!(sts["spec"]["updateStrategy"]["type"], "OnDelete");
+    assert_eq!(sts["spec"]["replicas"], 3);
+    assert_eq!(sts["spec"]["serviceName"], "ms-pods");
+    let pod = &sts["spec"]["template"]["spec"];
+    let containers: Vec<&str> = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(containers, ["mssql", "mssql-coordinator"]);
+    let mssql = &pod["containers"][0];
+    assert_eq!(
+        mssql["image"],
+        "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04"
+    );
+    let env: Vec<&str> = mssql["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        env,
+        [
+            "MSSQL_SA_USERNAME",
+            "MSSQL_SA_PASSWORD",
+            "MSSQL_ENABLE_HADR",
+            "ACCEPT_EULA",
+            "MSSQL_PID"
+        ]
+    );
+    assert_eq!(
+        mssql["env"][0]["valueFrom"]["secretKeyRef"],
+        json!({"name": "ms-auth", "key": "username"})
+    );
+    let ports: Vec<i64> = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["containerPort"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(ports, [1433, 5022, 2380, 2379]);
+    assert_eq!(
+        mssql["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]})
+    );
+    assert_eq!(mssql["securityContext"]["runAsUser"], 10001);
+    assert_eq!(
+        mssql["resources"],
+        json!({"requests": {"cpu": "1500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}})
+    );
+    assert_eq!(pod["securityContext"]["fsGroup"], 10001);
+    assert_eq!(pod["initContainers"][0]["name"], "mssql-init");
+    let spread: Vec<&str> = pod["topologySpreadConstraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["topologyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        spread,
+        ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+    );
+    assert_eq!(
+        pod["topologySpreadConstraints"][0]["whenUnsatisfiable"],
+        "ScheduleAnyway"
+    );
+    let mounts: Vec<&str> = mssql["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mountPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            "/var/opt/mssql",
+            "/scripts",
+            "/var/opt/mssql/certs",
+            "/var/opt/mssql/tls",
+            "/var/opt/mssql/security/ca-certificates",
+            "/var/opt/mssql/endpoint-cert"
+        ]
+    );
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        "data"
+    );
+    assert_eq!(
+        sts["spec"]["selector"]["matchLabels"]["kubedb.com/petset"],
+        "ms"
+    );
+    // The body is a valid StatefulSet: nothing is lost in a typed round trip.
+    let typed: k8s_openapi::api::apps::v1::StatefulSet =
+        serde_json::from_value(sts.clone()).unwrap();
+    assert!(operator_common::apply::is_subset(
+        sts,
+        &serde_json::to_value(&typed).unwrap()
+    ));
+}
+
+#[test]
+fn arbiter_and_budgets() {
+    let desired = plan_of(&db(ag(2)));
+    let arbiter = statefulset(&desired, "ms-arbiter");
+    assert_eq!(arbiter["spec"]["replicas"], 1);
+    let containers = arbiter["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0]["name"], ARBITER_CONTAINER);
+    assert_eq!(
+        containers[0]["image"],
+        api::fixtures::MSSQL_COORDINATOR_IMAGE
+    );
+    assert_eq!(
+        arbiter["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "2Gi"
+    );
+    let cases = [
+        (1, false, Budget::MaxUnavailable(1)),
+        (2, true, Budget::MinAvailable(1)),
+        (3, false, Budget::MinAvailable(2)),
+        (4, true, Budget::MinAvailable(2)),
+        (5, false, Budget::MinAvailable(3)),
+    ];
+    for (replicas, arbiter, budget) in cases {
+        assert_eq!(member_budget(replicas, arbiter), budget, "{replicas}");
+    }
+}
+
+#[test]
+fn ephemeral_uses_empty_dir() {
+    let desired = plan_of(&db(json!({"storageType": "Ephemeral"})));
+    let sts = statefulset(&desired, "ms");
+    assert!(sts["spec"].get("volumeClaimTemplates").is_none());
+    let volumes = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["name"] == "data" && v.get("emptyDir").is_some())
+    );
+}
+
+#[test]
+fn monitoring_and_configuration() {
+    let mut spec = json!({"monitor": {"agent": "prometheus.io/operator"}, "configuration": {"inline": {"mssql.conf": "[memory]\nmemorylimitmb = 2048\n"}}});
+    spec["serviceTemplates"] = json!([{"alias": "primary", "spec": {"type": "NodePort"}}]);
+    let desired = plan_of(&db(spec));
+    let stats = desired
+        .of(crate::plan::ChildKind::Service)
+        .find(|c| c.name == "ms-stats")
+        .unwrap();
+    assert_eq!(stats.body["metadata"]["labels"]["kubedb.com/role"], "stats");
+    assert_eq!(stats.body["spec"]["ports"][0]["port"], 9399);
+    let primary = desired
+        .of(crate::plan::ChildKind::Service)
+        .find(|c| c.name == "ms")
+        .unwrap();
+    assert_eq!(primary.body["spec"]["type"], "NodePort");
+    let config = desired
+        .of(crate::plan::ChildKind::Secret)
+        .find(|c| c.name == "ms-123456")
+        .unwrap();
+    assert!(
+        config.body["stringData"]["mssql.conf"]
+            .as_str()
+            .unwrap()
+            .contains("memorylimitmb")
+    );
+    let sts = statefulset(&desired, "ms");
+    let names: Vec<&str> = sts["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mssql", "exporter"]);
+    assert!(
+        sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/var/opt/mssql/mssql.conf" && m["subPath"] == "mssql.conf")
+    );
+}
+
+#[test]
+fn validation_errors() {
+    let cases = [
+        (json!({"replicas": 2}), "standalone must be one"),
+        (
+            json!({"topology": {"mode": "DistributedAG"}, "replicas": 2}),
+            "DistributedAG",
+        ),
+        (json!({"storage": null}), "spec.storage is required"),
+        (
+            json!({"podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [{"name": "ACCEPT_EULA", "value": "Y"}]}]}}}),
+            "MSSQL_PID",
+        ),
+        (
+            json!({"podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [{"name": "MSSQL_PID", "value": "x"}, {"name": "MSSQL_SA_PASSWORD", "value": "x"}]}]}}}),
+            "MSSQL_SA_PASSWORD",
+        ),
+    ];
+    for (spec, expected) in cases {
+        let mut db = db(spec.clone());
+        if spec.get("storage").is_some_and(Value::is_null) {
+            db.spec.storage = None;
+        }
+        let err = validate(&db).unwrap_err();
+        assert!(err.message.contains(expected), "{spec}: {err}");
+    }
+}

@@ -1,0 +1,477 @@
+//! Singlestore children: standalone (one cluster-in-a-box StatefulSet `<db>`) and topology
+//! (`<db>[-suffix]-aggregator` and `<db>[-suffix]-leaf`, each with the coordinator sidecar).
+
+use std::collections::BTreeMap;
+
+use api::catalog::SinglestoreVersion;
+use api::common::{
+    ConfigurationSpec, DatabaseStatus, DeletionPolicy, HealthCheckSpec, PodTemplateSpec,
+    ServiceAlias, StorageType,
+};
+use api::names::{self, singlestore as n};
+use api::singlestore::{Singlestore, SinglestoreNode};
+use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
+use serde_json::{Value, json};
+
+use super::common::{
+    self, Budget, CertAlias, StatefulSetParts, container_security_context, env, field_env,
+    resources, secret_env,
+};
+use crate::database::{Database, DbKind, DbRef, PlanInput};
+use crate::plan::{Desired, PlanError};
+
+/// Volume of the internal scripts shared by the init container and the database container.
+pub const INIT_SCRIPTS_VOLUME: &str = "init-scripts";
+/// Volume of the rendered configuration.
+pub const CONFIG_VOLUME: &str = "config";
+/// Volume of the server certificate.
+pub const TLS_VOLUME: &str = "tls";
+/// Key of the license in the license secret.
+pub const LICENSE_KEY: &str = "password";
+
+/// Reserved volume names.
+pub const RESERVED_VOLUMES: [&str; 4] = [
+    names::DATA_VOLUME,
+    INIT_SCRIPTS_VOLUME,
+    CONFIG_VOLUME,
+    TLS_VOLUME,
+];
+/// Reserved mount paths.
+pub const RESERVED_PATHS: [&str; 4] = [n::DATA_PATH, n::CONFIG_PATH, n::TLS_PATH, n::SCRIPTS_PATH];
+
+impl Database for Singlestore {
+    type Version = SinglestoreVersion;
+    const KIND: DbKind = DbKind::Singlestore;
+
+    fn db_status(&self) -> Option<&DatabaseStatus> {
+        self.status.as_ref()
+    }
+    fn version_name(&self) -> &str {
+        &self.spec.version
+    }
+    fn version_deprecated(version: &SinglestoreVersion) -> bool {
+        version.spec.deprecated.unwrap_or(false)
+    }
+    fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy()
+    }
+    fn halted(&self) -> bool {
+        self.spec.halted()
+    }
+    fn health_checker(&self) -> HealthCheckSpec {
+        self.spec.health_checker()
+    }
+    fn auth_secret_name(&self) -> String {
+        self.spec
+            .auth_secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| names::auth_secret(&self.metadata.name.clone().unwrap_or_default()))
+    }
+    fn admin_user(&self) -> &'static str {
+        n::ROOT_USER
+    }
+    fn required_user_secrets(&self) -> Vec<String> {
+        self.spec.license_secret.name.clone().into_iter().collect()
+    }
+    fn config_source_secrets(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .spec
+            .configuration
+            .iter()
+            .filter_map(|c| c.secret_name.clone())
+            .collect();
+        if let Some(t) = &self.spec.topology {
+            for node in [&t.aggregator, &t.leaf].into_iter().flatten() {
+                names.extend(
+                    node.configuration
+                        .iter()
+                        .filter_map(|c| c.secret_name.clone()),
+                );
+            }
+        }
+        names
+    }
+    fn sql_endpoint(&self) -> (String, u16) {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        (names::primary_service(&name), n::DB_PORT as u16)
+    }
+    fn primary_sets(&self) -> Vec<String> {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        match &self.spec.topology {
+            None => vec![n::standalone_petset(&name)],
+            Some(t) => vec![n::aggregator_petset(&name, suffix(t.aggregator.as_ref()))],
+        }
+    }
+    fn tracks_ag_primary(&self) -> bool {
+        false
+    }
+    fn plan(&self, input: &PlanInput<'_, SinglestoreVersion>) -> Result<Desired, PlanError> {
+        plan(self, input)
+    }
+}
+
+fn suffix(node: Option<&SinglestoreNode>) -> Option<&str> {
+    node.and_then(|n| n.suffix.as_deref())
+        .filter(|s| !s.is_empty())
+}
+
+/// Checks the spec before building.
+pub fn validate(db: &Singlestore) -> Result<(), PlanError> {
+    let spec = &db.spec;
+    if spec
+        .license_secret
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Err(PlanError::invalid("spec.licenseSecret.name is required"));
+    }
+    let durable = spec.storage_type() == StorageType::Durable;
+    match &spec.topology {
+        None => {
+            if durable && spec.storage.is_none() {
+                return Err(PlanError::invalid(
+                    "spec.storage is required for a standalone Singlestore when spec.storageType is Durable",
+                ));
+            }
+            common::check_reserved_volumes(
+                spec.pod_template.as_ref(),
+                &RESERVED_VOLUMES,
+                &RESERVED_PATHS,
+            )?;
+        }
+        Some(t) => {
+            for (role, node) in [("aggregator", &t.aggregator), ("leaf", &t.leaf)] {
+                let Some(node) = node else {
+                    return Err(PlanError::invalid(format!(
+                        "spec.topology.{role} is required"
+                    )));
+                };
+                if node.replicas.is_some_and(|r| r < 1) {
+                    return Err(PlanError::invalid(format!(
+                        "spec.topology.{role}.replicas must be greater than zero"
+                    )));
+                }
+                if durable && node.storage.is_none() && spec.storage.is_none() {
+                    return Err(PlanError::invalid(format!(
+                        "spec.topology.{role}.storage is required when spec.storageType is Durable"
+                    )));
+                }
+                common::check_reserved_volumes(
+                    node.pod_template.as_ref(),
+                    &RESERVED_VOLUMES,
+                    &RESERVED_PATHS,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One StatefulSet to build.
+struct Role<'a> {
+    set: String,
+    role: Option<&'static str>,
+    replicas: i32,
+    image: &'a str,
+    coordinator: bool,
+    storage: Option<&'a PersistentVolumeClaimSpec>,
+    configuration: Option<&'a ConfigurationSpec>,
+    config_secret: String,
+    template: Option<&'a PodTemplateSpec>,
+}
+
+/// Every child of a Singlestore.
+pub fn plan(
+    db: &Singlestore,
+    input: &PlanInput<'_, SinglestoreVersion>,
+) -> Result<Desired, PlanError> {
+    validate(db)?;
+    let r = DbRef::of(db);
+    let spec = &db.spec;
+    let version = &input.version.spec;
+    let auth = db.auth_secret_name();
+    let license = spec.license_secret.name.clone().unwrap_or_default();
+    let mut desired = Desired::default();
+    desired
+        .generated
+        .push(common::basic_auth_secret(&r, &auth, n::ROOT_USER));
+
+    // Certificates.
+    let tls_secret = match &spec.tls {
+        Some(tls) if tls.issuer_ref.is_some() => {
+            let dns = common::service_dns_names(&r, &[names::primary_service(&r.name)]);
+            for alias in [
+                CertAlias {
+                    alias: "server",
+                    common_name: r.name.clone(),
+                    dns_names: dns.clone(),
+                    ip_addresses: vec!["127.0.0.1".into()],
+                },
+                CertAlias {
+                    alias: "client",
+                    common_name: n::ROOT_USER.into(),
+                    dns_names: vec![],
+                    ip_addresses: vec![],
+                },
+            ] {
+                desired.children.push(common::certificate(&r, tls, &alias)?);
+                desired
+                    .certificate_secrets
+                    .push(common::cert_secret_name(&r, tls, alias.alias));
+            }
+            Some(common::cert_secret_name(&r, tls, "server"))
+        }
+        _ => None,
+    };
+
+    // StatefulSets to build.
+    let standalone_image = version
+        .standalone
+        .as_ref()
+        .map(|i| i.image.as_str())
+        .ok_or_else(|| PlanError {
+            reason: "InvalidVersion",
+            message: format!(
+                "SinglestoreVersion {} has no spec.standalone.image",
+                spec.version
+            ),
+        })?;
+    let roles: Vec<Role<'_>> = match &spec.topology {
+        None => vec![Role {
+            set: n::standalone_petset(&r.name),
+            role: None,
+            replicas: 1,
+            image: standalone_image,
+            coordinator: false,
+            storage: spec.storage.as_ref(),
+            configuration: spec.configuration.as_ref(),
+            config_secret: names::config_secret(&r.name, &r.uid),
+            template: spec.pod_template.as_ref(),
+        }],
+        Some(t) => {
+            let agg_ref = t.aggregator.as_ref();
+            let leaf_ref = t.leaf.as_ref();
+            vec![
+                Role {
+                    set: n::aggregator_petset(&r.name, suffix(agg_ref)),
+                    role: Some(names::ROLE_AGGREGATOR),
+                    replicas: spec
+                        .aggregator_replicas()
+                        .unwrap_or(SinglestoreNode::DEFAULT_AGGREGATOR_REPLICAS),
+                    image: &version.db.image,
+                    coordinator: true,
+                    storage: agg_ref
+                        .and_then(|n| n.storage.as_ref())
+                        .or(spec.storage.as_ref()),
+                    configuration: agg_ref
+                        .and_then(|n| n.configuration.as_ref())
+                        .or(spec.configuration.as_ref()),
+                    config_secret: names::singlestore_config_secret(
+                        &r.name,
+                        Some(suffix(agg_ref).unwrap_or(n::PETSET_TYPE_AGGREGATOR)),
+                        &r.uid,
+                    ),
+                    template: agg_ref.and_then(|n| n.pod_template.as_ref()),
+                },
+                Role {
+                    set: n::leaf_petset(&r.name, suffix(leaf_ref)),
+                    role: Some(names::ROLE_LEAF),
+                    replicas: spec
+                        .leaf_replicas()
+                        .unwrap_or(SinglestoreNode::DEFAULT_LEAF_REPLICAS),
+                    image: &version.db.image,
+                    coordinator: true,
+                    storage: leaf_ref
+                        .and_then(|n| n.storage.as_ref())
+                        .or(spec.storage.as_ref()),
+                    configuration: leaf_ref
+                        .and_then(|n| n.configuration.as_ref())
+                        .or(spec.configuration.as_ref()),
+                    config_secret: names::singlestore_config_secret(
+                        &r.name,
+                        Some(suffix(leaf_ref).unwrap_or(n::PETSET_TYPE_LEAF)),
+                        &r.uid,
+                    ),
+                    template: leaf_ref.and_then(|n| n.pod_template.as_ref()),
+                },
+            ]
+        }
+    };
+    let primary_set = roles[0].set.clone();
+    let master_host = format!(
+        "{}.{}.{}.svc",
+        names::pod_name(&primary_set, 0),
+        names::governing_service(&r.name),
+        r.namespace
+    );
+
+    // Services.
+    let templates = spec.service_templates.as_ref();
+    desired.children.push(common::service(
+        &r,
+        &names::primary_service(&r.name),
+        &BTreeMap::new(),
+        json!({
+            "type": "ClusterIP",
+            "selector": common::set_selector(&r, &primary_set),
+            "ports": [common::port(n::DB_PORT_NAME, n::DB_PORT), common::port(n::STUDIO_PORT_NAME, n::STUDIO_PORT)],
+        }),
+        common::service_template(templates, ServiceAlias::Primary),
+    )?);
+    desired.children.push(common::governing_service(
+        &r,
+        vec![common::port(n::DB_PORT_NAME, n::DB_PORT)],
+    )?);
+    if spec.monitor.is_some() {
+        let port = spec
+            .monitor
+            .as_ref()
+            .and_then(|m| m.pointer("/prometheus/exporter/port"))
+            .and_then(Value::as_i64)
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or(n::EXPORTER_PORT);
+        desired.children.push(common::stats_service(
+            &r,
+            port,
+            common::service_template(templates, ServiceAlias::Stats),
+        )?);
+    }
+
+    let run_as = version
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_user)
+        .unwrap_or(999);
+    let run_as_group = version
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_group)
+        .unwrap_or(run_as);
+    let ephemeral = spec.storage_type() == StorageType::Ephemeral;
+    for role in roles {
+        let selector = common::set_selector(&r, &role.set);
+        let config = common::render_configuration(role.configuration, input.config_sources)?;
+        if let Some(data) = &config {
+            desired
+                .children
+                .push(common::config_secret(&r, &role.config_secret, data));
+        }
+        let mut volumes = vec![json!({"name": INIT_SCRIPTS_VOLUME, "emptyDir": {}})];
+        if ephemeral {
+            volumes.push(json!({"name": names::DATA_VOLUME, "emptyDir": {}}));
+        }
+        let mut mounts = vec![
+            json!({"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}),
+            json!({"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}),
+        ];
+        if config.is_some() {
+            volumes
+                .push(json!({"name": CONFIG_VOLUME, "secret": {"secretName": role.config_secret}}));
+            mounts.push(
+                json!({"name": CONFIG_VOLUME, "mountPath": n::CONFIG_PATH, "readOnly": true}),
+            );
+        }
+        if let Some(secret) = &tls_secret {
+            volumes.push(
+                json!({"name": TLS_VOLUME, "secret": {"secretName": secret, "defaultMode": 0o440}}),
+            );
+            mounts.push(json!({"name": TLS_VOLUME, "mountPath": n::TLS_PATH, "readOnly": true}));
+        }
+        let mut db_env = vec![
+            secret_env("ROOT_USERNAME", &auth, "username"),
+            secret_env("ROOT_PASSWORD", &auth, "password"),
+            secret_env("LICENSE_KEY", &license, LICENSE_KEY),
+        ];
+        if let Some(kind) = role.role {
+            db_env.push(env("NODE_TYPE", kind));
+            db_env.push(env("MASTER_AGGREGATOR", &master_host));
+        }
+        let mut containers = vec![json!({
+            "name": n::CONTAINER,
+            "image": role.image,
+            "env": db_env,
+            "ports": [
+                {"name": n::DB_PORT_NAME, "containerPort": n::DB_PORT, "protocol": "TCP"},
+                {"name": n::STUDIO_PORT_NAME, "containerPort": n::STUDIO_PORT, "protocol": "TCP"},
+            ],
+            "resources": resources("600m", "2Gi", "2Gi"),
+            "securityContext": container_security_context(run_as, run_as_group, false),
+            "volumeMounts": mounts,
+        })];
+        if role.coordinator {
+            containers.push(json!({
+                "name": n::COORDINATOR_CONTAINER,
+                "image": version.coordinator.image,
+                "args": ["run", format!("--db-name={}", r.name), format!("--node-type={}", role.role.unwrap_or_default())],
+                "env": [
+                    field_env("POD_NAME", "metadata.name"),
+                    field_env("POD_NAMESPACE", "metadata.namespace"),
+                    env("GOVERNING_SERVICE", &names::governing_service(&r.name)),
+                    secret_env("ROOT_USERNAME", &auth, "username"),
+                    secret_env("ROOT_PASSWORD", &auth, "password"),
+                ],
+                "resources": resources("200m", "256Mi", "256Mi"),
+                "securityContext": container_security_context(run_as, run_as_group, false),
+                "volumeMounts": [{"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}],
+            }));
+        }
+        let mut pod_spec = json!({
+            "containers": containers,
+            "volumes": volumes,
+            "securityContext": {"fsGroup": run_as},
+            "topologySpreadConstraints": common::spread_constraints(&selector),
+        });
+        if let Some(init) = &version.init_container {
+            pod_spec["initContainers"] = json!([{
+                "name": n::INIT_CONTAINER,
+                "image": init.image,
+                "resources": resources("200m", "256Mi", "512Mi"),
+                "securityContext": container_security_context(run_as, run_as_group, false),
+                "volumeMounts": [{"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}],
+            }]);
+        }
+        let pod_spec = common::merge_pod_spec(pod_spec, role.template)?;
+        let (mut pod_labels, pod_annotations) = common::template_meta(role.template);
+        if let Some(kind) = role.role {
+            pod_labels
+                .entry("kubedb.com/node-type".into())
+                .or_insert_with(|| kind.to_owned());
+        }
+        let controller = role.template.and_then(|t| t.controller.as_ref());
+        let claim = match (role.storage, ephemeral) {
+            (Some(storage), false) => Some(common::claim_template(&r, storage)?),
+            _ => None,
+        };
+        desired.children.push(common::stateful_set(
+            &r,
+            StatefulSetParts {
+                name: &role.set,
+                replicas: role.replicas,
+                selector: selector.clone(),
+                pod_labels,
+                pod_annotations,
+                pod_spec,
+                claim,
+                controller_labels: controller
+                    .and_then(|c| c.labels.clone())
+                    .unwrap_or_default(),
+                controller_annotations: controller
+                    .and_then(|c| c.annotations.clone())
+                    .unwrap_or_default(),
+            },
+        ));
+        desired.children.push(common::pdb(
+            &r,
+            &role.set,
+            &selector,
+            Budget::MaxUnavailable(1),
+        ));
+    }
+    Ok(desired)
+}
+
+#[cfg(test)]
+mod tests;

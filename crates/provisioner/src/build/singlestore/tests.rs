@@ -1,0 +1,146 @@
+use super::*;
+use serde_json::json;
+
+fn version(name: &str) -> SinglestoreVersion {
+    api::fixtures::singlestore_versions()
+        .into_iter()
+        .find(|v| v.metadata.name.as_deref() == Some(name))
+        .unwrap()
+}
+
+fn db(spec: Value) -> Singlestore {
+    let mut base = json!({
+        "version": "8.7.21",
+        "storage": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        "licenseSecret": {"name": "license"},
+    });
+    for (k, v) in spec.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "kubedb.com/v1alpha2", "kind": "Singlestore",
+        "metadata": {"name": "sdb", "namespace": "demo", "uid": "0000-abcdef123456"},
+        "spec": base,
+    }))
+    .unwrap()
+}
+
+fn plan_of(db: &Singlestore) -> Desired {
+    let sources = BTreeMap::new();
+    plan(
+        db,
+        &PlanInput {
+            version: &version("8.7.21"),
+            config_sources: &sources,
+        },
+    )
+    .unwrap()
+}
+
+fn sets(desired: &Desired) -> Vec<(String, Value)> {
+    desired
+        .of(crate::plan::ChildKind::StatefulSet)
+        .map(|c| (c.name.clone(), c.body.clone()))
+        .collect()
+}
+
+#[test]
+fn standalone_uses_cluster_in_a_box() {
+    let desired = plan_of(&db(json!({})));
+    let sets = sets(&desired);
+    assert_eq!(sets.len(), 1);
+    let (name, sts) = &sets[0];
+    assert_eq!(name, "sdb");
+    let containers = sts["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(
+        containers[0]["image"],
+        version("8.7.21").spec.standalone.unwrap().image
+    );
+    let env = &containers[0]["env"];
+    assert!(
+        env.as_array().unwrap().iter().any(
+            |e| e["valueFrom"]["secretKeyRef"] == json!({"name": "license", "key": "password"})
+        )
+    );
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["initContainers"][0]["name"],
+        "singlestore-init"
+    );
+    assert_eq!(containers[0]["securityContext"]["runAsUser"], 999);
+    assert_eq!(containers[0]["securityContext"]["runAsGroup"], 998);
+    assert_eq!(desired.generated[0].name, "sdb-auth");
+    assert_eq!(desired.generated[0].fixed["username"], "root");
+    assert!(desired.certificate_secrets.is_empty());
+}
+
+#[test]
+fn topology_with_suffix_and_tls() {
+    let spec = json!({
+        "topology": {
+            "aggregator": {"replicas": 2, "suffix": "x"},
+            "leaf": {"replicas": 3},
+        },
+        "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": "ca"}},
+    });
+    let desired = plan_of(&db(spec));
+    let sets = sets(&desired);
+    let names: Vec<&str> = sets.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["sdb-x-aggregator", "sdb-leaf"]);
+    let (_, agg) = &sets[0];
+    assert_eq!(agg["spec"]["replicas"], 2);
+    let containers: Vec<&str> = agg["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(containers, ["singlestore", "singlestore-coordinator"]);
+    assert_eq!(
+        agg["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/appscode-images/singlestore-node:alma-8.7.21-f0b8de04d5"
+    );
+    let mounts = agg["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap();
+    assert!(mounts.iter().any(|m| m["mountPath"] == "/etc/memsql/certs"));
+    assert_eq!(sets[1].1["spec"]["replicas"], 3);
+    let primary = desired
+        .of(crate::plan::ChildKind::Service)
+        .find(|c| c.name == "sdb")
+        .unwrap();
+    assert_eq!(
+        primary.body["spec"]["selector"]["kubedb.com/petset"],
+        "sdb-x-aggregator"
+    );
+    assert_eq!(
+        desired.certificate_secrets,
+        ["sdb-server-cert", "sdb-client-cert"]
+    );
+    let pdbs: Vec<&str> = desired.names(crate::plan::ChildKind::PodDisruptionBudget);
+    assert_eq!(pdbs, ["sdb-x-aggregator", "sdb-leaf"]);
+}
+
+#[test]
+fn validation() {
+    let mut no_license = db(json!({}));
+    no_license.spec.license_secret.name = None;
+    assert!(
+        validate(&no_license)
+            .unwrap_err()
+            .message
+            .contains("licenseSecret")
+    );
+    let mut no_storage = db(json!({}));
+    no_storage.spec.storage = None;
+    assert!(
+        validate(&no_storage)
+            .unwrap_err()
+            .message
+            .contains("spec.storage")
+    );
+    let ephemeral = db(json!({"storageType": "Ephemeral", "storage": null}));
+    assert!(validate(&ephemeral).is_ok());
+}

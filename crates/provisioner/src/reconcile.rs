@@ -1,0 +1,794 @@
+//! One reconcile of a database: observe → validate/plan → apply → status. The pure parts live in
+//! [`crate::build`] and [`crate::status`]; this module only reads and writes the API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::common::DeletionPolicy;
+use api::conditions::{db_types, get_condition};
+use api::names;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use kube::runtime::controller::Action;
+use kube::{Client, Resource, ResourceExt};
+use operator_common::apply::needs_apply;
+use operator_common::events::EventPublisher;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::config::{Config, HealthCheckMode};
+use crate::database::{Database, DbRef, PlanInput, conditions_of};
+use crate::error::{Error, Result};
+use crate::health::{self, Engine, ProbeSettings, SqlTarget};
+use crate::health_check::{SqlProbes, pod_health, role_holder};
+use crate::metrics::Metrics;
+use crate::plan::{ChildKind, Desired};
+use crate::status::{self, Blocker, Health, Observation, SetReadiness};
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    /// Client with the provisioner's user agent.
+    pub client: Client,
+    /// Configuration.
+    pub config: Config,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event publisher (`kubedb-provisioner`).
+    pub events: EventPublisher,
+    /// SQL probe state (`--health-check=sql`).
+    pub probes: SqlProbes,
+}
+
+/// `cert-manager.io/v1` Certificate.
+pub fn certificate_resource() -> ApiResource {
+    ApiResource {
+        group: "cert-manager.io".into(),
+        version: "v1".into(),
+        api_version: "cert-manager.io/v1".into(),
+        kind: "Certificate".into(),
+        plural: "certificates".into(),
+    }
+}
+
+fn selector_string(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The children of one database as listed by its selector labels.
+#[derive(Debug, Default)]
+struct Children {
+    sets: Vec<StatefulSet>,
+    services: Vec<Service>,
+    secrets: Vec<Secret>,
+    pdbs: Vec<PodDisruptionBudget>,
+    /// `None` when the Certificate CRD is not installed.
+    certificates: Option<Vec<DynamicObject>>,
+    pods: Vec<Pod>,
+}
+
+impl Children {
+    fn live(&self, kind: ChildKind, name: &str) -> Option<Value> {
+        fn find<K: Resource + Serialize>(list: &[K], name: &str) -> Option<Value> {
+            list.iter()
+                .find(|o| o.meta().name.as_deref() == Some(name))
+                .and_then(|o| serde_json::to_value(o).ok())
+        }
+        match kind {
+            ChildKind::StatefulSet => find(&self.sets, name),
+            ChildKind::Service => find(&self.services, name),
+            ChildKind::Secret => find(&self.secrets, name),
+            ChildKind::PodDisruptionBudget => find(&self.pdbs, name),
+            ChildKind::Certificate => self
+                .certificates
+                .as_ref()
+                .and_then(|c| c.iter().find(|o| o.name_any() == name))
+                .and_then(|o| serde_json::to_value(o).ok()),
+        }
+    }
+
+    /// Names of the children of `kind` controlled by the database `uid`.
+    fn owned(&self, kind: ChildKind, uid: &str) -> Vec<String> {
+        fn owned_by<K: Resource>(list: &[K], uid: &str) -> Vec<String> {
+            list.iter()
+                .filter(|o| is_controlled_by(o.meta().owner_references.as_deref(), uid))
+                .filter_map(|o| o.meta().name.clone())
+                .collect()
+        }
+        match kind {
+            ChildKind::StatefulSet => owned_by(&self.sets, uid),
+            ChildKind::Service => owned_by(&self.services, uid),
+            ChildKind::Secret => owned_by(&self.secrets, uid),
+            ChildKind::PodDisruptionBudget => owned_by(&self.pdbs, uid),
+            ChildKind::Certificate => self
+                .certificates
+                .as_deref()
+                .map(|c| owned_by(c, uid))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn is_controlled_by(refs: Option<&[OwnerReference]>, uid: &str) -> bool {
+    refs.into_iter()
+        .flatten()
+        .any(|r| r.uid == uid && r.controller == Some(true))
+}
+
+async fn list<K>(api: Api<K>, selector: &str, what: &str) -> Result<Vec<K>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::kube(format!("listing {what}"), e))
+}
+
+async fn observe_children(client: &Client, db: &DbRef) -> Result<Children> {
+    let ns = &db.namespace;
+    let selector = selector_string(&db.selector());
+    let certificates = match list(
+        Api::<DynamicObject>::namespaced_with(client.clone(), ns, &certificate_resource()),
+        &selector,
+        "certificates",
+    )
+    .await
+    {
+        Ok(items) => Some(items),
+        Err(Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => None,
+        Err(e) => return Err(e),
+    };
+    Ok(Children {
+        sets: list(
+            Api::namespaced(client.clone(), ns),
+            &selector,
+            "statefulsets",
+        )
+        .await?,
+        services: list(Api::namespaced(client.clone(), ns), &selector, "services").await?,
+        secrets: list(Api::namespaced(client.clone(), ns), &selector, "secrets").await?,
+        pdbs: list(
+            Api::namespaced(client.clone(), ns),
+            &selector,
+            "poddisruptionbudgets",
+        )
+        .await?,
+        certificates,
+        pods: list(Api::namespaced(client.clone(), ns), &selector, "pods").await?,
+    })
+}
+
+/// Reconciles one database and records metrics.
+pub async fn reconcile<K: Database>(db: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let start = Instant::now();
+    let result = reconcile_inner(db.as_ref(), &ctx).await;
+    ctx.metrics.reconciled(
+        K::KIND,
+        start.elapsed(),
+        result.as_ref().err().map(Error::category),
+    );
+    if let Err(error) = &result {
+        if error.is_conflict() {
+            tracing::debug!(kind = K::KIND.as_str(), db = %db.name_any(), %error, "conflict; retrying");
+        } else {
+            tracing::warn!(kind = K::KIND.as_str(), db = %db.name_any(),
+                namespace = db.namespace().unwrap_or_default(), %error, "reconcile failed");
+        }
+    }
+    result
+}
+
+/// Requeue policy after an error: conflicts retry at once, everything else after a pause.
+pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    if error.is_conflict() {
+        Action::requeue(Duration::from_millis(200))
+    } else {
+        Action::requeue(Duration::from_secs(5))
+    }
+}
+
+async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
+    let r = DbRef::of(db);
+    let paused = get_condition(conditions_of(db), db_types::PAUSED).is_some();
+    if db.meta().deletion_timestamp.is_some() {
+        return finalize(db, &r, ctx, paused).await;
+    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    if !db.finalizers().iter().any(|f| f == names::FINALIZER) {
+        let mut finalizers = db.finalizers().to_vec();
+        finalizers.push(names::FINALIZER.to_owned());
+        let patch = json!({"metadata": {"resourceVersion": db.resource_version(), "finalizers": finalizers}});
+        api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::kube(format!("adding the finalizer to {}", r.key()), e))?;
+        ctx.metrics.write(r.kind.metric_label(), "patch");
+        // The update triggers the next reconcile.
+        return Ok(Action::await_change());
+    }
+
+    // Observe.
+    let version = resolve_version::<K>(&ctx.client, db).await?;
+    let children = observe_children(&ctx.client, &r).await?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let mut config_sources = BTreeMap::new();
+    for name in db.config_source_secrets() {
+        if let Some(secret) = get_secret(&secrets, &name).await? {
+            config_sources.insert(name, secret_strings(&secret));
+        }
+    }
+    let mut missing_user_secrets = Vec::new();
+    for name in db.required_user_secrets() {
+        if get_secret(&secrets, &name).await?.is_none() {
+            missing_user_secrets.push(name);
+        }
+    }
+
+    // Validate and plan.
+    let plan: std::result::Result<Desired, Blocker> = match version {
+        Err(blocker) => Err(blocker),
+        Ok(_) if !missing_user_secrets.is_empty() => Err(Blocker {
+            reason: "SecretNotFound".into(),
+            message: format!(
+                "the secret {} does not exist in namespace {}; create it (the license secret needs the key `password`)",
+                missing_user_secrets.join(", "),
+                r.namespace
+            ),
+        }),
+        Ok(version) => db
+            .plan(&PlanInput {
+                version: &version,
+                config_sources: &config_sources,
+            })
+            .map_err(|e| Blocker {
+                reason: e.reason.to_owned(),
+                message: e.message,
+            }),
+    };
+
+    // Apply (never while paused).
+    let halted = db.halted();
+    let mut missing_certificates = None;
+    if let Ok(desired) = &plan {
+        let desired = if halted {
+            desired.clone().only_secrets()
+        } else {
+            desired.clone()
+        };
+        let missing = missing_cert_secrets(&secrets, &children, &desired).await?;
+        if !paused {
+            apply_desired(ctx, &r, &desired, &children, missing.is_empty()).await?;
+        }
+        if !halted && !desired.certificate_secrets.is_empty() {
+            missing_certificates = Some(missing);
+        }
+    }
+
+    // Status.
+    let desired_sets: Vec<(String, i32)> = match &plan {
+        Ok(desired) if !halted => desired
+            .of(ChildKind::StatefulSet)
+            .map(|c| {
+                let replicas = c.body["spec"]["replicas"].as_i64().unwrap_or(1) as i32;
+                (c.name.clone(), replicas)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let sets: Vec<SetReadiness> = desired_sets
+        .iter()
+        .map(|(name, replicas)| {
+            let live = children
+                .sets
+                .iter()
+                .find(|s| s.meta().name.as_deref() == Some(name));
+            SetReadiness {
+                name: name.clone(),
+                replicas: *replicas,
+                ready: live
+                    .and_then(|s| s.status.as_ref())
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
+            }
+        })
+        .collect();
+    let started_before =
+        api::conditions::is_condition_true(conditions_of(db), db_types::PROVISIONING_STARTED);
+    let provisioning_started = started_before
+        || desired_sets.iter().any(|(name, _)| {
+            children
+                .sets
+                .iter()
+                .any(|s| s.meta().name.as_deref() == Some(name))
+        });
+    let primary_sets = db.primary_sets();
+    let ag_primary = db
+        .tracks_ag_primary()
+        .then(|| role_holder(&children.pods, &primary_sets, names::ROLE_PRIMARY));
+    let health = if plan.is_ok() && provisioning_started && !halted {
+        check_health(ctx, db, &r, &children.pods, &primary_sets).await?
+    } else {
+        Health::default()
+    };
+    let observation = Observation {
+        kind: r.kind,
+        key: r.key(),
+        generation: db.meta().generation.unwrap_or(0),
+        blocker: plan.as_ref().err().cloned(),
+        missing_certificates,
+        provisioning_started: provisioning_started && plan.is_ok(),
+        halted: halted && plan.is_ok(),
+        sets,
+        ag_primary,
+        ag_name: names::mssql::availability_group(&r.name),
+        health,
+        deletion_blocked: None,
+    };
+    let now = Time(jiff::Timestamp::now());
+    let conditions = status::compute_conditions(conditions_of(db), &observation, &now);
+    write_status(ctx, db, &r, conditions, observation.generation).await?;
+
+    Ok(match (&plan, ctx.config.health_check) {
+        (Err(_), _) => Action::requeue(Duration::from_secs(30)),
+        (Ok(_), HealthCheckMode::Sql) if !halted => {
+            let settings = ProbeSettings::from_spec(&db.health_checker());
+            Action::requeue(ctx.probes.next_due(&r.key(), &settings))
+        }
+        _ => Action::requeue(ctx.config.resync_period),
+    })
+}
+
+/// Resolves `spec.version`; unknown or deprecated versions are a [`Blocker`] naming the
+/// available ones.
+async fn resolve_version<K: Database>(
+    client: &Client,
+    db: &K,
+) -> Result<std::result::Result<K::Version, Blocker>> {
+    let api: Api<K::Version> = Api::all(client.clone());
+    let name = db.version_name();
+    let kind = K::KIND.version_kind();
+    let found = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("reading {kind} {name}"), e))?;
+    if let Some(version) = &found
+        && !K::version_deprecated(version)
+    {
+        return Ok(Ok(version.clone()));
+    }
+    let all = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("listing {kind}s"), e))?;
+    let mut available: Vec<String> = all
+        .items
+        .iter()
+        .filter(|v| !K::version_deprecated(v))
+        .map(|v| v.name_any())
+        .collect();
+    available.sort();
+    Ok(Err(version_blocker(
+        kind,
+        name,
+        found.is_some(),
+        &available,
+    )))
+}
+
+/// The blocker of an unknown (`exists == false`) or deprecated version.
+pub fn version_blocker(kind: &str, name: &str, exists: bool, available: &[String]) -> Blocker {
+    let list = if available.is_empty() {
+        "none".to_owned()
+    } else {
+        available.join(", ")
+    };
+    if exists {
+        Blocker {
+            reason: "VersionDeprecated".into(),
+            message: format!(
+                "{kind} {name:?} is deprecated and is not provisioned; available versions: {list}"
+            ),
+        }
+    } else {
+        Blocker {
+            reason: "VersionNotFound".into(),
+            message: format!("{kind} {name:?} does not exist; available versions: {list}"),
+        }
+    }
+}
+
+async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>> {
+    api.get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("reading secret {name}"), e))
+}
+
+fn secret_strings(secret: &Secret) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+        .collect();
+    out.extend(secret.string_data.clone().unwrap_or_default());
+    out
+}
+
+/// Certificate secrets that do not exist yet (looked up by name when not among the labelled ones).
+async fn missing_cert_secrets(
+    secrets: &Api<Secret>,
+    children: &Children,
+    desired: &Desired,
+) -> Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for name in &desired.certificate_secrets {
+        let labelled = children
+            .secrets
+            .iter()
+            .any(|s| s.meta().name.as_deref() == Some(name.as_str()) && has_tls_data(s));
+        if labelled {
+            continue;
+        }
+        if !get_secret(secrets, name)
+            .await?
+            .is_some_and(|s| has_tls_data(&s))
+        {
+            missing.push(name.clone());
+        }
+    }
+    Ok(missing)
+}
+
+fn has_tls_data(secret: &Secret) -> bool {
+    secret
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key("tls.crt") && d.contains_key("tls.key"))
+}
+
+fn api_for(client: &Client, ns: &str, kind: ChildKind) -> Api<DynamicObject> {
+    let resource = match kind {
+        ChildKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+        ChildKind::Service => ApiResource::erase::<Service>(&()),
+        ChildKind::Secret => ApiResource::erase::<Secret>(&()),
+        ChildKind::PodDisruptionBudget => ApiResource::erase::<PodDisruptionBudget>(&()),
+        ChildKind::Certificate => certificate_resource(),
+    };
+    Api::namespaced_with(client.clone(), ns, &resource)
+}
+
+/// Applies the desired children that differ from the live ones, creates missing generated
+/// secrets, and deletes owned children the spec no longer produces.
+async fn apply_desired(
+    ctx: &Context,
+    r: &DbRef,
+    desired: &Desired,
+    children: &Children,
+    certificates_issued: bool,
+) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    for generated in &desired.generated {
+        let exists = children
+            .secrets
+            .iter()
+            .any(|s| s.meta().name.as_deref() == Some(generated.name.as_str()))
+            || get_secret(&secrets, &generated.name).await?.is_some();
+        if exists {
+            continue;
+        }
+        let mut data = BTreeMap::new();
+        for (k, v) in &generated.fixed {
+            data.insert(k.clone(), ByteString(v.clone().into_bytes()));
+        }
+        for key in &generated.random_keys {
+            data.insert(
+                key.clone(),
+                ByteString(crate::password::generate()?.into_bytes()),
+            );
+        }
+        let metadata = serde_json::from_value(generated.metadata.clone()).map_err(|source| {
+            Error::Serialization {
+                what: format!("metadata of secret {}", generated.name),
+                source,
+            }
+        })?;
+        let secret = Secret {
+            metadata,
+            type_: Some(generated.type_.clone()),
+            data: Some(data),
+            ..Secret::default()
+        };
+        match secrets
+            .create(
+                &PostParams {
+                    field_manager: Some(names::PROVISIONER_FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                },
+                &secret,
+            )
+            .await
+        {
+            Ok(_) => {
+                ctx.metrics.write("secrets", "create");
+                tracing::info!(db = %r.key(), secret = %generated.name, "created secret with generated credentials");
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => {
+                return Err(Error::kube(
+                    format!("creating secret {}", generated.name),
+                    e,
+                ));
+            }
+        }
+    }
+
+    for kind in ChildKind::ALL {
+        let api = api_for(&ctx.client, &r.namespace, kind);
+        for child in desired.of(kind) {
+            let live = children.live(kind, &child.name);
+            if kind == ChildKind::StatefulSet && live.is_none() && !certificates_issued {
+                // Pods would fail to mount the certificate secrets; wait for cert-manager.
+                continue;
+            }
+            if kind == ChildKind::Certificate && children.certificates.is_none() {
+                // cert-manager is not installed; the CertificatesIssued condition says so.
+                continue;
+            }
+            if !needs_apply(&child.body, live.as_ref()) {
+                continue;
+            }
+            operator_common::apply::apply(
+                &api,
+                &child.name,
+                &child.body,
+                names::PROVISIONER_FIELD_MANAGER,
+            )
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    format!("applying {} {}/{}", kind.kind(), r.namespace, child.name),
+                    e,
+                )
+            })?;
+            ctx.metrics.write(kind.resource(), "apply");
+            tracing::info!(db = %r.key(), kind = kind.kind(), name = %child.name, "applied");
+        }
+        let wanted: BTreeSet<&str> = desired.names(kind).into_iter().collect();
+        for name in children.owned(kind, &r.uid) {
+            if !wanted.contains(name.as_str()) {
+                delete(&api, &name, kind, ctx).await?;
+                tracing::info!(db = %r.key(), kind = kind.kind(), %name, "deleted child the spec no longer produces");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn delete(
+    api: &Api<DynamicObject>,
+    name: &str,
+    kind: ChildKind,
+    ctx: &Context,
+) -> Result<()> {
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => {
+            ctx.metrics.write(kind.resource(), "delete");
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("deleting {} {name}", kind.kind()), e)),
+    }
+}
+
+async fn check_health<K: Database>(
+    ctx: &Context,
+    db: &K,
+    r: &DbRef,
+    pods: &[Pod],
+    primary_sets: &[String],
+) -> Result<Health> {
+    let role = db.tracks_ag_primary().then_some(names::ROLE_PRIMARY);
+    let pods_health = pod_health(pods, primary_sets, role);
+    if ctx.config.health_check == HealthCheckMode::PodReadiness {
+        ctx.metrics
+            .health_check(r.kind, "pod-readiness", pods_health.serving);
+        return Ok(Health {
+            accepting: pods_health.serving,
+            ready: pods_health.serving,
+            message: pods_health.message,
+        });
+    }
+    let settings = ProbeSettings::from_spec(&db.health_checker());
+    let key = r.key();
+    if let Some(cached) = ctx.probes.cached(&key, &settings) {
+        return Ok(cached);
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let auth_name = db.auth_secret_name();
+    let Some(auth) = get_secret(&secrets, &auth_name).await? else {
+        return Ok(Health {
+            accepting: false,
+            ready: false,
+            message: format!("the auth secret {auth_name} does not exist"),
+        });
+    };
+    let data = secret_strings(&auth);
+    let (service, port) = db.sql_endpoint();
+    let engine = match r.kind {
+        crate::database::DbKind::MSSQLServer => Engine::SqlServer,
+        crate::database::DbKind::Singlestore => Engine::SingleStore {
+            cluster: primary_sets
+                .first()
+                .is_some_and(|s| s.ends_with("-aggregator")),
+        },
+    };
+    let target = SqlTarget::new(
+        engine,
+        format!("{service}.{}.svc", r.namespace),
+        port,
+        data.get("username")
+            .cloned()
+            .unwrap_or_else(|| db.admin_user().to_owned()),
+        data.get("password").cloned().unwrap_or_default(),
+    )
+    .with_settings(&settings);
+    let report = health::check_sql(&target).await;
+    let result = ctx.probes.record(&key, &settings, &report);
+    ctx.metrics.health_check(r.kind, "sql", report.is_healthy());
+    Ok(result)
+}
+
+/// Writes `status` when it differs (merge patch of `/status` with a resourceVersion precondition,
+/// so a concurrent `Paused` request is never lost) and publishes transition Events.
+async fn write_status<K: Database>(
+    ctx: &Context,
+    db: &K,
+    r: &DbRef,
+    conditions: Vec<api::Condition>,
+    generation: i64,
+) -> Result<()> {
+    let current = conditions_of(db);
+    let phase = status::phase(&conditions);
+    let existing = db.db_status();
+    let unchanged = existing.is_some_and(|s| {
+        s.conditions() == conditions.as_slice()
+            && s.phase == phase
+            && s.observed_generation == Some(generation)
+    });
+    ctx.metrics
+        .set_phase(r.kind, r.key(), phase.map(|p| p.as_str()));
+    if unchanged {
+        return Ok(());
+    }
+    let patch = json!({
+        "metadata": {"resourceVersion": db.resource_version()},
+        "status": {
+            "phase": phase,
+            "observedGeneration": generation,
+            "conditions": conditions,
+        },
+    });
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let params = PatchParams {
+        field_manager: Some(names::PROVISIONER_FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(&r.name, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube(format!("writing the status of {}", r.key()), e))?;
+    ctx.metrics.write(r.kind.metric_label(), "patch-status");
+    for event in status::transition_events(r.kind, current, &conditions) {
+        ctx.events.publish(db, event).await;
+    }
+    Ok(())
+}
+
+/// The deletion message under `DoNotTerminate`.
+pub fn do_not_terminate_message(r: &DbRef) -> String {
+    format!(
+        "deletion refused: spec.deletionPolicy is DoNotTerminate; to delete {} {}, first set another policy, e.g. `kubectl patch {} {} -n {} --type=merge -p '{{\"spec\":{{\"deletionPolicy\":\"Delete\"}}}}'` (Halt keeps PVCs and secrets, Delete keeps secrets, WipeOut removes everything)",
+        r.kind.as_str(),
+        r.key(),
+        r.kind.short_name(),
+        r.name,
+        r.namespace
+    )
+}
+
+/// Deletion: honours `deletionPolicy`, then removes the finalizer.
+async fn finalize<K: Database>(db: &K, r: &DbRef, ctx: &Context, paused: bool) -> Result<Action> {
+    if !db.finalizers().iter().any(|f| f == names::FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let policy = db.deletion_policy();
+    if paused || policy == DeletionPolicy::DoNotTerminate {
+        let blocked =
+            (policy == DeletionPolicy::DoNotTerminate).then(|| do_not_terminate_message(r));
+        let now = Time(jiff::Timestamp::now());
+        let generation = db.meta().generation.unwrap_or(0);
+        let conditions = status::deletion_conditions(conditions_of(db), blocked, generation, &now);
+        write_status(ctx, db, r, conditions, generation).await?;
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    }
+    let children = observe_children(&ctx.client, r).await?;
+    for kind in [
+        ChildKind::PodDisruptionBudget,
+        ChildKind::StatefulSet,
+        ChildKind::Service,
+        ChildKind::Certificate,
+    ] {
+        let api = api_for(&ctx.client, &r.namespace, kind);
+        for name in children.owned(kind, &r.uid) {
+            delete(&api, &name, kind, ctx).await?;
+        }
+    }
+    let secrets = api_for(&ctx.client, &r.namespace, ChildKind::Secret);
+    for secret in &children.secrets {
+        let name = secret.name_any();
+        if policy == DeletionPolicy::WipeOut {
+            delete(&secrets, &name, ChildKind::Secret, ctx).await?;
+        } else if is_controlled_by(secret.meta().owner_references.as_deref(), &r.uid) {
+            // Orphan the secret so garbage collection keeps it.
+            let patch = json!({"metadata": {"ownerReferences": null}});
+            match secrets
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => ctx.metrics.write("secrets", "patch"),
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(Error::kube(format!("orphaning secret {name}"), e)),
+            }
+        }
+    }
+    if matches!(policy, DeletionPolicy::Delete | DeletionPolicy::WipeOut) {
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &r.namespace);
+        let selector = selector_string(&r.selector());
+        for pvc in list(pvcs.clone(), &selector, "persistentvolumeclaims").await? {
+            let name = pvc.name_any();
+            match pvcs.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => ctx.metrics.write("persistentvolumeclaims", "delete"),
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(Error::kube(format!("deleting PVC {name}"), e)),
+            }
+        }
+    }
+    let finalizers: Vec<String> = db
+        .finalizers()
+        .iter()
+        .filter(|f| *f != names::FINALIZER)
+        .cloned()
+        .collect();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let patch =
+        json!({"metadata": {"resourceVersion": db.resource_version(), "finalizers": finalizers}});
+    match api
+        .patch(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => ctx.metrics.write(r.kind.metric_label(), "patch"),
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => {
+            return Err(Error::kube(
+                format!("removing the finalizer of {}", r.key()),
+                e,
+            ));
+        }
+    }
+    tracing::info!(db = %r.key(), policy = ?policy, "deleted");
+    ctx.metrics.forget(r.kind, &r.key());
+    ctx.probes.forget(&r.key());
+    Ok(Action::await_change())
+}

@@ -1,0 +1,510 @@
+//! Pure status computation: from what the reconciler observed to the database's conditions and
+//! phase, and the Events that mark transitions.
+
+use api::common::DatabasePhase;
+use api::conditions::{
+    Condition, ConditionStatus, db_reasons, db_types, get_condition, remove_condition,
+    set_condition,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use operator_common::events::EventSpec;
+
+use crate::database::DbKind;
+
+/// Condition present (True) while the provisioner cannot create the database's children
+/// (unknown or deprecated version, invalid spec, missing user secret); its reason says why.
+pub const PROVISIONING_BLOCKED: &str = "ProvisioningBlocked";
+/// Condition saying whether the TLS certificates the pods mount have been issued.
+pub const CERTIFICATES_ISSUED: &str = "CertificatesIssued";
+/// Condition present (True) while a deletion is refused by `deletionPolicy: DoNotTerminate`.
+pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+/// Reason of [`DELETION_BLOCKED`].
+pub const REASON_DO_NOT_TERMINATE: &str = "DeletionPolicyDoNotTerminate";
+/// Reason of [`CERTIFICATES_ISSUED`] False.
+pub const REASON_WAITING_FOR_CERTIFICATE: &str = "WaitingForCertificate";
+/// Reason of [`CERTIFICATES_ISSUED`] True.
+pub const REASON_CERTIFICATES_ISSUED: &str = "CertificatesIssued";
+
+/// Why provisioning cannot proceed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    /// CamelCase reason (`VersionNotFound`, `VersionDeprecated`, `InvalidSpec`, ...).
+    pub reason: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Readiness of one StatefulSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetReadiness {
+    /// StatefulSet name.
+    pub name: String,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `status.readyReplicas` (0 when missing).
+    pub ready: i32,
+}
+
+/// Result of the health check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Health {
+    /// The database accepts connections.
+    pub accepting: bool,
+    /// Read (and write) checks pass.
+    pub ready: bool,
+    /// Explanation when not healthy.
+    pub message: String,
+}
+
+/// Everything the status depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Kind of the database.
+    pub kind: DbKind,
+    /// `namespace/name`.
+    pub key: String,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// Why provisioning is blocked, if it is.
+    pub blocker: Option<Blocker>,
+    /// Certificate secrets still missing (empty when TLS is off or issued); `None` without TLS.
+    pub missing_certificates: Option<Vec<String>>,
+    /// Children have been created (the database's StatefulSets exist).
+    pub provisioning_started: bool,
+    /// `spec.halted`.
+    pub halted: bool,
+    /// Readiness of every desired StatefulSet.
+    pub sets: Vec<SetReadiness>,
+    /// MSSQL AG: the pod carrying `kubedb.com/role=primary`, if any (`None` when not an AG).
+    pub ag_primary: Option<Option<String>>,
+    /// AG name (for the `AGPrimaryReplicaReady` message).
+    pub ag_name: String,
+    /// Health check result.
+    pub health: Health,
+    /// The deletion-refused message, when the object is being deleted under DoNotTerminate.
+    pub deletion_blocked: Option<String>,
+}
+
+fn cond(
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+    message: String,
+    generation: i64,
+    now: &Time,
+) -> Condition {
+    Condition::new(type_, status, now.clone())
+        .with_reason(reason)
+        .with_message(message)
+        .with_generation(generation)
+}
+
+/// The readiness message of a set of StatefulSets.
+pub fn replica_message(sets: &[SetReadiness]) -> (bool, String) {
+    let not_ready: Vec<String> = sets
+        .iter()
+        .filter(|s| s.ready < s.replicas)
+        .map(|s| {
+            format!(
+                "StatefulSet {} has {}/{} ready replicas",
+                s.name, s.ready, s.replicas
+            )
+        })
+        .collect();
+    if sets.is_empty() {
+        return (false, "no StatefulSet exists yet".to_owned());
+    }
+    if not_ready.is_empty() {
+        (true, "All desired replicas are ready.".to_owned())
+    } else {
+        (false, not_ready.join("; "))
+    }
+}
+
+/// Computes the new conditions from the current ones and the observation (KubeDB's set
+/// semantics: unchanged conditions keep their transition time).
+pub fn compute_conditions(current: &[Condition], obs: &Observation, now: &Time) -> Vec<Condition> {
+    let mut conditions = current.to_vec();
+    let g = obs.generation;
+    let kind = obs.kind.as_str();
+
+    // The Paused handshake: acknowledge a request.
+    if let Some(paused) = get_condition(current, db_types::PAUSED)
+        && paused.status == ConditionStatus::Unknown
+    {
+        let mut ack = paused.clone();
+        ack.status = ConditionStatus::True;
+        ack.last_transition_time = now.clone();
+        set_condition(&mut conditions, ack);
+    }
+
+    match &obs.deletion_blocked {
+        Some(message) => {
+            set_condition(
+                &mut conditions,
+                cond(
+                    DELETION_BLOCKED,
+                    ConditionStatus::True,
+                    REASON_DO_NOT_TERMINATE,
+                    message.clone(),
+                    g,
+                    now,
+                ),
+            );
+        }
+        None => {
+            remove_condition(&mut conditions, DELETION_BLOCKED);
+        }
+    }
+
+    match &obs.blocker {
+        Some(b) => {
+            set_condition(
+                &mut conditions,
+                cond(
+                    PROVISIONING_BLOCKED,
+                    ConditionStatus::True,
+                    &b.reason,
+                    b.message.clone(),
+                    g,
+                    now,
+                ),
+            );
+        }
+        None => {
+            remove_condition(&mut conditions, PROVISIONING_BLOCKED);
+        }
+    }
+
+    match &obs.missing_certificates {
+        None => {
+            remove_condition(&mut conditions, CERTIFICATES_ISSUED);
+        }
+        Some(missing) if missing.is_empty() => {
+            set_condition(
+                &mut conditions,
+                cond(
+                    CERTIFICATES_ISSUED,
+                    ConditionStatus::True,
+                    REASON_CERTIFICATES_ISSUED,
+                    "All TLS certificates are issued.".into(),
+                    g,
+                    now,
+                ),
+            );
+        }
+        Some(missing) => {
+            let message = format!(
+                "waiting for cert-manager to issue the secret {} (Certificate of the same name)",
+                missing.join(", ")
+            );
+            set_condition(
+                &mut conditions,
+                cond(
+                    CERTIFICATES_ISSUED,
+                    ConditionStatus::False,
+                    REASON_WAITING_FOR_CERTIFICATE,
+                    message,
+                    g,
+                    now,
+                ),
+            );
+        }
+    }
+
+    if obs.provisioning_started {
+        set_condition(
+            &mut conditions,
+            cond(
+                db_types::PROVISIONING_STARTED,
+                ConditionStatus::True,
+                db_reasons::DATABASE_PROVISIONING_STARTED_SUCCESSFULLY,
+                format!(
+                    "The KubeDB operator has started the provisioning of {kind}: {}",
+                    obs.key
+                ),
+                g,
+                now,
+            ),
+        );
+    }
+
+    if obs.halted {
+        set_condition(
+            &mut conditions,
+            cond(
+                db_types::HALTED,
+                ConditionStatus::True,
+                db_reasons::DATABASE_HALTED_SUCCESSFULLY,
+                format!(
+                    "{kind} {} is halted: every child except the PVCs and secrets was removed",
+                    obs.key
+                ),
+                g,
+                now,
+            ),
+        );
+        return conditions;
+    }
+    remove_condition(&mut conditions, db_types::HALTED);
+    if !obs.provisioning_started || obs.blocker.is_some() {
+        return conditions;
+    }
+
+    let (replicas_ready, replica_msg) = replica_message(&obs.sets);
+    set_condition(
+        &mut conditions,
+        if replicas_ready {
+            cond(
+                db_types::REPLICA_READY,
+                ConditionStatus::True,
+                db_reasons::ALL_REPLICAS_READY,
+                replica_msg.clone(),
+                g,
+                now,
+            )
+        } else {
+            cond(
+                db_types::REPLICA_READY,
+                ConditionStatus::False,
+                db_reasons::SOME_REPLICAS_NOT_READY,
+                replica_msg.clone(),
+                g,
+                now,
+            )
+        },
+    );
+
+    if let Some(Some(_primary)) = &obs.ag_primary
+        && !get_condition(&conditions, db_types::AG_PRIMARY_REPLICA_READY)
+            .is_some_and(Condition::is_true)
+    {
+        set_condition(
+            &mut conditions,
+            cond(
+                db_types::AG_PRIMARY_REPLICA_READY,
+                ConditionStatus::True,
+                db_reasons::AVAILABILITY_GROUP_CREATED_IN_PRIMARY,
+                format!(
+                    "Availability group {} is created on the primary replica",
+                    obs.ag_name
+                ),
+                g,
+                now,
+            ),
+        );
+    }
+
+    set_condition(
+        &mut conditions,
+        if obs.health.accepting {
+            cond(
+                db_types::ACCEPTING_CONNECTION,
+                ConditionStatus::True,
+                db_reasons::DATABASE_ACCEPTING_CONNECTION_REQUEST,
+                format!("{kind} {} is accepting connection requests", obs.key),
+                g,
+                now,
+            )
+        } else {
+            cond(
+                db_types::ACCEPTING_CONNECTION,
+                ConditionStatus::False,
+                db_reasons::DATABASE_NOT_ACCEPTING_CONNECTION_REQUEST,
+                format!(
+                    "{kind} {} is not accepting connection requests: {}",
+                    obs.key, obs.health.message
+                ),
+                g,
+                now,
+            )
+        },
+    );
+
+    let ready = replicas_ready && obs.health.accepting && obs.health.ready;
+    let not_ready_message = if !replicas_ready {
+        replica_msg
+    } else {
+        obs.health.message.clone()
+    };
+    set_condition(
+        &mut conditions,
+        if ready {
+            cond(
+                db_types::READY,
+                ConditionStatus::True,
+                db_reasons::READINESS_CHECK_SUCCEEDED,
+                format!("{kind} {} passes the readiness checks", obs.key),
+                g,
+                now,
+            )
+        } else {
+            cond(
+                db_types::READY,
+                ConditionStatus::False,
+                db_reasons::READINESS_CHECK_FAILED,
+                format!(
+                    "{kind} {} fails the readiness checks: {not_ready_message}",
+                    obs.key
+                ),
+                g,
+                now,
+            )
+        },
+    );
+
+    if ready && !get_condition(&conditions, db_types::PROVISIONED).is_some_and(Condition::is_true) {
+        set_condition(
+            &mut conditions,
+            cond(
+                db_types::PROVISIONED,
+                ConditionStatus::True,
+                db_reasons::DATABASE_SUCCESSFULLY_PROVISIONED,
+                format!("{kind} {} is successfully provisioned", obs.key),
+                g,
+                now,
+            ),
+        );
+    }
+    conditions
+}
+
+/// Conditions of a database whose deletion waits (DoNotTerminate, or paused): only the Paused
+/// acknowledgement and [`DELETION_BLOCKED`] change; readiness stays as it was.
+pub fn deletion_conditions(
+    current: &[Condition],
+    blocked: Option<String>,
+    generation: i64,
+    now: &Time,
+) -> Vec<Condition> {
+    let mut conditions = current.to_vec();
+    if let Some(paused) = get_condition(current, db_types::PAUSED)
+        && paused.status == ConditionStatus::Unknown
+    {
+        let mut ack = paused.clone();
+        ack.status = ConditionStatus::True;
+        ack.last_transition_time = now.clone();
+        set_condition(&mut conditions, ack);
+    }
+    match blocked {
+        Some(message) => {
+            set_condition(
+                &mut conditions,
+                cond(
+                    DELETION_BLOCKED,
+                    ConditionStatus::True,
+                    REASON_DO_NOT_TERMINATE,
+                    message,
+                    generation,
+                    now,
+                ),
+            );
+        }
+        None => {
+            remove_condition(&mut conditions, DELETION_BLOCKED);
+        }
+    }
+    conditions
+}
+
+/// The phase of `conditions` (the api crate's calculator).
+pub fn phase(conditions: &[Condition]) -> Option<DatabasePhase> {
+    api::phase::phase_from_conditions(conditions)
+}
+
+fn status_of(conditions: &[Condition], type_: &str) -> Option<ConditionStatus> {
+    get_condition(conditions, type_).map(|c| c.status)
+}
+
+/// The Events that mark the transitions from `old` to `new` conditions.
+pub fn transition_events(kind: DbKind, old: &[Condition], new: &[Condition]) -> Vec<EventSpec> {
+    let mut events = Vec::new();
+    let became = |type_: &str, status: ConditionStatus| {
+        status_of(new, type_) == Some(status) && status_of(old, type_) != Some(status)
+    };
+    let message = |type_: &str| {
+        get_condition(new, type_)
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default()
+    };
+    if became(db_types::PAUSED, ConditionStatus::True) {
+        events.push(EventSpec::normal("PauseAcknowledged", "Pause", format!("Paused acknowledged: no child of this {} is changed until the Paused condition is removed ({})", kind.as_str(), message(db_types::PAUSED))));
+    }
+    if let Some(blocked) = get_condition(new, PROVISIONING_BLOCKED) {
+        let previous = get_condition(old, PROVISIONING_BLOCKED);
+        if previous.map(|p| (&p.reason, &p.message)) != Some((&blocked.reason, &blocked.message)) {
+            events.push(EventSpec::warning(
+                blocked.reason.as_deref().unwrap_or("ProvisioningBlocked"),
+                "Provision",
+                blocked.message.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    if became(DELETION_BLOCKED, ConditionStatus::True) {
+        events.push(EventSpec::warning(
+            REASON_DO_NOT_TERMINATE,
+            "Delete",
+            message(DELETION_BLOCKED),
+        ));
+    }
+    if became(CERTIFICATES_ISSUED, ConditionStatus::False) {
+        events.push(EventSpec::normal(
+            REASON_WAITING_FOR_CERTIFICATE,
+            "Provision",
+            message(CERTIFICATES_ISSUED),
+        ));
+    }
+    if became(db_types::PROVISIONING_STARTED, ConditionStatus::True) {
+        events.push(EventSpec::normal(
+            "ProvisioningStarted",
+            "Provision",
+            message(db_types::PROVISIONING_STARTED),
+        ));
+    }
+    if became(db_types::HALTED, ConditionStatus::True) {
+        events.push(EventSpec::normal(
+            "Halted",
+            "Halt",
+            message(db_types::HALTED),
+        ));
+    }
+    if status_of(old, db_types::HALTED) == Some(ConditionStatus::True)
+        && status_of(new, db_types::HALTED).is_none()
+    {
+        events.push(EventSpec::normal(
+            "Resumed",
+            "Resume",
+            format!(
+                "{} resumed from halt: its children are recreated on the existing PVCs",
+                kind.as_str()
+            ),
+        ));
+    }
+    if became(db_types::READY, ConditionStatus::True) {
+        events.push(EventSpec::normal(
+            "Ready",
+            "HealthCheck",
+            message(db_types::READY),
+        ));
+    }
+    if status_of(old, db_types::READY) == Some(ConditionStatus::True)
+        && status_of(new, db_types::READY) == Some(ConditionStatus::False)
+    {
+        events.push(EventSpec::warning(
+            "NotReady",
+            "HealthCheck",
+            message(db_types::READY),
+        ));
+    }
+    if became(db_types::PROVISIONED, ConditionStatus::True) {
+        events.push(EventSpec::normal(
+            "Provisioned",
+            "Provision",
+            message(db_types::PROVISIONED),
+        ));
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests;
