@@ -196,3 +196,120 @@ async fn run_image_runs_a_real_process_per_pod() {
     })
     .await;
 }
+
+fn shell_pod(name: &str, script: &str, extra: serde_json::Value) -> Pod {
+    let mut container = json!({"name": "main", "image": "example.test/shell:1", "args": [script]});
+    for (k, v) in extra.as_object().unwrap() {
+        container[k] = v.clone();
+    }
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"terminationGracePeriodSeconds": 2, "containers": [container]}
+    }))
+    .unwrap()
+}
+
+async fn shell_sim() -> KubeSim {
+    KubeSim::start(KubeSimOptions {
+        sim: Some(SimOptions {
+            run_images: vec!["example.test/shell:*=sh -c".parse().unwrap()],
+            ..SimOptions::default()
+        }),
+        ..KubeSimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn container_status(pod: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()
+        .cloned()
+}
+
+#[tokio::test]
+async fn a_process_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let sim = shell_sim().await;
+    let pods: Api<Pod> = Api::default_namespaced(sim.client());
+    let script = "trap '' TERM; echo trapped; while :; do sleep 0.05; done";
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("stubborn", script, json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("the process to start", || async {
+        let log = sim.pod_logs().read("default", "stubborn", None)?;
+        String::from_utf8_lossy(&log)
+            .contains("trapped")
+            .then_some(())
+    })
+    .await;
+    let deleted_at = tokio::time::Instant::now();
+    pods.delete("stubborn", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = pods.get("stubborn").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    wait_for("the pod to be gone", || async {
+        pods.get_opt("stubborn")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let elapsed = deleted_at.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1900),
+        "the pod went after {elapsed:?}, before its 2s grace period"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn exited_and_unhealthy_processes_are_restarted() {
+    let sim = shell_sim().await;
+    let pods: Api<Pod> = Api::default_namespaced(sim.client());
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("crash", "echo boom; exit 3", json!({})),
+    )
+    .await
+    .unwrap();
+    // Nothing listens on port 1 of the pod IP, so the liveness probe always fails.
+    let liveness = json!({"livenessProbe": {"tcpSocket": {"port": 1}, "periodSeconds": 1, "failureThreshold": 1}});
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("unhealthy", "echo up; exec sleep 600", liveness),
+    )
+    .await
+    .unwrap();
+    let crashed = wait_for("crash to restart", || async {
+        let status = container_status(&pods.get("crash").await.ok()?)?;
+        (status.restart_count >= 1).then_some(status)
+    })
+    .await;
+    let last = crashed
+        .last_state
+        .and_then(|s| s.terminated)
+        .expect("lastState.terminated");
+    assert_eq!(last.exit_code, 3);
+    wait_for(
+        "the failing liveness probe to restart the process",
+        || async {
+            let status = container_status(&pods.get("unhealthy").await.ok()?)?;
+            (status.restart_count >= 1).then_some(())
+        },
+    )
+    .await;
+    wait_for("the restarted process to log again", || async {
+        let log = sim.pod_logs().read("default", "unhealthy", None)?;
+        (String::from_utf8_lossy(&log).matches("up\n").count() >= 2).then_some(())
+    })
+    .await;
+    sim.shutdown().await;
+}

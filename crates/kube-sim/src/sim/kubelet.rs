@@ -141,6 +141,17 @@ fn waiting(reason: &str, message: Option<String>) -> ContainerState {
     }
 }
 
+fn terminated(exit_code: i32) -> ContainerState {
+    ContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code,
+            reason: Some(if exit_code == 0 { "Completed" } else { "Error" }.to_owned()),
+            ..ContainerStateTerminated::default()
+        }),
+        ..ContainerState::default()
+    }
+}
+
 fn running(since: Timestamp) -> ContainerState {
     ContainerState {
         running: Some(ContainerStateRunning {
@@ -169,6 +180,7 @@ pub fn pod_status(
     let mut container_statuses = Vec::new();
     for c in &spec.containers {
         let image = c.image.clone().unwrap_or_default();
+        let mut last_state = None;
         let (state, ready, started, restarts, id) = match &rt.stage {
             Stage::Creating => (
                 waiting("ContainerCreating", None),
@@ -208,23 +220,15 @@ pub fn pod_status(
                 Some(p) => {
                     let state = if p.running {
                         running(p.started_at.unwrap_or(*since))
-                    } else if let Some(code) = p.last_exit_code {
-                        ContainerState {
-                            terminated: Some(ContainerStateTerminated {
-                                exit_code: code,
-                                reason: Some(
-                                    if code == 0 { "Completed" } else { "Error" }.to_owned(),
-                                ),
-                                ..ContainerStateTerminated::default()
-                            }),
-                            ..ContainerState::default()
-                        }
+                    } else if let (Some(code), true) = (p.last_exit_code, p.stopped) {
+                        terminated(code)
                     } else {
                         waiting(
                             p.waiting_reason.as_deref().unwrap_or("ContainerCreating"),
                             p.message.clone(),
                         )
                     };
+                    last_state = p.last_exit_code.filter(|_| !p.stopped).map(terminated);
                     (
                         state,
                         p.running && p.ready,
@@ -246,6 +250,7 @@ pub fn pod_status(
             started: Some(started),
             restart_count: restarts,
             state: Some(state),
+            last_state,
             container_id: started
                 .then(|| format!("kube-sim://{}/{}", pod.uid().unwrap_or_default(), c.name)),
             ..ContainerStatus::default()
@@ -517,7 +522,12 @@ impl Kubelet {
             .map(|(name, p)| (name.clone(), p.state()))
             .collect();
         let desired = pod_status(pod, rt, &processes, Timestamp::now(), pod.status.as_ref());
-        if pod.status.as_ref() != Some(&desired) && rt.last_written.as_ref() != Some(&desired) {
+        // A terminating pod's status is left as it was: the kubelet's final grace-0 delete removes
+        // it, and an update of a terminating object without finalizers could remove it early.
+        if !is_terminating(pod)
+            && pod.status.as_ref() != Some(&desired)
+            && rt.last_written.as_ref() != Some(&desired)
+        {
             rt.last_written = Some(desired.clone());
             let patch = serde_json::json!({ "status": desired });
             match api

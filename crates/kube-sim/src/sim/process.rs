@@ -299,6 +299,13 @@ impl ProcessRuntime {
             readiness: container.readiness_probe.clone(),
             liveness: container.liveness_probe.clone(),
             container_def: container.clone(),
+            termination_grace: Duration::from_secs(
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30)
+                    .max(0) as u64,
+            ),
         };
         let state = Arc::new(watch::Sender::new(ProcessState::default()));
         let (stop, stop_rx) = watch::channel(None);
@@ -326,6 +333,8 @@ struct ProcessSpec {
     readiness: Option<Probe>,
     liveness: Option<Probe>,
     container_def: Container,
+    /// Grace period for restarts after failed liveness probes.
+    termination_grace: Duration,
 }
 
 /// Kills the whole process group when dropped (also when the simulation shuts down).
@@ -438,7 +447,7 @@ async fn supervise(
         let code = match exit {
             Some(status) => status.ok().and_then(|s| s.code()).unwrap_or(137),
             None => {
-                let grace = stop.borrow().unwrap_or(Duration::from_secs(30));
+                let grace = stop.borrow().unwrap_or(spec.termination_grace);
                 guard.signal(libc::SIGTERM);
                 match tokio::time::timeout(grace, child.wait()).await {
                     Ok(status) => status.ok().and_then(|s| s.code()).unwrap_or(143),
