@@ -1,5 +1,6 @@
 //! Decoding of the Kubernetes protobuf envelope for the few request bodies kubectl sends as
-//! protobuf (`kubectl create namespace|configmap|secret|serviceaccount`). Responses are always
+//! protobuf (`kubectl create namespace|configmap|secret|serviceaccount`, the Eviction of
+//! `kubectl drain`). Responses are always
 //! JSON, which every client accepts. Other kinds sent as protobuf get 415 UnsupportedMediaType.
 
 use serde_json::{Map, Value, json};
@@ -123,6 +124,34 @@ fn object_meta(b: &[u8]) -> Option<Value> {
     Some(Value::Object(m))
 }
 
+/// `DeleteOptions` (inside an Eviction, as `kubectl drain` sends it).
+fn delete_options(b: &[u8]) -> Option<Value> {
+    let mut o = Map::new();
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Varint(v)) => _ = o.insert("gracePeriodSeconds".into(), json!(v as i64)),
+            (2, Field::Bytes(p)) => {
+                let mut pre = Map::new();
+                for (pn, pf) in fields(p)? {
+                    match (pn, pf) {
+                        (1, Field::Bytes(v)) => _ = pre.insert("uid".into(), string(v)?),
+                        (2, Field::Bytes(v)) => {
+                            _ = pre.insert("resourceVersion".into(), string(v)?)
+                        }
+                        _ => {}
+                    }
+                }
+                o.insert("preconditions".into(), Value::Object(pre));
+            }
+            (3, Field::Varint(v)) => _ = o.insert("orphanDependents".into(), json!(v != 0)),
+            (4, Field::Bytes(v)) => _ = o.insert("propagationPolicy".into(), string(v)?),
+            (5, Field::Bytes(v)) => push(&mut o, "dryRun", string(v)?),
+            _ => {}
+        }
+    }
+    Some(Value::Object(o))
+}
+
 fn decode_kind(kind: &str, raw: &[u8]) -> Option<Option<Map<String, Value>>> {
     let mut obj = Map::new();
     let parsed = fields(raw)?;
@@ -152,7 +181,8 @@ fn decode_kind(kind: &str, raw: &[u8]) -> Option<Option<Map<String, Value>>> {
             ("Secret", 2) => insert_entry(&mut obj, "data", map_entry(b, true)?),
             ("Secret", 3) => _ = obj.insert("type".into(), string(b)?),
             ("Secret", 4) => insert_entry(&mut obj, "stringData", map_entry(b, false)?),
-            ("Namespace" | "ConfigMap" | "Secret" | "ServiceAccount", _) => {}
+            ("Eviction", 2) => _ = obj.insert("deleteOptions".into(), delete_options(b)?),
+            ("Namespace" | "ConfigMap" | "Secret" | "ServiceAccount" | "Eviction", _) => {}
             _ => return Some(None),
         }
     }
@@ -185,7 +215,7 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
     }
     let supported = matches!(
         kind.as_str(),
-        "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount"
+        "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount" | "Eviction"
     );
     let obj = decode_kind(&kind, raw).ok_or_else(bad)?;
     match obj {
@@ -198,7 +228,7 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             415,
             "UnsupportedMediaType",
             format!(
-                "kube-sim decodes protobuf bodies only for Namespace, ConfigMap, Secret and ServiceAccount (got {kind}); send JSON"
+                "kube-sim decodes protobuf bodies only for Namespace, ConfigMap, Secret, ServiceAccount and Eviction (got {kind}); send JSON"
             ),
         )),
     }
@@ -242,6 +272,20 @@ mod tests {
         let v = decode(&body).unwrap();
         assert_eq!(v["data"]["k"], "Zm9v");
         assert_eq!(v["type"], "Opaque");
+    }
+
+    #[test]
+    fn decodes_an_eviction() {
+        let opts = [vec![1 << 3, 5], field(2, &field(1, b"u1"))].concat();
+        let ev = [field(1, &field(1, b"p")), field(2, &opts)].concat();
+        let type_meta = [field(1, b"policy/v1"), field(2, b"Eviction")].concat();
+        let body = [MAGIC.to_vec(), field(1, &type_meta), field(2, &ev)].concat();
+        let v = decode(&body).unwrap();
+        assert_eq!(
+            v["deleteOptions"],
+            json!({"gracePeriodSeconds": 5, "preconditions": {"uid": "u1"}})
+        );
+        assert_eq!(v["metadata"]["name"], "p");
     }
 
     #[test]
