@@ -227,6 +227,11 @@ fn classify(err: &mysql_async::Error) -> Failure {
     use mysql_async::{DriverError, Error};
     match err {
         Error::Server(e) => classify_mysql_server_error(e.code, &e.message),
+        // tokio-rustls reports handshake failures (e.g. an untrusted certificate) as I/O errors
+        // wrapping the rustls error.
+        Error::Io(IoError::Io(e)) if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+            Failure::new(FailureKind::Tls, e.to_string())
+        }
         Error::Io(IoError::Io(e)) => classify_io(e.kind(), &e.to_string()),
         Error::Io(IoError::Tls(e)) => Failure::new(FailureKind::Tls, e.to_string()),
         Error::Driver(DriverError::ConnectionClosed) => Failure::new(
@@ -619,6 +624,13 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused,
         )));
         assert_eq!(classify(&refused).kind, FailureKind::ConnectionRefused);
+        let bad_cert = Error::Io(IoError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature),
+        )));
+        let f = classify(&bad_cert);
+        assert_eq!(f.kind, FailureKind::Tls);
+        assert_eq!(f.detail, "invalid peer certificate: BadSignature");
         let closed = Error::Driver(DriverError::ConnectionClosed);
         assert_eq!(classify(&closed).kind, FailureKind::ConnectionClosed);
         let no_tls = Error::Driver(DriverError::NoClientSslFlagFromServer);
