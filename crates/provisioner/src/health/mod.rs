@@ -23,7 +23,10 @@
 //! a CA bundle ([`SqlTls::Verified`]). SQL Server connections do not support TLS in this build:
 //! tiberius' TLS backends need the aws-lc-rs or OpenSSL crypto libraries, which the workspace
 //! keeps out (ring only). With the default `clientTLS: false` SQL Server accepts clients that do
-//! not encrypt; a SQL Server that forces encryption is reported as a clear failure.
+//! not encrypt; a SQL Server that forces encryption is reported as a clear failure. Note that such
+//! an unencrypted TDS login carries the `sa` password in clear text over the cluster network
+//! (pod to service); deployments that cannot accept that should use
+//! `--health-check=pod-readiness` for SQL Server.
 
 mod failure;
 mod mssql;
