@@ -1066,15 +1066,27 @@ fn unreachable_object() -> ! {
 
 /// Whether an update would change nothing (ignoring managedFields bookkeeping).
 fn unchanged(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("managedFields");
-            m.remove("resourceVersion");
-        }
-        v
+    const IGNORED: [&str; 2] = ["managedFields", "resourceVersion"];
+    let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
+        return old == new;
     };
-    strip(old) == strip(new)
+    let meta_eq = || {
+        let (om, nm) = (meta::metadata(old), meta::metadata(new));
+        let relevant = |m: &'_ Map<String, Value>| {
+            m.iter()
+                .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
+                .count()
+        };
+        relevant(om) == relevant(nm)
+            && om
+                .iter()
+                .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
+                .all(|(k, v)| nm.get(k) == Some(v))
+    };
+    o.len() == n.len()
+        && o.iter()
+            .all(|(k, v)| k == "metadata" || n.get(k) == Some(v))
+        && meta_eq()
 }
 
 fn set_crd_status(crd: &mut Value) {
@@ -1131,5 +1143,40 @@ impl ApiError {
     pub fn with_message(mut self, message: String) -> Self {
         self.message = message;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_ignores_bookkeeping_only() {
+        let old = json!({"metadata": {"name": "a", "resourceVersion": "1", "managedFields": [1]}, "data": {"k": "v"}});
+        let cases = [
+            (
+                json!({"metadata": {"name": "a", "resourceVersion": "1"}, "data": {"k": "v"}}),
+                true,
+            ),
+            (
+                json!({"metadata": {"name": "a", "managedFields": [2]}, "data": {"k": "v"}}),
+                true,
+            ),
+            (
+                json!({"metadata": {"name": "a", "labels": {}}, "data": {"k": "v"}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "data": {"k": "w"}}),
+                false,
+            ),
+            (
+                json!({"metadata": {"name": "a"}, "data": {"k": "v"}, "x": 1}),
+                false,
+            ),
+        ];
+        for (new, want) in cases {
+            assert_eq!(unchanged(&old, &new), want, "{new}");
+        }
     }
 }
