@@ -945,3 +945,45 @@ async fn singlestore_aggregators_get_one_master() {
     assert_eq!(r["sdb-leaf-1"], None);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn statefulset_adopts_matching_orphan_pods() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let orphan: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "keep-0", "labels": {"app": "keep"}},
+        "spec": {"containers": [{"name": "main", "image": "keep:1"}]}
+    }))
+    .unwrap();
+    let orphan = pods.create(&PostParams::default(), &orphan).await.unwrap();
+    let sts = api
+        .create(
+            &PostParams::default(),
+            &statefulset(
+                "keep",
+                2,
+                "keep:1",
+                json!({"updateStrategy": {"type": "OnDelete"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for("keep-1 to be Ready", || async {
+        is_ready(&pods.get_opt("keep-1").await.ok()??).then_some(())
+    })
+    .await;
+    let adopted = pods.get("keep-0").await.unwrap();
+    assert_eq!(
+        adopted.uid(),
+        orphan.uid(),
+        "the orphan is adopted, not replaced"
+    );
+    let owner = &adopted.owner_references()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        (sts.uid().unwrap().as_str(), Some(true))
+    );
+    sim.shutdown().await;
+}

@@ -79,7 +79,13 @@ pub struct Controller {
 
 impl Controller {
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
-        let pods = self.pods.state();
+        let mut by_owner: std::collections::HashMap<String, Vec<std::sync::Arc<Pod>>> =
+            std::collections::HashMap::new();
+        for pod in self.pods.state() {
+            if let Some(owner) = controller_of(pod.metadata.owner_references.as_ref()) {
+                by_owner.entry(owner.uid.clone()).or_default().push(pod);
+            }
+        }
         for d in self.deployments.state() {
             if d.metadata.deletion_timestamp.is_some() {
                 continue;
@@ -89,13 +95,10 @@ impl Controller {
             let uid = d.uid().unwrap_or_default();
             let spec = d.spec.clone().unwrap_or_default();
             let hash = stable_hash(&spec.template);
-            let owned: Vec<_> = pods
-                .iter()
-                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|p| {
-                    controller_of(p.metadata.owner_references.as_ref())
-                        .is_some_and(|o| o.uid == uid)
-                })
+            let owned: Vec<_> = by_owner
+                .get(&uid)
+                .into_iter()
+                .flatten()
                 .filter(|p| selector_matches(Some(&spec.selector), p.metadata.labels.as_ref()))
                 .collect();
             let views: Vec<PodView> = owned

@@ -325,11 +325,35 @@ pub struct Controller {
 
 impl Controller {
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
-        let pods = self.pods.state();
+        // Index pods by controller uid (owned) and by namespace (orphans, for adoption).
+        let mut owned: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+        let mut orphans: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+        for pod in self.pods.state() {
+            match controller_of(pod.metadata.owner_references.as_ref()) {
+                Some(owner) => owned.entry(owner.uid.clone()).or_default().push(pod),
+                None => orphans
+                    .entry(pod.namespace().unwrap_or_default())
+                    .or_default()
+                    .push(pod),
+            }
+        }
         for sts in self.sets.state() {
             if sts.metadata.deletion_timestamp.is_some() {
                 continue;
             }
+            let uid = sts.uid().unwrap_or_default();
+            let ns = sts.namespace().unwrap_or_default();
+            let adopted = self
+                .adopt(
+                    &sts,
+                    orphans.get(&ns).map(Vec::as_slice).unwrap_or_default(),
+                )
+                .await?;
+            if adopted {
+                // The adopted pods arrive with the next watch event.
+                continue;
+            }
+            let pods = owned.remove(&uid).unwrap_or_default();
             self.reconcile(&sts, &pods).await?;
         }
         Ok(None)
@@ -342,7 +366,6 @@ impl Controller {
     ) -> anyhow::Result<()> {
         let name = sts.name_any();
         let ns = sts.namespace().unwrap_or_default();
-        let uid = sts.uid().unwrap_or_default();
         let spec = sts.spec.clone().unwrap_or_default();
         let update_revision = revision_name(&name, &spec.template);
         self.templates
@@ -352,10 +375,6 @@ impl Controller {
 
         let owned: Vec<&Arc<Pod>> = all_pods
             .iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|p| {
-                controller_of(p.metadata.owner_references.as_ref()).is_some_and(|o| o.uid == uid)
-            })
             .filter(|p| selector_matches(Some(&spec.selector), p.metadata.labels.as_ref()))
             .collect();
         let views: Vec<PodView> = owned
@@ -427,6 +446,49 @@ impl Controller {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Controller {
+    /// Adopts pods without a controller that match the selector and are named `<sts>-<n>`, as
+    /// the Kubernetes controller does (e.g. after an orphaning delete of an earlier set).
+    async fn adopt(&self, sts: &StatefulSet, orphans: &[Arc<Pod>]) -> anyhow::Result<bool> {
+        let name = sts.name_any();
+        let selector = sts.spec.as_ref().map(|s| &s.selector);
+        let mut adopted = false;
+        for pod in orphans {
+            if is_terminating(pod)
+                || ordinal_of(&name, &pod.name_any()).is_none()
+                || !selector_matches(selector, pod.metadata.labels.as_ref())
+            {
+                continue;
+            }
+            let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
+            refs.push(controller_ref(
+                "apps/v1",
+                "StatefulSet",
+                &name,
+                &sts.uid().unwrap_or_default(),
+            ));
+            let patch = serde_json::json!({
+                "metadata": {"ownerReferences": refs, "resourceVersion": pod.resource_version()}
+            });
+            let api: Api<Pod> =
+                Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
+            match api
+                .patch(
+                    &pod.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => adopted = true,
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(adopted)
     }
 }
 
