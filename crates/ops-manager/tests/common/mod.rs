@@ -1,0 +1,425 @@
+//! Shared set-up of the ops-manager's integration tests: kube-sim with the KubeDB CRDs and
+//! catalog, the real provisioner and the real ops-manager running in-process (each with its own
+//! user agent), and fixtures.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use api::conditions::{ConditionStatus, get_condition};
+use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase, SinglestoreOpsRequest};
+use api::{DatabasePhase, MSSQLServer, Singlestore};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, PostParams};
+use kube::discovery::ApiResource;
+use kube::{Client, Resource};
+use serde_json::json;
+use testkit::{SimOptions, TestCluster};
+
+pub const NS: &str = "demo";
+pub const ISSUER: &str = "selfsigned";
+pub const WAIT: Duration = Duration::from_secs(40);
+pub const MSSQL_2022: &str = "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04";
+pub const MSSQL_2025: &str = "mcr.microsoft.com/mssql/server:2025-RTM-ubuntu-22.04";
+pub const SDB_8_7: &str = "ghcr.io/appscode-images/singlestore-node:alma-8.7.21-f0b8de04d5";
+pub const SDB_8_9: &str = "ghcr.io/appscode-images/singlestore-node:alma-8.9.3-bfa36a984a";
+
+pub struct Env {
+    pub cluster: TestCluster,
+    pub client: Client,
+    provisioner: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ops_manager: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub registry: prometheus::Registry,
+}
+
+pub fn sim_options() -> SimOptions {
+    SimOptions {
+        pod_start_delay: Duration::from_millis(150),
+        failover_delay: Duration::from_millis(300),
+        ..SimOptions::default()
+    }
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Self::start_with(sim_options()).await
+    }
+
+    pub async fn start_with(sim: SimOptions) -> Env {
+        let cluster = TestCluster::start(sim).await.expect("kube-sim starts");
+        cluster.namespace(NS).await.expect("namespace");
+        let client = cluster.client.clone();
+        let issuer: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": ISSUER, "namespace": NS},
+            "spec": {"selfSigned": {}},
+        }))
+        .unwrap();
+        let resource = ApiResource {
+            group: "cert-manager.io".into(),
+            version: "v1".into(),
+            api_version: "cert-manager.io/v1".into(),
+            kind: "Issuer".into(),
+            plural: "issuers".into(),
+        };
+        Api::<DynamicObject>::namespaced_with(client.clone(), NS, &resource)
+            .create(&PostParams::default(), &issuer)
+            .await
+            .expect("issuer");
+        let provisioner_client = operator_common::connect(
+            Some(cluster.sim.kubeconfig_path()),
+            &operator_common::user_agent("provisioner"),
+        )
+        .await
+        .expect("provisioner client");
+        let ctx = operator_common::OperatorContext {
+            client: provisioner_client,
+            registry: prometheus::Registry::new(),
+            namespaces: Vec::new(),
+        };
+        let provisioner = tokio::spawn(provisioner::run(ctx, provisioner::Config::default()));
+        let mut env = Env {
+            cluster,
+            client,
+            provisioner,
+            ops_manager: None,
+            registry: prometheus::Registry::new(),
+        };
+        env.start_ops_manager().await;
+        env
+    }
+
+    /// Starts (or restarts) the ops-manager with a fresh registry.
+    pub async fn start_ops_manager(&mut self) {
+        let client = operator_common::connect(
+            Some(self.cluster.sim.kubeconfig_path()),
+            &operator_common::user_agent("ops-manager"),
+        )
+        .await
+        .expect("ops-manager client");
+        self.registry =
+            prometheus::Registry::new_custom(Some("kubedb_ops_manager".into()), None).unwrap();
+        let ctx = operator_common::OperatorContext {
+            client,
+            registry: self.registry.clone(),
+            namespaces: vec![NS.to_owned()],
+        };
+        let config = ops_manager::Config {
+            default_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(200),
+            instance: Some("test".into()),
+        };
+        self.ops_manager = Some(tokio::spawn(ops_manager::run(ctx, config)));
+    }
+
+    /// Stops the ops-manager (as a crash would: no clean-up).
+    pub async fn stop_ops_manager(&mut self) {
+        if let Some(task) = self.ops_manager.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// Evictions the ops-manager has requested so far (kube-sim request accounting).
+    pub fn evictions(&self) -> u64 {
+        self.count(|r| r.subresource == "eviction" && r.user_agent.starts_with("ops-manager/"))
+    }
+
+    /// Write requests of the ops-manager so far.
+    pub fn ops_manager_writes(&self) -> u64 {
+        self.count(|r| {
+            r.user_agent.starts_with("ops-manager/")
+                && matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete")
+        })
+    }
+
+    fn count(&self, f: impl Fn(&kube_sim::RequestCount) -> bool) -> u64 {
+        self.cluster
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| f(r))
+            .map(|r| r.count)
+            .sum()
+    }
+
+    pub async fn stop(mut self) {
+        self.stop_ops_manager().await;
+        self.provisioner.abort();
+        let _ = self.provisioner.await;
+        self.cluster.shutdown().await;
+    }
+
+    pub async fn pods(&self) -> Vec<Pod> {
+        self.api::<Pod>()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+}
+
+pub fn storage() -> serde_json::Value {
+    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
+}
+
+pub fn mssql(name: &str, version: &str, ag_replicas: Option<i32>) -> MSSQLServer {
+    let mut spec = json!({
+        "version": version,
+        "storageType": "Durable",
+        "storage": storage(),
+        "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": ISSUER}, "clientTLS": false},
+        "podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [
+            {"name": "ACCEPT_EULA", "value": "Y"},
+            {"name": "MSSQL_PID", "value": "Evaluation"},
+        ]}]}},
+        "deletionPolicy": "WipeOut",
+    });
+    if let Some(replicas) = ag_replicas {
+        spec["replicas"] = json!(replicas);
+        spec["topology"] =
+            json!({"mode": "AvailabilityGroup", "availabilityGroup": {"databases": ["agdb"]}});
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "kubedb.com/v1alpha2",
+        "kind": "MSSQLServer",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+pub fn singlestore(name: &str, version: &str, topology: Option<(i32, i32)>) -> Singlestore {
+    let mut spec = json!({
+        "version": version,
+        "storageType": "Durable",
+        "storage": storage(),
+        "licenseSecret": {"name": "license"},
+        "deletionPolicy": "WipeOut",
+    });
+    if let Some((aggregators, leaves)) = topology {
+        spec["topology"] = json!({
+            "aggregator": {"replicas": aggregators, "storage": storage()},
+            "leaf": {"replicas": leaves, "storage": storage()},
+        });
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "kubedb.com/v1alpha2",
+        "kind": "Singlestore",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+pub async fn create_license(env: &Env) {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("license".into()),
+            ..Default::default()
+        },
+        string_data: Some(
+            [
+                ("username".to_owned(), "license".to_owned()),
+                ("password".to_owned(), "KEY".to_owned()),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    env.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("license secret");
+}
+
+pub async fn create<K>(env: &Env, object: &K) -> K
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    env.api::<K>()
+        .create(&PostParams::default(), object)
+        .await
+        .unwrap_or_else(|e| panic!("creating {:?}: {e}", object.meta().name))
+}
+
+pub async fn wait_mssql_ready(env: &Env, name: &str) -> MSSQLServer {
+    testkit::wait_for_object(
+        &env.api::<MSSQLServer>(),
+        name,
+        "phase Ready",
+        WAIT,
+        |db: &MSSQLServer| db.status.as_ref().and_then(|s| s.phase) == Some(DatabasePhase::Ready),
+    )
+    .await
+}
+
+pub async fn wait_sdb_ready(env: &Env, name: &str) -> Singlestore {
+    testkit::wait_for_object(
+        &env.api::<Singlestore>(),
+        name,
+        "phase Ready",
+        WAIT,
+        |db: &Singlestore| db.status.as_ref().and_then(|s| s.phase) == Some(DatabasePhase::Ready),
+    )
+    .await
+}
+
+pub fn ops_json(
+    kind: &str,
+    name: &str,
+    db: &str,
+    target: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut spec = json!({
+        "type": "UpdateVersion",
+        "databaseRef": {"name": db},
+        "updateVersion": {"targetVersion": target},
+        "timeout": "60s",
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    json!({
+        "apiVersion": "ops.kubedb.com/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    })
+}
+
+pub async fn msops(
+    env: &Env,
+    name: &str,
+    db: &str,
+    target: &str,
+    extra: serde_json::Value,
+) -> MSSQLServerOpsRequest {
+    let obj: MSSQLServerOpsRequest =
+        serde_json::from_value(ops_json("MSSQLServerOpsRequest", name, db, target, extra)).unwrap();
+    create(env, &obj).await
+}
+
+pub async fn sdbops(
+    env: &Env,
+    name: &str,
+    db: &str,
+    target: &str,
+    extra: serde_json::Value,
+) -> SinglestoreOpsRequest {
+    let obj: SinglestoreOpsRequest =
+        serde_json::from_value(ops_json("SinglestoreOpsRequest", name, db, target, extra)).unwrap();
+    create(env, &obj).await
+}
+
+pub fn phase<K: HasStatus>(r: &K) -> Option<OpsRequestPhase> {
+    r.ops_status().and_then(|s| s.phase)
+}
+
+pub trait HasStatus {
+    fn ops_status(&self) -> Option<&api::OpsRequestStatus>;
+}
+impl HasStatus for MSSQLServerOpsRequest {
+    fn ops_status(&self) -> Option<&api::OpsRequestStatus> {
+        self.status.as_ref()
+    }
+}
+impl HasStatus for SinglestoreOpsRequest {
+    fn ops_status(&self) -> Option<&api::OpsRequestStatus> {
+        self.status.as_ref()
+    }
+}
+
+pub async fn wait_phase<K>(env: &Env, name: &str, want: OpsRequestPhase, timeout: Duration) -> K
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + HasStatus
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    testkit::wait_for_object(
+        &env.api::<K>(),
+        name,
+        &format!("phase {want}"),
+        timeout,
+        move |r: &K| phase(r) == Some(want),
+    )
+    .await
+}
+
+/// Condition types in status order.
+pub fn condition_types(status: Option<&api::OpsRequestStatus>) -> Vec<String> {
+    status
+        .map(|s| s.conditions().iter().map(|c| c.type_.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The condition of `type_` (status, reason, message).
+pub fn condition(
+    status: Option<&api::OpsRequestStatus>,
+    type_: &str,
+) -> Option<(ConditionStatus, Option<String>, Option<String>)> {
+    status
+        .and_then(|s| get_condition(s.conditions(), type_))
+        .map(|c| (c.status, c.reason.clone(), c.message.clone()))
+}
+
+pub fn paused(db_status: Option<&api::DatabaseStatus>) -> bool {
+    db_status.is_some_and(|s| get_condition(s.conditions(), "Paused").is_some())
+}
+
+/// Image of container `name` in a pod spec.
+pub fn pod_image(pod: &Pod, container: &str) -> Option<String> {
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?
+        .image
+        .clone()
+}
+
+/// Image the kubelet reports for container `name`.
+pub fn running_image(pod: &Pod, container: &str) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == container)
+        .map(|c| c.image.clone())
+}
+
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub fn role(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get("kubedb.com/role")
+        .cloned()
+}

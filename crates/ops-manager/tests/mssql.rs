@@ -1,0 +1,347 @@
+//! UpdateVersion of MSSQLServer against kube-sim with the real provisioner and ops-manager.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api::MSSQLServer;
+use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase};
+use common::*;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams};
+use kube::runtime::watcher;
+use serde_json::json;
+
+#[tokio::test]
+async fn standalone_2022_cu22_to_2025_cu0() {
+    let env = Env::start().await;
+    create(&env, &mssql("ms", "2022-cu22", None)).await;
+    wait_mssql_ready(&env, "ms").await;
+    let writes_before = env.ops_manager_writes();
+    let started = Instant::now();
+    msops(&env, "upd", "ms", "2025-cu0", json!({"apply": "IfReady"})).await;
+    let req: MSSQLServerOpsRequest =
+        wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
+    let took = started.elapsed();
+    let status = req.status.as_ref();
+    assert_eq!(
+        condition_types(status),
+        [
+            "UpdateVersion",
+            "DatabasePauseSucceeded",
+            "UpdatePetSets",
+            "GetPod--ms-0",
+            "EvictPod--ms-0",
+            "CheckPodRunning--ms-0",
+            "RestartPods",
+            "UpdateDatabase",
+            "Successful",
+        ]
+    );
+    let plan = status.unwrap().update_plan.clone().unwrap();
+    assert_eq!(plan.pods, ["ms-0"]);
+    assert!(
+        plan.images
+            .iter()
+            .any(|c| c.container == "mssql" && c.from == MSSQL_2022 && c.to == MSSQL_2025)
+    );
+
+    let db = env.api::<MSSQLServer>().get("ms").await.unwrap();
+    assert_eq!(db.spec.version, "2025-cu0");
+    assert!(!paused(db.status.as_ref()), "database resumed");
+    let sts = env.api::<StatefulSet>().get("ms").await.unwrap();
+    let container = |name: &str| {
+        sts.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+    };
+    assert_eq!(
+        container("mssql").unwrap().image.as_deref(),
+        Some(MSSQL_2025)
+    );
+    let pod = env.api::<Pod>().get("ms-0").await.unwrap();
+    assert_eq!(pod_image(&pod, "mssql").as_deref(), Some(MSSQL_2025));
+    assert_eq!(running_image(&pod, "mssql").as_deref(), Some(MSSQL_2025));
+    assert_eq!(env.evictions(), 1);
+    // The finalizer is gone once the request is over.
+    testkit::eventually("finalizer removed", WAIT, || async {
+        let r = env.api::<MSSQLServerOpsRequest>().get("upd").await.ok()?;
+        r.finalizers().is_empty().then_some(())
+    })
+    .await;
+    eprintln!(
+        "MEASURED standalone: request took {took:?}; ops-manager writes {}",
+        env.ops_manager_writes() - writes_before
+    );
+    env.stop().await;
+}
+
+/// Records, from a watch of the database's pods, the most members unavailable at once.
+fn watch_unavailable(
+    env: &Env,
+    members: usize,
+) -> (Arc<Mutex<usize>>, tokio::task::JoinHandle<()>) {
+    let worst = Arc::new(Mutex::new(0usize));
+    let out = worst.clone();
+    let api = env.api::<Pod>();
+    let task = tokio::spawn(async move {
+        let mut ready: BTreeMap<String, bool> = BTreeMap::new();
+        let mut initialized = false;
+        let stream = watcher(
+            api,
+            watcher::Config::default().labels("app.kubernetes.io/instance=ag"),
+        );
+        futures::pin_mut!(stream);
+        while let Some(Ok(event)) = stream.next().await {
+            match event {
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    ready.insert(
+                        p.name_any(),
+                        is_ready(&p) && p.metadata.deletion_timestamp.is_none(),
+                    );
+                }
+                watcher::Event::Delete(p) => {
+                    ready.insert(p.name_any(), false);
+                }
+                watcher::Event::InitDone => initialized = true,
+                watcher::Event::Init => {}
+            }
+            if !initialized {
+                continue;
+            }
+            let up = ready.values().filter(|r| **r).count();
+            let down = members.saturating_sub(up);
+            let mut w = out.lock().unwrap();
+            *w = (*w).max(down);
+        }
+    });
+    (worst, task)
+}
+
+#[tokio::test]
+async fn availability_group_restarts_one_at_a_time_primary_last() {
+    let mut env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    // Put the primary on a non-zero ordinal: delete ag-0 (the first primary) and let the stand-in
+    // fail over.
+    testkit::eventually("ag-0 primary", WAIT, || async {
+        let p = env.api::<Pod>().get("ag-0").await.ok()?;
+        (role(&p).as_deref() == Some("primary")).then_some(())
+    })
+    .await;
+    env.api::<Pod>()
+        .delete("ag-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    let primary = testkit::eventually("a new primary on a non-zero ordinal", WAIT, || async {
+        let pods = env.pods().await;
+        let all_ready = pods.len() == 3 && pods.iter().all(is_ready);
+        let primary = pods
+            .iter()
+            .find(|p| role(p).as_deref() == Some("primary"))?
+            .name_any();
+        (all_ready && primary != "ag-0" && pods.iter().all(|p| role(p).is_some()))
+            .then_some(primary)
+    })
+    .await;
+    wait_mssql_ready(&env, "ag").await;
+
+    let (worst, watch) = watch_unavailable(&env, 3);
+    let started = Instant::now();
+    msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
+    let req: MSSQLServerOpsRequest = wait_phase(
+        &env,
+        "upd",
+        OpsRequestPhase::Successful,
+        Duration::from_secs(60),
+    )
+    .await;
+    let took = started.elapsed();
+    watch.abort();
+
+    let status = req.status.as_ref().unwrap();
+    let plan = status.update_plan.clone().unwrap();
+    assert_eq!(plan.pods.last(), Some(&primary), "primary last in the plan");
+    let evicted: Vec<String> = condition_types(Some(status))
+        .into_iter()
+        .filter_map(|t| t.strip_prefix("EvictPod--").map(str::to_owned))
+        .collect();
+    assert_eq!(evicted.len(), 3);
+    assert_eq!(evicted.last(), Some(&primary), "the primary goes last");
+    let secondaries: Vec<&String> = evicted.iter().take(2).collect();
+    let mut sorted = secondaries.clone();
+    sorted.sort();
+    assert_eq!(secondaries, sorted, "secondaries in ordinal order");
+    // One pod at a time: each pod's triplet completes before the next pod starts.
+    let types = condition_types(Some(status));
+    for pod in &evicted {
+        let i = types
+            .iter()
+            .position(|t| t == &format!("GetPod--{pod}"))
+            .unwrap();
+        assert_eq!(types[i + 1], format!("EvictPod--{pod}"));
+        assert_eq!(types[i + 2], format!("CheckPodRunning--{pod}"));
+    }
+    assert_eq!(
+        *worst.lock().unwrap(),
+        1,
+        "never more than one member unavailable"
+    );
+    let pods = env.pods().await;
+    assert!(
+        pods.iter()
+            .all(|p| running_image(p, "mssql").as_deref() == Some(MSSQL_2025))
+    );
+    let new_primary = pods
+        .iter()
+        .find(|p| role(p).as_deref() == Some("primary"))
+        .unwrap()
+        .name_any();
+    assert_ne!(new_primary, primary, "the role moved off the old primary");
+    assert_eq!(
+        env.evictions(),
+        3,
+        "every pod evicted exactly once (no PDB refusal needed)"
+    );
+    let db = env.api::<MSSQLServer>().get("ag").await.unwrap();
+    assert_eq!(db.spec.version, "2025-cu0");
+    assert!(!paused(db.status.as_ref()));
+    eprintln!(
+        "MEASURED AG of 3: request took {took:?}; evictions {}",
+        env.evictions()
+    );
+    env.stop_ops_manager().await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn restarted_ops_manager_finishes_without_evicting_twice() {
+    let mut env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    let uids_before: BTreeMap<String, String> = env
+        .pods()
+        .await
+        .iter()
+        .map(|p| (p.name_any(), p.uid().unwrap()))
+        .collect();
+    msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
+    // Stop right after the second eviction.
+    testkit::eventually("second eviction", WAIT, || async {
+        (env.evictions() >= 2).then_some(())
+    })
+    .await;
+    env.stop_ops_manager().await;
+    let evictions_at_stop = env.evictions();
+    env.start_ops_manager().await;
+    let req: MSSQLServerOpsRequest =
+        wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
+    assert_eq!(evictions_at_stop, 2);
+    assert_eq!(
+        env.evictions(),
+        3,
+        "three pods, three evictions: none twice"
+    );
+    let status = req.status.as_ref();
+    assert_eq!(
+        condition_types(status)
+            .iter()
+            .filter(|t| t.starts_with("EvictPod--"))
+            .count(),
+        3
+    );
+    // Each pod was replaced exactly once.
+    let pods = env.pods().await;
+    for p in &pods {
+        assert_ne!(
+            Some(&p.uid().unwrap()),
+            uids_before.get(&p.name_any()),
+            "{} was restarted",
+            p.name_any()
+        );
+        assert_eq!(running_image(p, "mssql").as_deref(), Some(MSSQL_2025));
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn unpullable_target_image_fails_the_request_and_resumes_the_database() {
+    let mut opts = sim_options();
+    opts.unpullable_images = vec!["mcr.microsoft.com/mssql/server:2025-*".into()];
+    let env = Env::start_with(opts).await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    let uids_before: BTreeMap<String, String> = env
+        .pods()
+        .await
+        .iter()
+        .map(|p| (p.name_any(), p.uid().unwrap()))
+        .collect();
+    let started = Instant::now();
+    msops(&env, "upd", "ag", "2025-cu0", json!({"timeout": "30s"})).await;
+    let req: MSSQLServerOpsRequest = wait_phase(
+        &env,
+        "upd",
+        OpsRequestPhase::Failed,
+        Duration::from_secs(40),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed within its timeout"
+    );
+    let status = req.status.as_ref().unwrap();
+    let plan = status.update_plan.clone().unwrap();
+    let first = plan.pods[0].clone();
+    let (s, reason, message) =
+        condition(Some(status), &format!("CheckPodRunning--{first}")).unwrap();
+    assert_eq!(s, api::ConditionStatus::False);
+    assert_eq!(reason.as_deref(), Some("Failed"));
+    let message = message.unwrap();
+    assert!(
+        message.contains(&first) && message.contains("ImagePullBackOff"),
+        "{message}"
+    );
+    assert!(
+        condition(Some(status), "Retrying").is_some(),
+        "maxRetries 1 retried once"
+    );
+    testkit::eventually("database resumed", WAIT, || async {
+        let db = env.api::<MSSQLServer>().get("ag").await.ok()?;
+        (!paused(db.status.as_ref())).then_some(())
+    })
+    .await;
+    let pods = env.pods().await;
+    let touched: BTreeSet<String> = pods
+        .iter()
+        .filter(|p| uids_before.get(&p.name_any()) != p.uid().as_ref())
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(
+        touched,
+        BTreeSet::from([first.clone()]),
+        "only the first pod was touched"
+    );
+    assert_eq!(env.evictions(), 1);
+    let sts = env
+        .api::<StatefulSet>()
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(!sts.items.is_empty());
+    env.stop().await;
+}
