@@ -410,7 +410,19 @@ impl Cluster {
         if info.gr() == crd_gr() {
             self.serve_crd(&stored);
         }
+        self.collect_if_orphaned(&info.gr(), &stored);
         Ok(stored)
+    }
+
+    /// The garbage collector deletes an object all of whose owners are gone (e.g. created with a
+    /// reference to an owner deleted a moment before). Objects without owners are left alone.
+    fn collect_if_orphaned(&mut self, gr: &GroupResource, obj: &Object) {
+        let owners = meta::owner_uids(obj);
+        if owners.is_empty() || owners.iter().any(|u| self.store.by_uid(u).is_some()) {
+            return;
+        }
+        let key = (meta::namespace(obj).to_owned(), meta::name(obj).to_owned());
+        self.delete_object(gr, &key, None, None);
     }
 
     fn serve_crd(&mut self, crd: &Value) {

@@ -406,6 +406,31 @@ async fn garbage_collection_follows_propagation_policy() {
         owners.get_opt("fg").await.unwrap().is_none().then_some(())
     })
     .await;
+
+    // A dependent whose owner no longer exists is collected.
+    let gone = owners
+        .create(&PostParams::default(), &cm("gone", &[]))
+        .await
+        .unwrap();
+    owners
+        .delete("gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    deps.create(&PostParams::default(), &owned_by("late-dep", &gone, false))
+        .await
+        .unwrap();
+    wait_for(
+        "dangling dependent collected",
+        Duration::from_secs(5),
+        || async {
+            deps.get_opt("late-dep")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
     sim.shutdown().await;
 }
 
