@@ -15,6 +15,20 @@ use serde_json::{Value, json};
 use super::pods::{is_ready, is_terminating};
 use super::util::map_selector_matches;
 
+/// Removes `null` members (absent optional fields), so applied bodies hold only set fields.
+pub fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
 /// One selected pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Address {
@@ -91,13 +105,13 @@ pub fn endpoints_body(
         }
         json!([subset])
     };
-    json!({
+    strip_nulls(json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {"name": svc.name_any(), "namespace": ns,
                      "labels": {"kubernetes.io/service-name": svc.name_any()}},
         "subsets": subsets,
-    })
+    }))
 }
 
 /// The EndpointSlice body.
@@ -121,7 +135,7 @@ pub fn slice_body(
             })
         })
         .collect();
-    json!({
+    strip_nulls(json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": {
@@ -135,7 +149,7 @@ pub fn slice_body(
         "addressType": "IPv4",
         "endpoints": endpoints,
         "ports": ports.iter().map(|p| json!({"name": p.name, "port": p.port, "protocol": p.protocol})).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// The endpoints controller.
@@ -322,6 +336,10 @@ mod tests {
         assert_eq!(subset["addresses"][0]["targetRef"]["name"], "a");
         assert_eq!(subset["notReadyAddresses"][0]["targetRef"]["name"], "bb");
         assert_eq!(subset["ports"][0]["port"], 1433);
+        assert!(
+            subset["addresses"][0].get("hostname").is_none(),
+            "no nulls: {subset}"
+        );
         let published = endpoints_body(&svc(), &addresses, &ports, true);
         assert_eq!(
             published["subsets"][0]["addresses"]
