@@ -12,91 +12,251 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standalone_reaches_ready_with_its_children() {
-    let env = Env::start().await;
-    let started = Instant::now();
-    let db = create(&env, &mssql("ms", "2022-cu22", None)).await;
-    let ready: MSSQLServer = wait_phase(&env, "ms", DatabasePhase::Ready).await;
-    eprintln!("standalone MSSQL Ready after {:?}", started.elapsed());
-    let uid = db.uid().unwrap();
+#[test]
+fn standalone_reaches_ready_with_its_children() {
+    run(async {
+        let env = Env::start().await;
+        let started = Instant::now();
+        let db = create(&env, &mssql("ms", "2022-cu22", None)).await;
+        let ready: MSSQLServer = wait_phase(&env, "ms", DatabasePhase::Ready).await;
+        eprintln!("standalone MSSQL Ready after {:?}", started.elapsed());
+        let uid = db.uid().unwrap();
 
-    let sts = env.api::<StatefulSet>().get("ms").await.unwrap();
-    let spec = sts.spec.as_ref().unwrap();
-    assert_eq!(
-        spec.update_strategy.as_ref().unwrap().type_.as_deref(),
-        Some("OnDelete")
-    );
-    let owner = &sts.owner_references()[0];
-    assert_eq!(
-        (owner.uid.as_str(), owner.controller),
-        (uid.as_str(), Some(true))
-    );
-    assert_eq!(
-        sts.labels()["app.kubernetes.io/name"],
-        "mssqlservers.kubedb.com"
-    );
-    let pod = spec.template.spec.as_ref().unwrap();
-    let images: Vec<_> = pod
-        .containers
-        .iter()
-        .map(|c| (c.name.as_str(), c.image.clone().unwrap()))
-        .collect();
-    assert_eq!(
-        images,
-        [(
-            "mssql",
-            "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04".to_owned()
-        )]
-    );
-    assert_eq!(
-        pod.init_containers.as_ref().unwrap()[0].image.as_deref(),
-        Some(api::fixtures::MSSQL_INIT_IMAGE)
-    );
-    let secrets_mounted: Vec<String> = pod
-        .volumes
-        .iter()
-        .flatten()
-        .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
-        .collect();
-    assert!(
-        secrets_mounted.contains(&"ms-server-cert".to_owned()),
-        "{secrets_mounted:?}"
-    );
-    assert!(
-        secrets_mounted.contains(&"ms-client-cert".to_owned()),
-        "{secrets_mounted:?}"
-    );
+        let sts = env.api::<StatefulSet>().get("ms").await.unwrap();
+        let spec = sts.spec.as_ref().unwrap();
+        assert_eq!(
+            spec.update_strategy.as_ref().unwrap().type_.as_deref(),
+            Some("OnDelete")
+        );
+        let owner = &sts.owner_references()[0];
+        assert_eq!(
+            (owner.uid.as_str(), owner.controller),
+            (uid.as_str(), Some(true))
+        );
+        assert_eq!(
+            sts.labels()["app.kubernetes.io/name"],
+            "mssqlservers.kubedb.com"
+        );
+        let pod = spec.template.spec.as_ref().unwrap();
+        let images: Vec<_> = pod
+            .containers
+            .iter()
+            .map(|c| (c.name.as_str(), c.image.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            images,
+            [(
+                "mssql",
+                "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04".to_owned()
+            )]
+        );
+        assert_eq!(
+            pod.init_containers.as_ref().unwrap()[0].image.as_deref(),
+            Some(api::fixtures::MSSQL_INIT_IMAGE)
+        );
+        let secrets_mounted: Vec<String> = pod
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+            .collect();
+        assert!(
+            secrets_mounted.contains(&"ms-server-cert".to_owned()),
+            "{secrets_mounted:?}"
+        );
+        assert!(
+            secrets_mounted.contains(&"ms-client-cert".to_owned()),
+            "{secrets_mounted:?}"
+        );
 
-    for svc in ["ms", "ms-pods"] {
-        env.api::<Service>()
-            .get(svc)
-            .await
-            .unwrap_or_else(|e| panic!("service {svc}: {e}"));
-    }
-    let auth = env.api::<Secret>().get("ms-auth").await.unwrap();
-    assert_eq!(auth.type_.as_deref(), Some("kubernetes.io/basic-auth"));
-    env.api::<PodDisruptionBudget>().get("ms").await.unwrap();
-    let conditions: Vec<_> = ready
-        .status
+        for svc in ["ms", "ms-pods"] {
+            env.api::<Service>()
+                .get(svc)
+                .await
+                .unwrap_or_else(|e| panic!("service {svc}: {e}"));
+        }
+        let auth = env.api::<Secret>().get("ms-auth").await.unwrap();
+        assert_eq!(auth.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+        env.api::<PodDisruptionBudget>().get("ms").await.unwrap();
+        let conditions: Vec<_> = ready
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions()
+            .iter()
+            .map(|c| c.type_.clone())
+            .collect();
+        for expected in [
+            "ProvisioningStarted",
+            "ReplicaReady",
+            "AcceptingConnection",
+            "Ready",
+            "Provisioned",
+        ] {
+            assert!(conditions.contains(&expected.to_owned()), "{conditions:?}");
+        }
+        eprintln!(
+            "provisioner requests until Ready: {}",
+            env.provisioner_requests()
+        );
+        env.stop().await;
+    });
+}
+
+fn container_names(sts: &StatefulSet) -> Vec<String> {
+    sts.spec
         .as_ref()
         .unwrap()
-        .conditions()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers
         .iter()
-        .map(|c| c.type_.clone())
-        .collect();
-    for expected in [
-        "ProvisioningStarted",
-        "ReplicaReady",
-        "AcceptingConnection",
-        "Ready",
-        "Provisioned",
-    ] {
-        assert!(conditions.contains(&expected.to_owned()), "{conditions:?}");
-    }
-    eprintln!(
-        "provisioner requests until Ready: {}",
-        env.provisioner_requests()
-    );
-    env.stop().await;
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[test]
+fn availability_group_of_three_elects_a_primary() {
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+        let ready: MSSQLServer = wait_phase(&env, "ag", DatabasePhase::Ready).await;
+        let types: Vec<String> = ready
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions()
+            .iter()
+            .map(|c| c.type_.clone())
+            .collect();
+        assert!(
+            types.contains(&"AGPrimaryReplicaReady".to_owned()),
+            "{types:?}"
+        );
+
+        let sts = env.api::<StatefulSet>().get("ag").await.unwrap();
+        assert_eq!(sts.spec.as_ref().unwrap().replicas, Some(3));
+        assert_eq!(container_names(&sts), ["mssql", "mssql-coordinator"]);
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(
+            pod.containers[1].image.as_deref(),
+            Some(api::fixtures::MSSQL_COORDINATOR_IMAGE)
+        );
+        let env_names: Vec<&str> = pod.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert!(env_names.contains(&"MSSQL_ENABLE_HADR"), "{env_names:?}");
+        let mounted: Vec<String> = pod
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+            .collect();
+        assert!(
+            mounted.contains(&"ag-endpoint-cert".to_owned()),
+            "{mounted:?}"
+        );
+        assert!(
+            env.api::<StatefulSet>()
+                .get_opt("ag-arbiter")
+                .await
+                .unwrap()
+                .is_none(),
+            "no arbiter for an odd AG"
+        );
+
+        for svc in ["ag", "ag-secondary", "ag-pods"] {
+            env.api::<Service>()
+                .get(svc)
+                .await
+                .unwrap_or_else(|e| panic!("service {svc}: {e}"));
+        }
+        let primary = env.api::<Service>().get("ag").await.unwrap();
+        assert_eq!(
+            primary.spec.unwrap().selector.unwrap()["kubedb.com/role"],
+            "primary"
+        );
+        let pdb = env.api::<PodDisruptionBudget>().get("ag").await.unwrap();
+        assert_eq!(
+            pdb.spec.unwrap().min_available,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(2))
+        );
+        for secret in [
+            "ag-auth",
+            "ag-dbm-login",
+            "ag-master-key",
+            "ag-endpoint-cert",
+            "ag-server-cert",
+            "ag-client-cert",
+        ] {
+            env.api::<Secret>()
+                .get(secret)
+                .await
+                .unwrap_or_else(|e| panic!("secret {secret}: {e}"));
+        }
+        env.stop().await;
+    });
+}
+
+#[test]
+fn availability_group_of_two_gets_an_arbiter() {
+    run(async {
+        let env = Env::start().await;
+        let db = create(&env, &mssql("ag2", "2025-cu0", Some(2))).await;
+        wait_phase::<MSSQLServer>(&env, "ag2", DatabasePhase::Ready).await;
+        let arbiter = env.api::<StatefulSet>().get("ag2-arbiter").await.unwrap();
+        assert_eq!(arbiter.spec.as_ref().unwrap().replicas, Some(1));
+        assert_eq!(arbiter.owner_references()[0].uid, db.uid().unwrap());
+        assert_eq!(container_names(&arbiter), ["mssql-arbiter"]);
+        assert_eq!(
+            arbiter
+                .spec
+                .as_ref()
+                .unwrap()
+                .update_strategy
+                .as_ref()
+                .unwrap()
+                .type_
+                .as_deref(),
+            Some("OnDelete")
+        );
+        let main = env.api::<StatefulSet>().get("ag2").await.unwrap();
+        let image = main
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .image
+            .clone();
+        assert_eq!(
+            image.as_deref(),
+            Some("mcr.microsoft.com/mssql/server:2025-RTM-ubuntu-22.04")
+        );
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let members = env.api::<PodDisruptionBudget>().get("ag2").await.unwrap();
+        assert_eq!(
+            members.spec.unwrap().min_available,
+            Some(IntOrString::Int(1)),
+            "2 members + arbiter: one member may go"
+        );
+        let arbiter_pdb = env
+            .api::<PodDisruptionBudget>()
+            .get("ag2-arbiter")
+            .await
+            .unwrap();
+        assert_eq!(
+            arbiter_pdb.spec.unwrap().max_unavailable,
+            Some(IntOrString::Int(1))
+        );
+        env.stop().await;
+    });
 }

@@ -18,6 +18,30 @@ pub const NS: &str = "demo";
 pub const ISSUER: &str = "selfsigned";
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// Runs an async test body on a runtime with large thread stacks: kube-sim's in-process API
+/// server validates CRD objects (deep schemas and CEL) on the caller's stack, which overflows the
+/// default 2 MiB test-thread stack in debug builds for the Singlestore schema.
+pub fn run<F>(body: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let thread = std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(16 * 1024 * 1024)
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(body)
+        })
+        .expect("test thread");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 pub struct Env {
     pub cluster: TestCluster,
     pub client: Client,

@@ -1,0 +1,459 @@
+//! Lifecycle behaviour against kube-sim with the real controllers: recreation of deleted
+//! children, halt and resume, deletion policies, the Paused handshake, version resolution, a
+//! user-supplied auth secret and ephemeral storage.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use api::{DatabasePhase, MSSQLServer};
+use common::*;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+async fn patch_spec(env: &Env, name: &str, spec: serde_json::Value) {
+    env.api::<MSSQLServer>()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": spec})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn pvc_uids(env: &Env) -> BTreeMap<String, String> {
+    env.api::<PersistentVolumeClaim>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| (p.name_any(), p.uid().unwrap()))
+        .collect()
+}
+
+fn condition<'a>(db: &'a MSSQLServer, type_: &str) -> Option<&'a api::Condition> {
+    db.status
+        .as_ref()?
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+#[test]
+fn deleted_child_is_recreated() {
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("ms", "2022-cu22", None)).await;
+        wait_phase::<MSSQLServer>(&env, "ms", DatabasePhase::Ready).await;
+        let services = env.api::<Service>();
+        let old = services.get("ms").await.unwrap().uid().unwrap();
+        services
+            .delete("ms", &DeleteParams::default())
+            .await
+            .unwrap();
+        let sts = env.api::<StatefulSet>();
+        sts.delete("ms", &DeleteParams::default()).await.unwrap();
+        testkit::eventually("service ms recreated", WAIT, || async {
+            let svc = services.get_opt("ms").await.unwrap()?;
+            (svc.uid().unwrap() != old).then_some(())
+        })
+        .await;
+        testkit::eventually("statefulset ms recreated", WAIT, || async {
+            sts.get_opt("ms").await.unwrap().map(|_| ())
+        })
+        .await;
+        wait_phase::<MSSQLServer>(&env, "ms", DatabasePhase::Ready).await;
+        env.stop().await;
+    });
+}
+
+#[test]
+fn halted_and_back_keeps_the_pvcs() {
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+        wait_phase::<MSSQLServer>(&env, "ag", DatabasePhase::Ready).await;
+        let before = pvc_uids(&env).await;
+        assert_eq!(before.len(), 3, "{before:?}");
+
+        patch_spec(&env, "ag", json!({"halted": true})).await;
+        let halted: MSSQLServer = wait_phase(&env, "ag", DatabasePhase::Halted).await;
+        assert!(condition(&halted, "Halted").is_some_and(|c| c.is_true()));
+        testkit::eventually("children removed", WAIT, || async {
+            let sts = env
+                .api::<StatefulSet>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items;
+            let svc = env
+                .api::<Service>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items;
+            let pdb = env
+                .api::<PodDisruptionBudget>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items;
+            (sts.is_empty() && svc.is_empty() && pdb.is_empty()).then_some(())
+        })
+        .await;
+        assert_eq!(pvc_uids(&env).await, before, "PVCs survive the halt");
+        for secret in ["ag-auth", "ag-dbm-login", "ag-master-key"] {
+            env.api::<Secret>()
+                .get(secret)
+                .await
+                .unwrap_or_else(|e| panic!("{secret}: {e}"));
+        }
+
+        patch_spec(&env, "ag", json!({"halted": false})).await;
+        let back: MSSQLServer = wait_phase(&env, "ag", DatabasePhase::Ready).await;
+        assert!(condition(&back, "Halted").is_none());
+        assert_eq!(pvc_uids(&env).await, before, "the same PVCs are reused");
+        env.stop().await;
+    });
+}
+
+#[test]
+fn deletion_policies() {
+    run(async {
+        let env = Env::start().await;
+        let policies = ["Halt", "Delete", "WipeOut", "DoNotTerminate"];
+        for policy in policies {
+            let name = policy.to_lowercase();
+            let mut db = mssql(&name, "2022-cu22", None);
+            db.spec.deletion_policy = Some(serde_json::from_value(json!(policy)).unwrap());
+            create(&env, &db).await;
+        }
+        for policy in policies {
+            wait_phase::<MSSQLServer>(&env, &policy.to_lowercase(), DatabasePhase::Ready).await;
+        }
+        let dbs = env.api::<MSSQLServer>();
+        for policy in policies {
+            dbs.delete(&policy.to_lowercase(), &DeleteParams::default())
+                .await
+                .unwrap();
+        }
+        for gone in ["halt", "delete", "wipeout"] {
+            testkit::eventually(&format!("{gone} deleted"), WAIT, || async {
+                dbs.get_opt(gone).await.unwrap().is_none().then_some(())
+            })
+            .await;
+        }
+        let secrets = env.api::<Secret>();
+        let pvcs = env.api::<PersistentVolumeClaim>();
+        let sts = env.api::<StatefulSet>();
+        // Halt: PVCs and secrets stay, the rest goes.
+        assert!(pvcs.get_opt("data-halt-0").await.unwrap().is_some());
+        let auth = secrets.get("halt-auth").await.unwrap();
+        assert!(
+            auth.owner_references().is_empty(),
+            "kept secrets are orphaned"
+        );
+        assert!(sts.get_opt("halt").await.unwrap().is_none());
+        // Delete: secrets stay, PVCs go.
+        assert!(secrets.get_opt("delete-auth").await.unwrap().is_some());
+        testkit::eventually("delete PVC removed", WAIT, || async {
+            pvcs.get_opt("data-delete-0")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
+        // WipeOut: everything goes.
+        assert!(secrets.get_opt("wipeout-auth").await.unwrap().is_none());
+        assert!(
+            secrets
+                .get_opt("wipeout-server-cert")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(pvcs.get_opt("data-wipeout-0").await.unwrap().is_none());
+        // DoNotTerminate: refused, with a condition and a Warning Event saying what to do.
+        let kept: MSSQLServer = testkit::wait_for_object(
+            &dbs,
+            "donotterminate",
+            "DeletionBlocked",
+            WAIT,
+            |db: &MSSQLServer| condition(db, "DeletionBlocked").is_some(),
+        )
+        .await;
+        let message = condition(&kept, "DeletionBlocked")
+            .unwrap()
+            .message
+            .clone()
+            .unwrap();
+        assert!(message.contains("deletionPolicy"), "{message}");
+        assert!(sts.get_opt("donotterminate").await.unwrap().is_some());
+        let events: kube::Api<Event> = env.api();
+        testkit::eventually("DoNotTerminate warning event", WAIT, || async {
+            let list = events.list(&ListParams::default()).await.unwrap();
+            list.items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("DeletionPolicyDoNotTerminate")
+                        && e.type_.as_deref() == Some("Warning")
+                })
+                .then_some(())
+        })
+        .await;
+        patch_spec(&env, "donotterminate", json!({"deletionPolicy": "WipeOut"})).await;
+        testkit::eventually(
+            "donotterminate deleted after the policy change",
+            WAIT,
+            || async {
+                dbs.get_opt("donotterminate")
+                    .await
+                    .unwrap()
+                    .is_none()
+                    .then_some(())
+            },
+        )
+        .await;
+        env.stop().await;
+    });
+}
+
+#[test]
+fn paused_database_children_are_left_alone() {
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("ms", "2022-cu22", None)).await;
+        let ready: MSSQLServer = wait_phase(&env, "ms", DatabasePhase::Ready).await;
+
+        // The ops-manager's request: Paused=Unknown added to the conditions.
+        let mut conditions = ready.status.as_ref().unwrap().conditions().to_vec();
+        conditions.push(
+            api::Condition::new(
+                "Paused",
+                api::ConditionStatus::Unknown,
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+            )
+            .with_reason("Paused")
+            .with_message("MSSQLServerOpsRequest test is in process"),
+        );
+        let dbs = env.api::<MSSQLServer>();
+        dbs.patch_status(
+            "ms",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"resourceVersion": ready.resource_version()}, "status": {"conditions": conditions}})),
+        )
+        .await
+        .unwrap();
+        let acked: MSSQLServer =
+            testkit::wait_for_object(&dbs, "ms", "Paused=True", WAIT, |db: &MSSQLServer| {
+                condition(db, "Paused").is_some_and(|c| c.is_true())
+            })
+            .await;
+        assert_eq!(
+            acked.status.as_ref().unwrap().phase,
+            Some(DatabasePhase::Ready)
+        );
+
+        let services = env.api::<Service>();
+        services
+            .delete("ms", &DeleteParams::default())
+            .await
+            .unwrap();
+        // A spec change after the deletion: once the provisioner has observed the new
+        // generation, it has reconciled with the service gone.
+        patch_spec(&env, "ms", json!({"healthChecker": {"periodSeconds": 11}})).await;
+        let generation = dbs.get("ms").await.unwrap().metadata.generation.unwrap();
+        let observed: MSSQLServer = testkit::wait_for_object(
+            &dbs,
+            "ms",
+            "the new generation observed",
+            WAIT,
+            |db: &MSSQLServer| {
+                db.status.as_ref().and_then(|s| s.observed_generation) == Some(generation)
+            },
+        )
+        .await;
+        assert_eq!(
+            observed.status.as_ref().unwrap().phase,
+            Some(DatabasePhase::Ready),
+            "status stays current"
+        );
+        assert!(
+            services.get_opt("ms").await.unwrap().is_none(),
+            "no child is recreated while paused"
+        );
+
+        // Resume: the ops-manager removes Paused.
+        let current = dbs.get("ms").await.unwrap();
+        let remaining: Vec<_> = current
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions()
+            .iter()
+            .filter(|c| c.type_ != "Paused")
+            .cloned()
+            .collect();
+        dbs.patch_status(
+            "ms",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"resourceVersion": current.resource_version()}, "status": {"conditions": remaining}})),
+        )
+        .await
+        .unwrap();
+        testkit::eventually("service recreated after resume", WAIT, || async {
+            services.get_opt("ms").await.unwrap().map(|_| ())
+        })
+        .await;
+        env.stop().await;
+    });
+}
+
+#[test]
+fn unknown_version_creates_nothing_and_warns() {
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("old", "2019-cu30", None)).await;
+        let blocked: MSSQLServer = testkit::wait_for_object(
+            &env.api(),
+            "old",
+            "ProvisioningBlocked",
+            WAIT,
+            |db: &MSSQLServer| condition(db, "ProvisioningBlocked").is_some(),
+        )
+        .await;
+        let c = condition(&blocked, "ProvisioningBlocked").unwrap();
+        assert_eq!(c.reason.as_deref(), Some("VersionNotFound"));
+        let message = c.message.clone().unwrap();
+        assert!(
+            message.contains("2019-cu30")
+                && message.contains("2022-cu22")
+                && message.contains("2025-cu0"),
+            "{message}"
+        );
+        let events: kube::Api<Event> = env.api();
+        testkit::eventually("VersionNotFound warning", WAIT, || async {
+            let list = events.list(&ListParams::default()).await.unwrap();
+            list.items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("VersionNotFound")
+                        && e.note.as_deref().is_some_and(|n| n.contains("2019-cu30"))
+                })
+                .then_some(())
+        })
+        .await;
+        assert!(
+            env.api::<StatefulSet>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert!(
+            env.api::<Service>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert!(
+            env.api::<Secret>()
+                .get_opt("old-auth")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        env.stop().await;
+    });
+}
+
+#[test]
+fn user_auth_secret_is_used_untouched() {
+    run(async {
+        let env = Env::start().await;
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some("my-auth".into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/basic-auth".into()),
+            string_data: Some(
+                [
+                    ("username".to_owned(), "sa".to_owned()),
+                    ("password".to_owned(), "S3cret-Passw0rd".to_owned()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let created = env
+            .api::<Secret>()
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+        let mut db = mssql("ms", "2022-cu22", None);
+        db.spec.auth_secret = Some(api::common::SecretReference {
+            name: Some("my-auth".into()),
+            ..Default::default()
+        });
+        create(&env, &db).await;
+        wait_phase::<MSSQLServer>(&env, "ms", DatabasePhase::Ready).await;
+        let after = env.api::<Secret>().get("my-auth").await.unwrap();
+        assert_eq!(
+            after.resource_version(),
+            created.resource_version(),
+            "never modified"
+        );
+        assert!(after.owner_references().is_empty());
+        assert!(
+            env.api::<Secret>()
+                .get_opt("ms-auth")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let sts = env.api::<StatefulSet>().get("ms").await.unwrap();
+        let container = &sts.spec.unwrap().template.spec.unwrap().containers[0];
+        let refs: Vec<String> = container
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                e.value_from
+                    .as_ref()?
+                    .secret_key_ref
+                    .as_ref()
+                    .map(|s| s.name.clone())
+            })
+            .collect();
+        assert_eq!(refs, ["my-auth", "my-auth"]);
+        env.stop().await;
+    });
+}
+
+#[test]
+fn ephemeral_database_has_no_pvcs() {
+    run(async {
+        let env = Env::start().await;
+        let mut db = mssql("eph", "2022-cu22", Some(3));
+        db.spec.storage_type = Some(api::common::StorageType::Ephemeral);
+        db.spec.storage = None;
+        create(&env, &db).await;
+        wait_phase::<MSSQLServer>(&env, "eph", DatabasePhase::Ready).await;
+        assert!(pvc_uids(&env).await.is_empty());
+        let sts = env.api::<StatefulSet>().get("eph").await.unwrap();
+        assert!(sts.spec.unwrap().volume_claim_templates.is_none());
+        env.stop().await;
+    });
+}
