@@ -23,6 +23,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+/// Delay before a failed pass (or object) is tried again.
+pub const RETRY_AFTER_ERROR: Duration = Duration::from_millis(200);
+
 /// Kinds the simulated cluster watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -146,7 +149,7 @@ pub fn run_controller<C: Pass>(
                 Ok(next) => next,
                 Err(error) => {
                     tracing::warn!(controller = name, error = %format!("{error:#}"), "sim controller pass failed");
-                    Some(Duration::from_millis(200))
+                    Some(RETRY_AFTER_ERROR)
                 }
             };
         }

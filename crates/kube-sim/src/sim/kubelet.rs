@@ -331,6 +331,42 @@ pub fn pod_status(
     }
 }
 
+/// The next lifecycle stage of a pod that has spent `elapsed` in `stage`, and how long until
+/// the stage after that is due. Pure: the caller supplies the clock.
+pub fn advance(
+    stage: &Stage,
+    elapsed: Duration,
+    start_delay: Duration,
+    unpullable: &BTreeSet<String>,
+    now: Timestamp,
+) -> (Option<Stage>, Option<Duration>) {
+    match stage {
+        Stage::Creating if elapsed < start_delay => (None, Some(start_delay - elapsed)),
+        Stage::Creating if unpullable.is_empty() => (Some(Stage::Running { since: now }), None),
+        Stage::Creating => (
+            Some(Stage::PullFailed {
+                images: unpullable.clone(),
+                backoff: false,
+            }),
+            Some(IMAGE_PULL_BACKOFF_AFTER),
+        ),
+        Stage::PullFailed { backoff: false, .. } if elapsed < IMAGE_PULL_BACKOFF_AFTER => {
+            (None, Some(IMAGE_PULL_BACKOFF_AFTER - elapsed))
+        }
+        Stage::PullFailed {
+            images,
+            backoff: false,
+        } => (
+            Some(Stage::PullFailed {
+                images: images.clone(),
+                backoff: true,
+            }),
+            None,
+        ),
+        _ => (None, None),
+    }
+}
+
 /// The kubelet controller.
 pub struct Kubelet {
     pub client: Client,
@@ -363,7 +399,13 @@ impl Kubelet {
         }
         let mut next: Option<Duration> = None;
         for pod in &pods {
-            let wake = self.reconcile(pod).await?;
+            let wake = match self.reconcile(pod).await {
+                Ok(wake) => wake,
+                Err(error) => {
+                    tracing::warn!(pod = %pod.name_any(), error = %format!("{error:#}"), "sim kubelet");
+                    Some(super::informers::RETRY_AFTER_ERROR)
+                }
+            };
             next = super::informers::earliest(next, wake);
         }
         Ok(next)
@@ -470,49 +512,37 @@ impl Kubelet {
                 return Ok(None);
             }
         } else {
-            match rt.stage.clone() {
-                Stage::Creating => {
-                    let due = rt.stage_at + start_delay;
-                    if now >= due {
-                        rt.stage_at = now;
-                        if unpullable.is_empty() {
-                            rt.stage = Stage::Running {
-                                since: Timestamp::now(),
-                            };
-                            let env_pod = (**pod).clone();
-                            for container in pod.spec.iter().flat_map(|s| s.containers.iter()) {
-                                if let Some(process) =
-                                    runtime.start(&env_pod, container, rt.ip).await?
-                                {
-                                    rt.processes.insert(container.name.clone(), process);
-                                }
+            let (next, after) = advance(
+                &rt.stage,
+                now.saturating_duration_since(rt.stage_at),
+                start_delay,
+                &unpullable,
+                Timestamp::now(),
+            );
+            wake = after;
+            if let Some(next) = next {
+                rt.stage = next;
+                rt.stage_at = now;
+                if matches!(rt.stage, Stage::Running { .. }) {
+                    let env_pod = (**pod).clone();
+                    for container in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+                        match runtime.start(&env_pod, container, rt.ip).await {
+                            Ok(Some(process)) => {
+                                rt.processes.insert(container.name.clone(), process);
                             }
-                        } else {
-                            rt.stage = Stage::PullFailed {
-                                images: unpullable,
-                                backoff: false,
-                            };
-                            wake = Some(IMAGE_PULL_BACKOFF_AFTER);
+                            Ok(None) => {}
+                            Err(error) => {
+                                // E.g. a referenced Secret does not exist yet: stay in
+                                // ContainerCreating and retry (the pass error schedules it).
+                                for process in std::mem::take(&mut rt.processes).into_values() {
+                                    process.stop(Duration::ZERO).await;
+                                }
+                                rt.stage = Stage::Creating;
+                                return Err(error);
+                            }
                         }
-                    } else {
-                        wake = Some(due - now);
                     }
                 }
-                Stage::PullFailed {
-                    images,
-                    backoff: false,
-                } => {
-                    let due = rt.stage_at + IMAGE_PULL_BACKOFF_AFTER;
-                    if now >= due {
-                        rt.stage = Stage::PullFailed {
-                            images,
-                            backoff: true,
-                        };
-                    } else {
-                        wake = Some(due - now);
-                    }
-                }
-                _ => {}
             }
         }
 
@@ -669,6 +699,60 @@ mod tests {
         assert_eq!(reason(&backoff, 1).as_deref(), Some("ImagePullBackOff"));
         assert_eq!(backoff.phase.as_deref(), Some("Pending"));
         assert_eq!(cond(&backoff, "Ready").status, "False");
+    }
+
+    #[test]
+    fn stages_advance_on_explicit_time() {
+        let now = Timestamp::from_second(5_000).unwrap();
+        let delay = Duration::from_millis(500);
+        let none = BTreeSet::new();
+        let bad: BTreeSet<String> = ["bad:1".to_owned()].into();
+        let failed = |backoff| Stage::PullFailed {
+            images: bad.clone(),
+            backoff,
+        };
+        let ms = Duration::from_millis;
+        let cases = [
+            (Stage::Creating, ms(100), &none, (None, Some(ms(400)))),
+            (
+                Stage::Creating,
+                ms(500),
+                &none,
+                (Some(Stage::Running { since: now }), None),
+            ),
+            (
+                Stage::Creating,
+                ms(900),
+                &bad,
+                (Some(failed(false)), Some(IMAGE_PULL_BACKOFF_AFTER)),
+            ),
+            (
+                failed(false),
+                ms(200),
+                &bad,
+                (None, Some(IMAGE_PULL_BACKOFF_AFTER - ms(200))),
+            ),
+            (
+                failed(false),
+                IMAGE_PULL_BACKOFF_AFTER,
+                &bad,
+                (Some(failed(true)), None),
+            ),
+            (failed(true), ms(10_000), &bad, (None, None)),
+            (
+                Stage::Running { since: now },
+                ms(10_000),
+                &none,
+                (None, None),
+            ),
+        ];
+        for (stage, elapsed, unpullable, expected) in cases {
+            assert_eq!(
+                advance(&stage, elapsed, delay, unpullable, now),
+                expected,
+                "{stage:?} after {elapsed:?}"
+            );
+        }
     }
 
     #[test]

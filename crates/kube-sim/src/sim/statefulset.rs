@@ -337,6 +337,7 @@ impl Controller {
                     .push(pod),
             }
         }
+        let mut retry = None;
         for sts in self.sets.state() {
             if sts.metadata.deletion_timestamp.is_some() {
                 continue;
@@ -354,9 +355,12 @@ impl Controller {
                 continue;
             }
             let pods = owned.remove(&uid).unwrap_or_default();
-            self.reconcile(&sts, &pods).await?;
+            if let Err(error) = self.reconcile(&sts, &pods).await {
+                tracing::warn!(statefulset = %sts.name_any(), error = %format!("{error:#}"), "sim statefulset");
+                retry = Some(super::informers::RETRY_AFTER_ERROR);
+            }
         }
-        Ok(None)
+        Ok(retry)
     }
 
     async fn reconcile(
