@@ -987,3 +987,55 @@ async fn statefulset_adopts_matching_orphan_pods() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_primary_that_stops_being_ready_is_replaced_after_the_failover_delay() {
+    let sim = start(SimOptions {
+        failover_delay: Duration::from_millis(300),
+        ..SimOptions::default()
+    })
+    .await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &mssql_statefulset("ag"))
+        .await
+        .unwrap();
+    wait_sts_ready(&api, "ag", 3).await;
+    let role = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            pods.get(name)
+                .await
+                .ok()?
+                .labels()
+                .get("kubedb.com/role")
+                .cloned()
+        }
+    };
+    wait_for("ag-0 to lead", || async {
+        (role("ag-0").await? == "primary").then_some(())
+    })
+    .await;
+
+    let unready = json!({"metadata": {"annotations": {"sim.kube-sim.dev/ready": "false"}}});
+    let changed_at = tokio::time::Instant::now();
+    pods.patch("ag-0", &PatchParams::default(), &Patch::Merge(&unready))
+        .await
+        .unwrap();
+    wait_for("ag-1 to be promoted", || async {
+        (role("ag-1").await? == "primary").then_some(())
+    })
+    .await;
+    assert!(
+        changed_at.elapsed() >= Duration::from_millis(300),
+        "promotion waited for --failover-delay"
+    );
+    assert_eq!(
+        role("ag-0").await.as_deref(),
+        Some("secondary"),
+        "the old primary is demoted"
+    );
+    assert_eq!(role("ag-2").await.as_deref(), Some("secondary"));
+    sim.shutdown().await;
+}

@@ -70,19 +70,23 @@ pub fn image_id(image: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// Allocates distinct loopback pod IPs `127.A.B.x` with x in 1..=254, where A.B come from the
-/// API server's port (so several simulated clusters on one machine do not collide). Freed
-/// addresses are reused lowest first.
+/// Allocates distinct loopback pod IPs. The first 254 are `127.A.B.1` to `127.A.B.254`, where A.B
+/// are the API server's port (so several simulated clusters on one machine do not collide); more
+/// pods continue in the following /24 blocks `127.A.(B+1).x`, and so on. Never `127.0.0.x`.
+/// Freed addresses are reused lowest first.
 #[derive(Debug)]
 pub struct IpAllocator {
     prefix: [u8; 2],
-    used: BTreeSet<u8>,
+    used: BTreeSet<u32>,
 }
+
+/// Hosts per /24 block (x in 1..=254).
+const HOSTS_PER_BLOCK: u32 = 254;
 
 impl IpAllocator {
     pub fn for_port(port: u16) -> Self {
         let [hi, lo] = port.to_be_bytes();
-        // Keep clear of 127.0.0.x, where the API server itself listens.
+        // Keep clear of 127.0.x.x, where the API server itself listens.
         let prefix = if hi == 0 { [1, lo] } else { [hi, lo] };
         IpAllocator {
             prefix,
@@ -90,17 +94,36 @@ impl IpAllocator {
         }
     }
 
+    fn address(&self, index: u32) -> Ipv4Addr {
+        let block = (u32::from(self.prefix[1]) + index / HOSTS_PER_BLOCK) % 256;
+        let host = index % HOSTS_PER_BLOCK + 1;
+        Ipv4Addr::new(127, self.prefix[0], block as u8, host as u8)
+    }
+
     pub fn allocate(&mut self) -> Option<Ipv4Addr> {
-        let host = (1..=254u8).find(|h| !self.used.contains(h))?;
-        self.used.insert(host);
-        Some(Ipv4Addr::new(127, self.prefix[0], self.prefix[1], host))
+        // The lowest index not in use: the first gap in the sorted set.
+        let mut index = 0;
+        for &used in &self.used {
+            if used != index {
+                break;
+            }
+            index += 1;
+        }
+        if index >= HOSTS_PER_BLOCK * 256 {
+            return None;
+        }
+        self.used.insert(index);
+        Some(self.address(index))
     }
 
     pub fn release(&mut self, ip: Ipv4Addr) {
-        let [_, a, b, host] = ip.octets();
-        if [a, b] == self.prefix {
-            self.used.remove(&host);
+        let [_, a, block, host] = ip.octets();
+        if a != self.prefix[0] || host == 0 || host == 255 {
+            return;
         }
+        let block_index = (u32::from(block) + 256 - u32::from(self.prefix[1])) % 256;
+        self.used
+            .remove(&(block_index * HOSTS_PER_BLOCK + u32::from(host) - 1));
     }
 }
 
@@ -791,11 +814,27 @@ mod tests {
         assert_eq!(ips.allocate().unwrap(), a);
         let mut low = IpAllocator::for_port(80);
         assert_eq!(low.allocate().unwrap().octets()[..3], [127, 1, 80]);
-        let mut full = IpAllocator::for_port(5000);
-        for _ in 0..254 {
-            full.allocate().unwrap();
-        }
-        assert!(full.allocate().is_none());
+        let mut many = IpAllocator::for_port(0x1380);
+        let first: Vec<Ipv4Addr> = (0..300).map(|_| many.allocate().unwrap()).collect();
+        assert_eq!(first[253], Ipv4Addr::new(127, 0x13, 0x80, 254));
+        assert_eq!(
+            first[254],
+            Ipv4Addr::new(127, 0x13, 0x81, 1),
+            "continues in the next block"
+        );
+        let distinct: BTreeSet<Ipv4Addr> = first.iter().copied().collect();
+        assert_eq!(distinct.len(), 300);
+        many.release(first[254]);
+        assert_eq!(many.allocate().unwrap(), first[254]);
+        let mut wrap = IpAllocator::for_port(0x13ff);
+        let ips: Vec<Ipv4Addr> = (0..255).map(|_| wrap.allocate().unwrap()).collect();
+        assert_eq!(
+            ips[254],
+            Ipv4Addr::new(127, 0x13, 0x00, 1),
+            "blocks wrap around"
+        );
+        wrap.release(ips[254]);
+        assert_eq!(wrap.allocate().unwrap(), ips[254]);
     }
 
     #[test]
