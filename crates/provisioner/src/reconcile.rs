@@ -32,6 +32,9 @@ use crate::metrics::Metrics;
 use crate::plan::{ChildKind, Desired};
 use crate::status::{self, Blocker, Health, Observation, SetReadiness};
 
+/// How often a blocked database is looked at again.
+pub const BLOCKED_RECHECK: Duration = Duration::from_secs(10);
+
 /// Shared state of the reconcilers.
 pub struct Context {
     /// Client with the provisioner's user agent.
@@ -342,7 +345,8 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
     write_status(ctx, db, &r, conditions, observation.generation).await?;
 
     Ok(match (&plan, ctx.config.health_check) {
-        (Err(_), _) => Action::requeue(Duration::from_secs(30)),
+        // Blockers (a missing Version or user secret) are not watched: look again soon.
+        (Err(_), _) => Action::requeue(BLOCKED_RECHECK),
         (Ok(_), HealthCheckMode::Sql) if !halted => {
             let settings = ProbeSettings::from_spec(&db.health_checker());
             Action::requeue(ctx.probes.next_due(&r.key(), &settings))
@@ -608,6 +612,14 @@ async fn check_health<K: Database>(
         return Ok(Health {
             accepting: pods_health.serving,
             ready: pods_health.serving,
+            message: pods_health.message,
+        });
+    }
+    if !pods_health.serving {
+        // Nothing can answer: skip the probe (and its timeout).
+        return Ok(Health {
+            accepting: false,
+            ready: false,
             message: pods_health.message,
         });
     }

@@ -457,3 +457,101 @@ fn ephemeral_database_has_no_pvcs() {
         env.stop().await;
     });
 }
+
+#[test]
+fn provisioning_waits_for_certificates() {
+    run(async {
+        let env = Env::start().await;
+        let mut db = mssql("tls", "2022-cu22", None);
+        db.spec.tls.tls.issuer_ref.as_mut().unwrap().name = "late-issuer".into();
+        create(&env, &db).await;
+        let waiting: MSSQLServer = testkit::wait_for_object(
+            &env.api(),
+            "tls",
+            "CertificatesIssued=False",
+            WAIT,
+            |db: &MSSQLServer| {
+                condition(db, "CertificatesIssued")
+                    .is_some_and(|c| c.status == api::ConditionStatus::False)
+            },
+        )
+        .await;
+        let message = condition(&waiting, "CertificatesIssued")
+            .unwrap()
+            .message
+            .clone()
+            .unwrap();
+        assert!(
+            message.contains("tls-server-cert") && message.contains("tls-client-cert"),
+            "{message}"
+        );
+        assert!(
+            env.api::<StatefulSet>()
+                .get_opt("tls")
+                .await
+                .unwrap()
+                .is_none(),
+            "no pods before the certificates"
+        );
+        env.api::<Service>()
+            .get("tls")
+            .await
+            .expect("services do not wait");
+
+        let issuer: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+            "metadata": {"name": "late-issuer", "namespace": NS}, "spec": {"selfSigned": {}},
+        }))
+        .unwrap();
+        kube::Api::<kube::api::DynamicObject>::namespaced_with(
+            env.client.clone(),
+            NS,
+            &issuer_resource(),
+        )
+        .create(&PostParams::default(), &issuer)
+        .await
+        .unwrap();
+        let ready: MSSQLServer = wait_phase(&env, "tls", DatabasePhase::Ready).await;
+        assert!(condition(&ready, "CertificatesIssued").is_some_and(|c| c.is_true()));
+        env.stop().await;
+    });
+}
+
+#[test]
+fn children_the_spec_no_longer_produces_are_deleted() {
+    run(async {
+        let env = Env::start().await;
+        let mut db = mssql("mon", "2022-cu22", None);
+        db.spec.monitor = Some(json!({"agent": "prometheus.io/operator"}));
+        create(&env, &db).await;
+        wait_phase::<MSSQLServer>(&env, "mon", DatabasePhase::Ready).await;
+        let services = env.api::<Service>();
+        let stats = services.get("mon-stats").await.unwrap();
+        assert_eq!(stats.labels()["kubedb.com/role"], "stats");
+        patch_spec(&env, "mon", json!({"monitor": null})).await;
+        testkit::eventually("mon-stats deleted", WAIT, || async {
+            services
+                .get_opt("mon-stats")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
+        let sts = env.api::<StatefulSet>();
+        testkit::eventually("exporter container removed", WAIT, || async {
+            let set = sts.get("mon").await.unwrap();
+            let names: Vec<String> = set
+                .spec?
+                .template
+                .spec?
+                .containers
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
+            (names == ["mssql"]).then_some(())
+        })
+        .await;
+        env.stop().await;
+    });
+}
