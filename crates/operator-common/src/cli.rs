@@ -53,6 +53,16 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The namespaces to watch, with empty entries dropped (`WATCH_NAMESPACES=""` means all).
+    pub fn watch_namespaces(&self) -> Vec<String> {
+        self.namespaces
+            .iter()
+            .map(|ns| ns.trim())
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The namespace the leader-election Lease lives in.
     pub fn lease_namespace(&self) -> String {
         self.leader_election_namespace
@@ -127,7 +137,16 @@ mod tests {
     #[test]
     fn namespaces_repeat() {
         let cli = Cli::try_parse_from(["x", "--namespace", "a", "--namespace", "b"]).unwrap();
-        assert_eq!(cli.run.namespaces, ["a", "b"]);
+        assert_eq!(cli.run.watch_namespaces(), ["a", "b"]);
+    }
+
+    #[test]
+    fn empty_namespace_means_all() {
+        // What an empty WATCH_NAMESPACES (or a trailing comma) parses to.
+        let cli = Cli::try_parse_from(["x", "--namespace", "", "--namespace", "a,"]).unwrap();
+        assert_eq!(cli.run.watch_namespaces(), ["a"]);
+        let cli = Cli::try_parse_from(["x", "--namespace", ""]).unwrap();
+        assert!(cli.run.watch_namespaces().is_empty());
     }
 
     #[test]

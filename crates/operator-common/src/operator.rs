@@ -60,7 +60,7 @@ where
     let controllers = setup(OperatorContext {
         client: client.clone(),
         registry: registry.clone(),
-        namespaces: args.namespaces.clone(),
+        namespaces: args.watch_namespaces(),
     })?;
 
     let health = Health::default();

@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Run(run) => {
             let config = Config {
                 health_check: run.health_check,
-                namespaces: run.common.namespaces.clone(),
+                namespaces: run.common.watch_namespaces(),
                 instance: run.common.identity.clone(),
                 ..Config::default()
             };
