@@ -715,7 +715,15 @@ impl Machine<'_> {
             .copied()
             .find(|p| get_condition(conds, &cond_type(pod_steps::EVICT_POD, p)).is_some());
         let leader = plan::leader(kind, &self.world.pods, db.clustered);
-        let name = plan::next_pod(&remaining, in_flight, leader.as_deref())?;
+        let set_of = |n: &str| {
+            self.world
+                .pods
+                .iter()
+                .find(|p| p.name == n)
+                .map(|p| p.sts.as_str())
+        };
+        let same_set = |a: &str, b: &str| set_of(a).is_some() && set_of(a) == set_of(b);
+        let name = plan::next_pod(&remaining, in_flight, leader.as_deref(), same_set)?;
         let pod = self.world.pods.iter().find(|p| p.name == name);
         let targets_of = |p: &PodView| {
             self.world

@@ -291,21 +291,26 @@ pub fn make_plan(
 }
 
 /// The next pod to restart: a pod already in flight first; otherwise the first remaining pod of
-/// the plan, except that the current leader goes after every other remaining pod (the role may
-/// have moved since planning).
+/// the plan, except that the current leader (the role may have moved since planning) goes after
+/// the other remaining pods of its own StatefulSet. `same_set` tells whether two pods share one.
 pub fn next_pod<'a>(
     remaining: &[&'a str],
     in_flight: Option<&'a str>,
     leader: Option<&str>,
+    same_set: impl Fn(&str, &str) -> bool,
 ) -> Option<&'a str> {
     if let Some(p) = in_flight {
         return Some(p);
     }
-    remaining
-        .iter()
-        .copied()
-        .find(|p| Some(*p) != leader)
-        .or_else(|| remaining.first().copied())
+    let first = *remaining.first()?;
+    if Some(first) == leader
+        && let Some(other) = remaining
+            .iter()
+            .find(|p| **p != first && same_set(p, first))
+    {
+        return Some(other);
+    }
+    Some(first)
 }
 
 /// Whether `pod` may be evicted now: every PDB selecting it keeps its desired healthy count, and
@@ -492,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn next_pod_defers_the_current_leader() {
+    fn next_pod_defers_the_current_leader_within_its_set() {
         type Case<'a> = (
             &'a [&'a str],
             Option<&'a str>,
@@ -500,15 +505,17 @@ mod tests {
             Option<&'a str>,
         );
         let cases: Vec<Case> = vec![
-            (&["a", "b"], None, None, Some("a")),
-            (&["a", "b"], None, Some("a"), Some("b")),
-            (&["a"], None, Some("a"), Some("a")),
-            (&["a", "b"], Some("b"), Some("a"), Some("b")),
+            (&["a-0", "a-1"], None, None, Some("a-0")),
+            (&["a-0", "a-1"], None, Some("a-0"), Some("a-1")),
+            (&["a-0"], None, Some("a-0"), Some("a-0")),
+            (&["a-0", "l-0"], None, Some("a-0"), Some("a-0")),
+            (&["a-0", "a-1"], Some("a-1"), Some("a-0"), Some("a-1")),
             (&[], None, None, None),
         ];
+        let same = |x: &str, y: &str| x[..1] == y[..1];
         for (remaining, in_flight, leader, want) in cases {
             assert_eq!(
-                next_pod(remaining, in_flight, leader),
+                next_pod(remaining, in_flight, leader, same),
                 want,
                 "{remaining:?} {in_flight:?} {leader:?}"
             );

@@ -17,8 +17,12 @@ use kube::api::{DeleteParams, ListParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
-#[tokio::test]
-async fn standalone_2022_cu22_to_2025_cu0() {
+#[test]
+fn standalone_2022_cu22_to_2025_cu0() {
+    run(standalone_2022_cu22_to_2025_cu0_body());
+}
+
+async fn standalone_2022_cu22_to_2025_cu0_body() {
     let env = Env::start().await;
     create(&env, &mssql("ms", "2022-cu22", None)).await;
     wait_mssql_ready(&env, "ms").await;
@@ -131,8 +135,12 @@ fn watch_unavailable(
     (worst, task)
 }
 
-#[tokio::test]
-async fn availability_group_restarts_one_at_a_time_primary_last() {
+#[test]
+fn availability_group_restarts_one_at_a_time_primary_last() {
+    run(availability_group_restarts_one_at_a_time_primary_last_body());
+}
+
+async fn availability_group_restarts_one_at_a_time_primary_last_body() {
     let mut env = Env::start().await;
     create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
     wait_mssql_ready(&env, "ag").await;
@@ -228,8 +236,12 @@ async fn availability_group_restarts_one_at_a_time_primary_last() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn restarted_ops_manager_finishes_without_evicting_twice() {
+#[test]
+fn restarted_ops_manager_finishes_without_evicting_twice() {
+    run(restarted_ops_manager_finishes_without_evicting_twice_body());
+}
+
+async fn restarted_ops_manager_finishes_without_evicting_twice_body() {
     let mut env = Env::start().await;
     create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
     wait_mssql_ready(&env, "ag").await;
@@ -278,8 +290,12 @@ async fn restarted_ops_manager_finishes_without_evicting_twice() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn unpullable_target_image_fails_the_request_and_resumes_the_database() {
+#[test]
+fn unpullable_target_image_fails_the_request_and_resumes_the_database() {
+    run(unpullable_target_image_fails_the_request_and_resumes_the_database_body());
+}
+
+async fn unpullable_target_image_fails_the_request_and_resumes_the_database_body() {
     let mut opts = sim_options();
     opts.unpullable_images = vec!["mcr.microsoft.com/mssql/server:2025-*".into()];
     let env = Env::start_with(opts).await;

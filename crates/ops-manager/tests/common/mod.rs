@@ -24,6 +24,30 @@ pub const MSSQL_2025: &str = "mcr.microsoft.com/mssql/server:2025-RTM-ubuntu-22.
 pub const SDB_8_7: &str = "ghcr.io/appscode-images/singlestore-node:alma-8.7.21-f0b8de04d5";
 pub const SDB_8_9: &str = "ghcr.io/appscode-images/singlestore-node:alma-8.9.3-bfa36a984a";
 
+/// Runs an async test body on a multi-threaded runtime with large stacks: kube-sim's in-process
+/// API server validates objects against deep CRD schemas on the caller's stack, which overflows
+/// the default 2 MiB stacks in debug builds.
+pub fn run<F>(body: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let thread = std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(16 * 1024 * 1024)
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(body)
+        })
+        .expect("test thread");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 pub struct Env {
     pub cluster: TestCluster,
     pub client: Client,
@@ -46,6 +70,9 @@ impl Env {
     }
 
     pub async fn start_with(sim: SimOptions) -> Env {
+        if std::env::var_os("RUST_LOG").is_some() {
+            operator_common::init_tracing(operator_common::LogFormat::Text);
+        }
         let cluster = TestCluster::start(sim).await.expect("kube-sim starts");
         cluster.namespace(NS).await.expect("namespace");
         let client = cluster.client.clone();
@@ -79,6 +106,13 @@ impl Env {
             namespaces: Vec::new(),
         };
         let provisioner = tokio::spawn(provisioner::run(ctx, provisioner::Config::default()));
+        // kube-sim creates a resource's watch history lazily, with `compacted_rv` at the global
+        // resourceVersion of that moment; a list taken just before (of a kind with no objects yet)
+        // returns an older resourceVersion, so the first watch after it gets 410 Gone and
+        // kube-runtime relists only after a backoff of several seconds. Opening one watch per
+        // ops-request kind first avoids that delay (reported to the kube-sim owner).
+        touch_watch::<MSSQLServerOpsRequest>(&client).await;
+        touch_watch::<SinglestoreOpsRequest>(&client).await;
         let mut env = Env {
             cluster,
             client,
@@ -166,6 +200,23 @@ impl Env {
             .unwrap()
             .items
     }
+}
+
+async fn touch_watch<K>(client: &Client)
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let stream = api
+        .watch(&kube::api::WatchParams::default().timeout(1), "0")
+        .await
+        .expect("watch");
+    drop(stream);
 }
 
 pub fn storage() -> serde_json::Value {
