@@ -56,6 +56,7 @@ pub async fn run(ctx: OperatorContext, config: Config) -> anyhow::Result<()> {
         metrics,
         events,
         probes: health_check::SqlProbes::default(),
+        errors: Default::default(),
     });
     tracing::info!(
         health_check = context.config.health_check.as_str(),

@@ -47,6 +47,31 @@ pub struct Context {
     pub events: EventPublisher,
     /// SQL probe state (`--health-check=sql`).
     pub probes: SqlProbes,
+    /// The last error reported per database, for one Warning Event per distinct error.
+    pub errors: ErrorReports,
+}
+
+/// The last error reported per database (`kind/namespace/name`), so a failing reconcile publishes
+/// one Warning Event per distinct error rather than one per retry.
+#[derive(Debug, Default)]
+pub struct ErrorReports(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl ErrorReports {
+    /// Records the outcome of a reconcile; returns the error message when it is new for `key`.
+    pub fn transition(&self, key: &str, error: Option<String>) -> Option<String> {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            None => {
+                last.remove(key);
+                None
+            }
+            Some(message) if last.get(key) == Some(&message) => None,
+            Some(message) => {
+                last.insert(key.to_owned(), message.clone());
+                Some(message)
+            }
+        }
+    }
 }
 
 /// `cert-manager.io/v1` Certificate.
@@ -184,6 +209,17 @@ pub async fn reconcile<K: Database>(db: Arc<K>, ctx: Arc<Context>) -> Result<Act
         start.elapsed(),
         result.as_ref().err().map(Error::category),
     );
+    let key = format!("{}/{}", K::KIND.as_str(), DbRef::of(db.as_ref()).key());
+    let reportable = result
+        .as_ref()
+        .err()
+        .filter(|e| !e.is_conflict())
+        .map(ToString::to_string);
+    if let Some(message) = ctx.errors.transition(&key, reportable) {
+        let event =
+            operator_common::events::EventSpec::warning("ReconcileFailed", "Reconcile", message);
+        ctx.events.publish(db.as_ref(), event).await;
+    }
     if let Err(error) = &result {
         if error.is_conflict() {
             tracing::debug!(kind = K::KIND.as_str(), db = %db.name_any(), %error, "conflict; retrying");
@@ -803,4 +839,72 @@ async fn finalize<K: Database>(db: &K, r: &DbRef, ctx: &Context, paused: bool) -
     ctx.metrics.forget(r.kind, &r.key());
     ctx.probes.forget(&r.key());
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::database::DbKind;
+
+    #[test]
+    fn version_blockers_name_the_version_and_the_alternatives() {
+        let available = vec!["2022-cu22".to_owned(), "2025-cu0".to_owned()];
+        let unknown = version_blocker("MSSQLServerVersion", "2019", false, &available);
+        assert_eq!(unknown.reason, "VersionNotFound");
+        assert_eq!(
+            unknown.message,
+            "MSSQLServerVersion \"2019\" does not exist; available versions: 2022-cu22, 2025-cu0"
+        );
+        let deprecated = version_blocker("SinglestoreVersion", "8.1.32", true, &[]);
+        assert_eq!(deprecated.reason, "VersionDeprecated");
+        assert!(
+            deprecated.message.ends_with("available versions: none"),
+            "{}",
+            deprecated.message
+        );
+    }
+
+    #[test]
+    fn do_not_terminate_message_says_how_to_proceed() {
+        let r = DbRef {
+            kind: DbKind::Singlestore,
+            name: "sdb".into(),
+            namespace: "demo".into(),
+            uid: "u".into(),
+        };
+        let message = do_not_terminate_message(&r);
+        assert!(
+            message.contains("kubectl patch sdb sdb -n demo"),
+            "{message}"
+        );
+        assert!(message.contains("DoNotTerminate"), "{message}");
+    }
+
+    #[test]
+    fn errors_are_reported_once_per_distinct_message() {
+        let reports = ErrorReports::default();
+        assert_eq!(
+            reports.transition("a", Some("boom".into())).as_deref(),
+            Some("boom")
+        );
+        assert_eq!(reports.transition("a", Some("boom".into())), None);
+        assert_eq!(
+            reports.transition("a", Some("bang".into())).as_deref(),
+            Some("bang")
+        );
+        assert_eq!(reports.transition("a", None), None);
+        assert_eq!(
+            reports.transition("a", Some("bang".into())).as_deref(),
+            Some("bang")
+        );
+    }
+
+    #[test]
+    fn selectors_render_as_label_queries() {
+        let labels = BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+        ]);
+        assert_eq!(selector_string(&labels), "a=1,b=2");
+    }
 }

@@ -555,3 +555,36 @@ fn children_the_spec_no_longer_produces_are_deleted() {
         env.stop().await;
     });
 }
+
+#[test]
+fn only_the_watched_namespaces_are_managed() {
+    run(async {
+        let config = provisioner::Config {
+            namespaces: vec![NS.to_owned()],
+            ..provisioner::Config::default()
+        };
+        let env = Env::start_with_config(testkit::SimOptions::default(), config).await;
+        env.cluster.namespace("other").await.unwrap();
+        let mut elsewhere = mssql("ms", "2022-cu22", None);
+        elsewhere.metadata.namespace = Some("other".into());
+        let others: kube::Api<MSSQLServer> = kube::Api::namespaced(env.client.clone(), "other");
+        others
+            .create(&PostParams::default(), &elsewhere)
+            .await
+            .unwrap();
+        create(&env, &mssql("ms", "2022-cu22", None)).await;
+        wait_phase::<MSSQLServer>(&env, "ms", DatabasePhase::Ready).await;
+        let untouched = others.get("ms").await.unwrap();
+        assert!(untouched.status.is_none(), "{:?}", untouched.status);
+        assert!(untouched.finalizers().is_empty());
+        let sets: kube::Api<StatefulSet> = kube::Api::namespaced(env.client.clone(), "other");
+        assert!(
+            sets.list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        env.stop().await;
+    });
+}

@@ -59,6 +59,10 @@ impl Env {
     }
 
     pub async fn start_with(sim: SimOptions) -> Env {
+        Self::start_with_config(sim, provisioner::Config::default()).await
+    }
+
+    pub async fn start_with_config(sim: SimOptions, config: provisioner::Config) -> Env {
         let cluster = TestCluster::start(sim).await.expect("kube-sim starts");
         cluster.namespace(NS).await.expect("namespace");
         let client = cluster.client.clone();
@@ -90,7 +94,7 @@ impl Env {
             registry: registry.clone(),
             namespaces: Vec::new(),
         };
-        let task = tokio::spawn(provisioner::run(ctx, provisioner::Config::default()));
+        let task = tokio::spawn(provisioner::run(ctx, config));
         Env {
             cluster,
             client,
