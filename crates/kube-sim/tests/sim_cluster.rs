@@ -231,6 +231,9 @@ async fn ordered_ready_statefulset_comes_up_in_order() {
     for ordinal in 0..3 {
         let claim = claims.get(&format!("data-web-{ordinal}")).await.unwrap();
         assert_eq!(claim.labels()["app"], "web");
+        let status = claim.status.unwrap_or_default();
+        assert_eq!(status.phase.as_deref(), Some("Bound"), "data-web-{ordinal}");
+        assert_eq!(status.capacity.unwrap()["storage"].0, "1Gi");
     }
 
     // Ordered scale down removes the highest ordinal; its PVC stays.
@@ -376,7 +379,27 @@ async fn rolling_update_reaches_all_pods_highest_ordinal_first() {
         ["app-2", "app-1", "app-0"],
         "highest ordinal first, one at a time"
     );
-    assert_eq!(after.status.unwrap().current_replicas, Some(3));
+    let status = after.status.unwrap();
+    assert_eq!(status.current_replicas, Some(3));
+    // Both templates are recorded as ControllerRevisions, numbered in order.
+    let revisions: Api<k8s_openapi::api::apps::v1::ControllerRevision> =
+        Api::default_namespaced(client.clone());
+    let mut recorded: Vec<(String, i64)> = revisions
+        .list(&ListParams::default().labels("app=app"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| (r.name_any(), r.revision))
+        .collect();
+    recorded.sort_by_key(|(_, n)| *n);
+    assert_eq!(
+        recorded,
+        [
+            (old_revision.clone(), 1),
+            (status.update_revision.clone().unwrap(), 2)
+        ]
+    );
     sim.shutdown().await;
 }
 

@@ -159,6 +159,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             pods: pods.clone(),
             claims,
             templates: HashMap::new(),
+            revisions: HashMap::new(),
         },
     );
     run_controller(

@@ -321,6 +321,8 @@ pub struct Controller {
     pub pods: Store<Pod>,
     pub claims: Store<PersistentVolumeClaim>,
     pub templates: HashMap<String, PodTemplateSpec>,
+    /// Revision numbers per StatefulSet uid, as recorded in its ControllerRevisions.
+    pub revisions: HashMap<String, BTreeMap<String, i64>>,
 }
 
 impl Controller {
@@ -375,6 +377,7 @@ impl Controller {
         self.templates
             .entry(update_revision.clone())
             .or_insert_with(|| spec.template.clone());
+        self.record_revision(sts, &update_revision).await?;
         let view = set_view(sts, &update_revision);
 
         let owned: Vec<&Arc<Pod>> = all_pods
@@ -453,7 +456,66 @@ impl Controller {
     }
 }
 
+/// The revision number a StatefulSet's update revision gets: kept when it is already the newest,
+/// else one more than the newest (a template returning to an old revision moves it forward, as
+/// in Kubernetes).
+pub fn next_revision_number(known: &BTreeMap<String, i64>, revision: &str) -> Option<i64> {
+    let newest = known.values().copied().max().unwrap_or(0);
+    match known.get(revision) {
+        Some(&n) if n == newest => None,
+        _ => Some(newest + 1),
+    }
+}
+
+/// The ControllerRevision recording a template.
+pub fn controller_revision(
+    sts: &StatefulSet,
+    revision: &str,
+    number: i64,
+    template: &PodTemplateSpec,
+) -> serde_json::Value {
+    let mut labels = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.clone())
+        .unwrap_or_default();
+    labels.insert(REVISION_LABEL.to_owned(), revision.to_owned());
+    serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": revision,
+            "namespace": sts.namespace(),
+            "labels": labels,
+            "ownerReferences": [controller_ref("apps/v1", "StatefulSet", &sts.name_any(), &sts.uid().unwrap_or_default())],
+        },
+        "data": {"spec": {"template": template}},
+        "revision": number,
+    })
+}
+
 impl Controller {
+    /// Records the update revision as a ControllerRevision (created, or its number moved up).
+    async fn record_revision(&mut self, sts: &StatefulSet, revision: &str) -> anyhow::Result<()> {
+        let uid = sts.uid().unwrap_or_default();
+        let known = self.revisions.entry(uid).or_default();
+        let Some(number) = next_revision_number(known, revision) else {
+            return Ok(());
+        };
+        let template = sts
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        let body = controller_revision(sts, revision, number, &template);
+        let api: Api<k8s_openapi::api::apps::v1::ControllerRevision> =
+            Api::namespaced(self.client.clone(), &sts.namespace().unwrap_or_default());
+        let params = PatchParams::apply("kube-sim-statefulset").force();
+        api.patch(revision, &params, &Patch::Apply(&body)).await?;
+        known.insert(revision.to_owned(), number);
+        Ok(())
+    }
+
     /// Adopts pods without a controller that match the selector and are named `<sts>-<n>`, as
     /// the Kubernetes controller does (e.g. after an orphaning delete of an earlier set).
     async fn adopt(&self, sts: &StatefulSet, orphans: &[Arc<Pod>]) -> anyhow::Result<bool> {
@@ -748,6 +810,25 @@ mod tests {
         assert_eq!(
             (on_delete.current, on_delete.current_revision.as_str()),
             (0, "old")
+        );
+    }
+
+    #[test]
+    fn revision_numbers() {
+        let mut known = BTreeMap::new();
+        assert_eq!(next_revision_number(&known, "a"), Some(1));
+        known.insert("a".to_owned(), 1);
+        assert_eq!(
+            next_revision_number(&known, "a"),
+            None,
+            "the newest keeps its number"
+        );
+        assert_eq!(next_revision_number(&known, "b"), Some(2));
+        known.insert("b".to_owned(), 2);
+        assert_eq!(
+            next_revision_number(&known, "a"),
+            Some(3),
+            "rolling back moves a forward"
         );
     }
 
