@@ -75,7 +75,13 @@ impl Cluster {
     }
 
     /// `POST pods/<name>/eviction`: deletes the pod unless a PodDisruptionBudget forbids it.
-    pub fn evict(&mut self, ns: &str, name: &str, eviction: &Value) -> ApiResult<()> {
+    pub fn evict(
+        &mut self,
+        ns: &str,
+        name: &str,
+        eviction: &Value,
+        dry_run: bool,
+    ) -> ApiResult<()> {
         let pods = self
             .registry
             .get(&GroupResource::new("", "pods"))
@@ -83,6 +89,40 @@ impl Cluster {
         let pod = self.get(&pods, Some(ns), name)?;
         if meta::is_deleting(&pod) {
             return Ok(());
+        }
+        let opts = eviction
+            .get("deleteOptions")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let delete = DeleteOptions {
+            grace_period: opts.get("gracePeriodSeconds").and_then(Value::as_i64),
+            uid: opts
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            resource_version: opts
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            dry_run: dry_run
+                || opts
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|v| v == "All")),
+            propagation: None,
+        };
+        let stale = delete.uid.as_ref().is_some_and(|u| u != meta::uid(&pod))
+            || delete
+                .resource_version
+                .as_ref()
+                .is_some_and(|rv| Some(rv.as_str()) != meta::meta_str(&pod, "resourceVersion"));
+        if stale {
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                name,
+                "Precondition failed: the pod's uid or resourceVersion does not match",
+            ));
         }
         let pdb_gr = GroupResource::new("policy", "poddisruptionbudgets");
         let pdbs: Vec<Object> = self
@@ -124,6 +164,9 @@ impl Cluster {
                 }]}));
                 return Err(err);
             }
+            if delete.dry_run {
+                return Ok(());
+            }
             let mut next = (**pdb).clone();
             next["status"]["disruptionsAllowed"] = json!(allowed - 1);
             let disrupted = next["status"]
@@ -144,26 +187,6 @@ impl Cluster {
                 &WriteOptions::default(),
             )?;
         }
-        let opts = eviction
-            .get("deleteOptions")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let delete = DeleteOptions {
-            grace_period: opts.get("gracePeriodSeconds").and_then(Value::as_i64),
-            uid: opts
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            resource_version: opts
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            dry_run: opts
-                .get("dryRun")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|v| v == "All")),
-            propagation: None,
-        };
         self.delete(&pods, Some(ns), name, &delete)?;
         Ok(())
     }

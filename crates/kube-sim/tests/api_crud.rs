@@ -569,3 +569,81 @@ async fn pod_logs_come_from_the_log_registry() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn eviction_honours_pod_disruption_budgets() {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::EvictParams;
+    let sim = start().await;
+    // kube retries 429 by itself by default; this test wants to see it.
+    let mut config = kube::Config::new(sim.url().parse().unwrap());
+    config.default_namespace = "default".into();
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pdbs: Api<PodDisruptionBudget> = Api::default_namespaced(client);
+    let pod: Pod = serde_json::from_value(
+        json!({"metadata": {"name": "db-0", "labels": {"app": "db"}},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "db:1"}]}}),
+    )
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({"metadata": {"name": "db"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}}))
+    .unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    let status = |allowed: i32| json!({"status": {"disruptionsAllowed": allowed, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}});
+    pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(&status(0)))
+        .await
+        .unwrap();
+    match pods.evict("db-0", &EvictParams::default()).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
+            assert!(s.message.contains("disruption budget"), "{}", s.message);
+        }
+        other => panic!("expected 429, got {other:?}"),
+    }
+    pdbs.patch_status("db", &PatchParams::default(), &Patch::Merge(&status(1)))
+        .await
+        .unwrap();
+    let dry = EvictParams {
+        post_options: PostParams {
+            dry_run: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    pods.evict("db-0", &dry).await.unwrap();
+    assert_eq!(
+        pdbs.get("db")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .disruptions_allowed,
+        1,
+        "dry run changes nothing"
+    );
+    assert!(
+        pods.get("db-0")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+    pods.evict("db-0", &EvictParams::default()).await.unwrap();
+    let st = pdbs.get("db").await.unwrap().status.unwrap();
+    assert_eq!(st.disruptions_allowed, 0);
+    assert!(st.disrupted_pods.unwrap().contains_key("db-0"));
+    assert!(
+        pods.get("db-0")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some(),
+        "graceful deletion started"
+    );
+    sim.shutdown().await;
+}

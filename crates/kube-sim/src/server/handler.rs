@@ -402,7 +402,12 @@ async fn resource(
         }
         ("create", Some(name), Some("eviction")) => {
             let body = decode(&read_body(body).await?, &content_type)?;
-            state.lock().evict(ns.unwrap_or_default(), name, &body)?;
+            state.lock().evict(
+                ns.unwrap_or_default(),
+                name,
+                &body,
+                q.get("dryRun").is_some_and(|v| v == "All"),
+            )?;
             state.forget_removed_pods();
             Ok(json_response(
                 StatusCode::CREATED,
