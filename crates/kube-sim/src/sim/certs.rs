@@ -364,12 +364,11 @@ impl Controller {
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
         let now = Timestamp::now();
         // Issuer conditions.
-        for (store, resource, namespaced) in [
-            (&self.issuers, resource("Issuer", "issuers"), true),
+        for (store, resource) in [
+            (&self.issuers, resource("Issuer", "issuers")),
             (
                 &self.cluster_issuers,
                 resource("ClusterIssuer", "clusterissuers"),
-                false,
             ),
         ] {
             for issuer in store.state() {
@@ -395,7 +394,6 @@ impl Controller {
                     now,
                 );
                 if !same_condition(previous, &cond) {
-                    let _ = namespaced;
                     self.patch_status(
                         &resource,
                         ns.as_deref(),

@@ -37,7 +37,8 @@ pub use options::{RunImage, SimOptions, parse_duration};
 /// What the simulated cluster needs from the API server it runs against.
 #[derive(Clone)]
 pub struct SimContext {
-    /// A client of the API server (used for one-off setup such as installing CRDs).
+    /// A client of the API server. The simulation makes its own clients per component (each with
+    /// its `kube-sim/<component>` user agent) from `api_url`; this one is not used by it.
     pub client: kube::Client,
     /// Base URL of the API server, e.g. `http://127.0.0.1:40123`.
     pub api_url: String,

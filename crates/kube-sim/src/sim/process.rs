@@ -406,27 +406,16 @@ async fn supervise(
             }
         };
         let guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
-        for (pipe, is_out) in [
-            (child.stdout.take().map(Pipe::Out), true),
-            (child.stderr.take().map(Pipe::Err), false),
-        ] {
-            let Some(pipe) = pipe else { continue };
-            let logs = logs.clone();
-            let (ns, pod, c) = (
-                spec.namespace.clone(),
-                spec.pod.clone(),
-                spec.container.clone(),
-            );
-            tokio::spawn(async move {
-                let _ = is_out;
-                let mut lines = match pipe {
-                    Pipe::Out(out) => LinesOf::Out(BufReader::new(out).lines()),
-                    Pipe::Err(err) => LinesOf::Err(BufReader::new(err).lines()),
-                };
-                while let Some(line) = lines.next().await {
-                    logs.append(&ns, &pod, &c, format!("{line}\n").as_bytes());
-                }
-            });
+        let key = (
+            spec.namespace.clone(),
+            spec.pod.clone(),
+            spec.container.clone(),
+        );
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(pump(out, logs.clone(), key.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(pump(err, logs.clone(), key));
         }
         update(&|s| {
             s.running = true;
@@ -488,22 +477,14 @@ async fn supervise(
     });
 }
 
-enum Pipe {
-    Out(tokio::process::ChildStdout),
-    Err(tokio::process::ChildStderr),
-}
-
-enum LinesOf {
-    Out(tokio::io::Lines<BufReader<tokio::process::ChildStdout>>),
-    Err(tokio::io::Lines<BufReader<tokio::process::ChildStderr>>),
-}
-
-impl LinesOf {
-    async fn next(&mut self) -> Option<String> {
-        match self {
-            LinesOf::Out(l) => l.next_line().await.ok().flatten(),
-            LinesOf::Err(l) => l.next_line().await.ok().flatten(),
-        }
+/// Copies a process's output, line by line, into the container's log.
+async fn pump<R>(reader: R, logs: PodLogs, (ns, pod, container): (String, String, String))
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let mut lines = BufReader::new(reader).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        logs.append(&ns, &pod, &container, format!("{line}\n").as_bytes());
     }
 }
 
