@@ -122,6 +122,15 @@ impl Encoder {
     }
 }
 
+/// What a new watch replays before live changes.
+enum Initial {
+    /// Synthetic ADDED events for the current objects, then (for `sendInitialEvents`) a bookmark
+    /// at this resourceVersion.
+    State(Vec<Object>, Option<u64>),
+    /// Recorded changes after the requested resourceVersion.
+    Changes(Vec<Arc<Change>>),
+}
+
 /// Opens a watch and returns the streaming response.
 pub fn start(
     state: &Arc<ServerState>,
@@ -134,8 +143,9 @@ pub fn start(
         version: version.to_owned(),
         table: params.table.clone(),
     };
-    let mut initial: Vec<Bytes> = Vec::new();
-    let (rx, start_rv) = {
+    // Under the lock only the subscription and the Arcs of what to replay are taken; encoding
+    // happens in the stream's task.
+    let (rx, start_rv, initial) = {
         let mut cluster = state.lock();
         let current = cluster.store.current_rv();
         let col = cluster.store.collection(&info.gr());
@@ -143,15 +153,13 @@ pub fn start(
         let from_state = params.resource_version.is_empty()
             || params.resource_version == "0"
             || params.send_initial_events;
-        if from_state {
-            initial.extend(
-                col.iter_namespace(params.namespace.as_deref())
-                    .filter(|(_, o)| params.selects(o))
-                    .map(|(_, o)| encoder.line("ADDED", o)),
-            );
-            if params.send_initial_events {
-                initial.push(encoder.bookmark(current, true));
-            }
+        let initial = if from_state {
+            let objects: Vec<Object> = col
+                .iter_namespace(params.namespace.as_deref())
+                .filter(|(_, o)| params.selects(o))
+                .map(|(_, o)| o.clone())
+                .collect();
+            Initial::State(objects, params.send_initial_events.then_some(current))
         } else {
             let rv: u64 = params.resource_version.parse().map_err(|_| {
                 ApiError::bad_request(format!(
@@ -164,22 +172,34 @@ pub fn start(
                     "too old resource version: {rv} ({})",
                     col.compacted_rv
                 ));
-                initial.push(Encoder::error(&err));
-                return Ok(stream_response(initial, None));
+                return Ok(stream_response(vec![Encoder::error(&err)], None));
             }
-            initial.extend(
-                col.history
-                    .iter()
-                    .filter(|c| c.rv > rv)
-                    .filter_map(|c| encoder.change(&params, c)),
-            );
-        }
-        (rx, current)
+            let from = col.history.partition_point(|c| c.rv <= rv);
+            Initial::Changes(col.history.range(from..).cloned().collect())
+        };
+        (rx, current, initial)
     };
     let (tx, out) = mpsc::channel::<Bytes>(256);
     let state = state.clone();
     tokio::spawn(async move {
-        for line in initial {
+        let lines: Box<dyn Iterator<Item = Bytes> + Send> = match initial {
+            Initial::State(objects, end) => Box::new(
+                objects
+                    .into_iter()
+                    .map(|o| encoder.line("ADDED", &o))
+                    .chain(end.map(|rv| encoder.bookmark(rv, true)))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            Initial::Changes(changes) => Box::new(
+                changes
+                    .iter()
+                    .filter_map(|c| encoder.change(&params, c))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+        };
+        for line in lines {
             if tx.send(line).await.is_err() {
                 return;
             }
