@@ -268,3 +268,87 @@ async fn controller_reconciles_custom_resources() {
     assert_eq!(Widget::kind(&()), "Widget");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn multiple_versions_and_cel_rules() {
+    let sim = start().await;
+    let client = sim.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let schema = json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+        "type": "object",
+        "properties": {"mode": {"type": "string", "x-kubernetes-validations": [
+            {"rule": "self == oldSelf", "message": "mode is immutable"}
+        ]}, "size": {"type": "integer"}},
+        "x-kubernetes-validations": [{"rule": "self.size <= 5", "message": "size must be at most 5"}]
+    }}}});
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+            "versions": [
+                {"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                {"name": "v1", "served": true, "storage": true, "schema": schema}
+            ]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let established = await_condition(crds, "gizmos.example.com", conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(5), established)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let gvk = |v: &str| {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", v, "Gizmo"),
+            "gizmos",
+        )
+    };
+    let v1: Api<DynamicObject> = Api::default_namespaced_with(client.clone(), &gvk("v1"));
+    let beta: Api<DynamicObject> = Api::default_namespaced_with(client.clone(), &gvk("v1beta1"));
+    let obj: DynamicObject =
+        serde_json::from_value(json!({"apiVersion": "example.com/v1beta1", "kind": "Gizmo",
+        "metadata": {"name": "g"}, "spec": {"mode": "a", "size": 1}}))
+        .unwrap();
+    beta.create(&PostParams::default(), &obj).await.unwrap();
+    // Stored once, readable through every served version.
+    let through_v1 = v1.get("g").await.unwrap();
+    assert_eq!(through_v1.types.unwrap().api_version, "example.com/v1");
+    assert_eq!(
+        beta.get("g").await.unwrap().types.unwrap().api_version,
+        "example.com/v1beta1"
+    );
+
+    // CEL: a transition rule with oldSelf, and a rule on the object.
+    let change_mode = json!({"spec": {"mode": "b"}});
+    match v1
+        .patch("g", &PatchParams::default(), &Patch::Merge(&change_mode))
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 422);
+            assert!(s.message.contains("mode is immutable"), "{}", s.message);
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let too_big = json!({"spec": {"size": 9}});
+    match v1
+        .patch("g", &PatchParams::default(), &Patch::Merge(&too_big))
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert!(
+            s.message.contains("size must be at most 5"),
+            "{}",
+            s.message
+        ),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    v1.patch(
+        "g",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"size": 5}})),
+    )
+    .await
+    .unwrap();
+    sim.shutdown().await;
+}
