@@ -185,6 +185,18 @@ fn fail(step: impl Into<String>, message: impl Into<String>) -> Step {
     }
 }
 
+/// How to take a pod down: a Ready pod through the Eviction API (PodDisruptionBudgets decide);
+/// a pod that is not Ready serves nothing, so deleting it cannot lower availability, while a
+/// budget could refuse to evict it and block a recovery (`apply: Always`).
+fn disrupt(pod: &PodView) -> Effect {
+    let (name, uid) = (pod.name.clone(), pod.uid.clone());
+    if pod.healthy() {
+        Effect::Evict { pod: name, uid }
+    } else {
+        Effect::DeletePod { pod: name, uid }
+    }
+}
+
 fn since(now: Timestamp, then: &Time) -> Duration {
     now.duration_since(then.0)
         .try_into()
@@ -784,10 +796,7 @@ impl Machine<'_> {
             let status =
                 self.with([self.cond(&evict_type, ConditionStatus::True, None, rec.message())]);
             let d = Decision::status(status)
-                .with_effect(Effect::Evict {
-                    pod: name.to_owned(),
-                    uid: pod.uid.clone(),
-                })
+                .with_effect(disrupt(pod))
                 .event(EventSpec::normal(
                     pod_steps::EVICT_POD,
                     "RestartPods",
@@ -813,10 +822,7 @@ impl Machine<'_> {
             if let Err(why) = plan::eviction_allowed(pod, &self.world.pods, &self.world.pdbs) {
                 return Some(wait(cond_type(pod_steps::EVICT_POD, name), why));
             }
-            return Some(act(Decision::effect(Effect::Evict {
-                pod: name.to_owned(),
-                uid: pod.uid.clone(),
-            })));
+            return Some(act(Decision::effect(disrupt(pod))));
         }
         let retry = get_condition(conds, ops_types::RETRYING)
             .and_then(|c| c.message.as_deref())

@@ -286,6 +286,29 @@ fn eviction_is_recorded_before_it_happens_and_never_repeated_on_a_new_incarnatio
 }
 
 #[test]
+fn a_pod_that_is_not_ready_is_deleted_instead_of_evicted() {
+    let (mut req, mut world) = at_restart();
+    let d = next_action(&req, &world, &cfg());
+    apply_status(&mut req, &d);
+    world.pods[0].ready = false;
+    let d = next_action(&req, &world, &cfg());
+    assert_eq!(
+        d.effect,
+        Effect::DeletePod {
+            pod: "db-0".into(),
+            uid: "db-0-uid".into()
+        }
+    );
+    assert!(
+        d.status
+            .unwrap()
+            .conditions()
+            .iter()
+            .any(|c| c.type_ == "EvictPod--db-0")
+    );
+}
+
+#[test]
 fn never_evicts_below_the_pdb() {
     let (mut req, mut world) = at_restart();
     let d = next_action(&req, &world, &cfg());
