@@ -74,6 +74,14 @@ impl ErrorReports {
     }
 }
 
+/// Patch parameters naming the provisioner's field manager (for merge patches).
+fn manager_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(names::PROVISIONER_FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
 /// `cert-manager.io/v1` Certificate.
 pub fn certificate_resource() -> ApiResource {
     ApiResource {
@@ -251,7 +259,7 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
         let mut finalizers = db.finalizers().to_vec();
         finalizers.push(names::FINALIZER.to_owned());
         let patch = json!({"metadata": {"resourceVersion": db.resource_version(), "finalizers": finalizers}});
-        api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
+        api.patch(&r.name, &manager_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| Error::kube(format!("adding the finalizer to {}", r.key()), e))?;
         ctx.metrics.write(r.kind.metric_label(), "patch");
@@ -730,11 +738,7 @@ async fn write_status<K: Database>(
         },
     });
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
-    let params = PatchParams {
-        field_manager: Some(names::PROVISIONER_FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
-    api.patch_status(&r.name, &params, &Patch::Merge(&patch))
+    api.patch_status(&r.name, &manager_params(), &Patch::Merge(&patch))
         .await
         .map_err(|e| Error::kube(format!("writing the status of {}", r.key()), e))?;
     ctx.metrics.write(r.kind.metric_label(), "patch-status");
@@ -792,7 +796,7 @@ async fn finalize<K: Database>(db: &K, r: &DbRef, ctx: &Context, paused: bool) -
             // Orphan the secret so garbage collection keeps it.
             let patch = json!({"metadata": {"ownerReferences": null}});
             match secrets
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(&name, &manager_params(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => ctx.metrics.write("secrets", "patch"),
@@ -823,7 +827,7 @@ async fn finalize<K: Database>(db: &K, r: &DbRef, ctx: &Context, paused: bool) -
     let patch =
         json!({"metadata": {"resourceVersion": db.resource_version(), "finalizers": finalizers}});
     match api
-        .patch(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(&r.name, &manager_params(), &Patch::Merge(&patch))
         .await
     {
         Ok(_) => ctx.metrics.write(r.kind.metric_label(), "patch"),

@@ -588,3 +588,56 @@ fn only_the_watched_namespaces_are_managed() {
         env.stop().await;
     });
 }
+
+#[test]
+fn sql_health_check_reports_an_unreachable_database() {
+    run(async {
+        let config = provisioner::Config {
+            health_check: provisioner::HealthCheckMode::Sql,
+            ..provisioner::Config::default()
+        };
+        let env = Env::start_with_config(testkit::SimOptions::default(), config).await;
+        let mut db = mssql("ms", "2022-cu22", None);
+        db.spec.health_checker = Some(api::common::HealthCheckSpec {
+            period_seconds: Some(1),
+            timeout_seconds: Some(2),
+            failure_threshold: Some(1),
+            disable_write_check: None,
+        });
+        create(&env, &db).await;
+        // Pods become Ready in kube-sim, but no SQL Server answers behind the service.
+        let probed: MSSQLServer = testkit::wait_for_object(
+            &env.api(),
+            "ms",
+            "AcceptingConnection=False from a probe",
+            WAIT,
+            |db: &MSSQLServer| {
+                condition(db, "ReplicaReady").is_some_and(|c| c.is_true())
+                    && condition(db, "AcceptingConnection").is_some_and(|c| {
+                        c.status == api::ConditionStatus::False
+                            && c.message
+                                .as_deref()
+                                .is_some_and(|m| m.contains("ms.demo.svc:1433"))
+                    })
+            },
+        )
+        .await;
+        let message = condition(&probed, "AcceptingConnection")
+            .unwrap()
+            .message
+            .clone()
+            .unwrap();
+        assert!(message.contains("not accepting connections"), "{message}");
+        let auth = env.api::<Secret>().get("ms-auth").await.unwrap();
+        let password = String::from_utf8(auth.data.unwrap()["password"].0.clone()).unwrap();
+        assert!(
+            !message.contains(&password),
+            "the password never appears in conditions"
+        );
+        assert_eq!(
+            probed.status.as_ref().unwrap().phase,
+            Some(DatabasePhase::Provisioning)
+        );
+        env.stop().await;
+    });
+}
