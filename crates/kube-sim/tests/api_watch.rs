@@ -246,3 +246,44 @@ async fn streaming_list_watcher() {
     assert_eq!(lists, 0, "the streaming list uses a watch, not a list");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_requests_and_metadata_watcher() {
+    let sim = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client());
+    api.create(&PostParams::default(), &cm("m1", "x"))
+        .await
+        .unwrap();
+    let meta = api.get_metadata("m1").await.unwrap();
+    assert_eq!(meta.types.as_ref().unwrap().kind, "PartialObjectMetadata");
+    assert_eq!(meta.metadata.labels.unwrap()["app"], "x");
+    let list = api.list_metadata(&Default::default()).await.unwrap();
+    assert_eq!(list.types.kind, "PartialObjectMetadataList");
+    assert_eq!(list.items.len(), 1);
+
+    let (reader, writer) = reflector::store();
+    let task = tokio::spawn(
+        watcher(
+            Api::<kube::core::PartialObjectMeta<ConfigMap>>::default_namespaced(sim.client()),
+            watcher::Config::default(),
+        )
+        .reflect(writer)
+        .applied_objects()
+        .for_each(|_| async {}),
+    );
+    reader.wait_until_ready().await.unwrap();
+    api.create(&PostParams::default(), &cm("m2", "y"))
+        .await
+        .unwrap();
+    wait_for("metadata watch event", Duration::from_secs(5), || async {
+        (reader.state().len() == 2).then_some(())
+    })
+    .await;
+    assert!(reader.state().iter().all(|m| {
+        m.types
+            .as_ref()
+            .is_some_and(|t| t.kind == "PartialObjectMetadata")
+    }));
+    task.abort();
+    sim.shutdown().await;
+}

@@ -228,6 +228,7 @@ fn wants_table(headers: &HeaderMap) -> bool {
 fn list_body(
     info: &ResourceInfo,
     version: &str,
+    meta_only: bool,
     items: &[Object],
     rv: u64,
     cont: Option<&str>,
@@ -244,8 +245,16 @@ fn list_body(
     buf.extend_from_slice(
         format!(
             "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"items\":[",
-            info.list_kind,
-            info.api_version(version)
+            if meta_only {
+                "PartialObjectMetadataList"
+            } else {
+                &info.list_kind
+            },
+            if meta_only {
+                "meta.k8s.io/v1".to_owned()
+            } else {
+                info.api_version(version)
+            }
         )
         .as_bytes(),
     );
@@ -253,7 +262,12 @@ fn list_body(
         if i > 0 {
             buf.push(b',');
         }
-        serde_json::to_writer(&mut buf, &*present(info, version, item)).expect("serializable");
+        if meta_only {
+            serde_json::to_writer(&mut buf, &table::partial_metadata(item))
+        } else {
+            serde_json::to_writer(&mut buf, &*present(info, version, item))
+        }
+        .expect("serializable");
     }
     buf.extend_from_slice(b"]}");
     (
@@ -264,8 +278,29 @@ fn list_body(
         .into_response()
 }
 
-fn object_response(info: &ResourceInfo, version: &str, code: StatusCode, obj: &Object) -> Response {
+fn object_response(
+    info: &ResourceInfo,
+    version: &str,
+    meta_only: bool,
+    code: StatusCode,
+    obj: &Object,
+) -> Response {
+    if meta_only {
+        return json_response(code, &table::partial_metadata(obj));
+    }
     json_response(code, &present(info, version, obj))
+}
+
+/// Accept header asks for `PartialObjectMetadata` (kube's `*_metadata` calls, metadata watchers).
+fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+        })
 }
 
 async fn resource(
@@ -321,6 +356,7 @@ async fn resource(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
+    let meta_only = wants_metadata(headers);
     let ns = rp.namespace.as_deref();
     let version = rp.version.as_str();
     let name = rp.name.as_deref();
@@ -341,7 +377,13 @@ async fn resource(
                     None,
                 )));
             }
-            Ok(object_response(&info, version, StatusCode::OK, &obj))
+            Ok(object_response(
+                &info,
+                version,
+                meta_only,
+                StatusCode::OK,
+                &obj,
+            ))
         }
         ("list", None, None) => {
             let opts = list_options(q)?;
@@ -362,6 +404,7 @@ async fn resource(
             Ok(list_body(
                 &info,
                 version,
+                meta_only,
                 &page.items,
                 page.resource_version,
                 page.continue_token.as_deref(),
@@ -381,6 +424,7 @@ async fn resource(
                     .map(Duration::from_secs),
                 labels: opts.labels,
                 fields: opts.fields,
+                metadata_only: meta_only,
                 table: wants_table(headers).then(|| {
                     q.get("includeObject")
                         .cloned()
@@ -398,7 +442,13 @@ async fn resource(
                 body,
                 &write_options(q, &request.user_agent),
             )?;
-            Ok(object_response(&info, version, StatusCode::CREATED, &obj))
+            Ok(object_response(
+                &info,
+                version,
+                meta_only,
+                StatusCode::CREATED,
+                &obj,
+            ))
         }
         ("create", Some(name), Some("eviction")) => {
             let body = decode(&read_body(body).await?, &content_type)?;
@@ -438,7 +488,13 @@ async fn resource(
                 &write_options(q, &request.user_agent),
             )?;
             state.forget_removed_pods();
-            Ok(object_response(&info, version, StatusCode::OK, &obj))
+            Ok(object_response(
+                &info,
+                version,
+                meta_only,
+                StatusCode::OK,
+                &obj,
+            ))
         }
         ("patch", Some(name), sub) => {
             let patch_type = PatchType::from_content_type(&content_type)
@@ -478,7 +534,7 @@ async fn resource(
             } else {
                 StatusCode::CREATED
             };
-            Ok(object_response(&info, version, code, &obj))
+            Ok(object_response(&info, version, meta_only, code, &obj))
         }
         ("delete", Some(name), None) => {
             let body = decode(&read_body(body).await?, &content_type).unwrap_or(Value::Null);
@@ -491,7 +547,7 @@ async fn resource(
             } else {
                 StatusCode::ACCEPTED
             };
-            Ok(object_response(&info, version, code, &obj))
+            Ok(object_response(&info, version, meta_only, code, &obj))
         }
         ("deletecollection", None, None) => {
             let body = decode(&read_body(body).await?, &content_type).unwrap_or(Value::Null);
@@ -503,7 +559,7 @@ async fn resource(
             )?;
             state.forget_removed_pods();
             let rv = state.lock().store.current_rv();
-            Ok(list_body(&info, version, &items, rv, None, None))
+            Ok(list_body(&info, version, meta_only, &items, rv, None, None))
         }
         _ => Err(ApiError::method_not_allowed()),
     }

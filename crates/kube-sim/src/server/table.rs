@@ -310,15 +310,20 @@ fn custom_cell(obj: &Value, c: &PrinterColumn) -> Value {
     }
 }
 
+/// The `meta.k8s.io/v1` PartialObjectMetadata of an object.
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
 fn row_object(obj: &Object, include: &str) -> Value {
     match include {
         "None" => Value::Null,
         "Object" => (**obj).clone(),
-        _ => json!({
-            "kind": "PartialObjectMetadata",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-        }),
+        _ => partial_metadata(obj),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct WatchParams {
     pub fields: FieldSelector,
     /// Render objects as Table rows (kubectl get -w), with this `includeObject`.
     pub table: Option<String>,
+    /// Send `PartialObjectMetadata` objects (metadata watches).
+    pub metadata_only: bool,
 }
 
 impl WatchParams {
@@ -53,6 +55,7 @@ struct Encoder {
     info: Arc<ResourceInfo>,
     version: String,
     table: Option<String>,
+    metadata_only: bool,
 }
 
 impl Encoder {
@@ -65,6 +68,7 @@ impl Encoder {
                 include,
                 None,
             ),
+            None if self.metadata_only => table::partial_metadata(obj),
             None => return Self::finish(kind, &present(&self.info, &self.version, obj)),
         };
         Self::finish(kind, &object)
@@ -95,6 +99,7 @@ impl Encoder {
         };
         if kind == change.kind
             && self.table.is_none()
+            && !self.metadata_only
             && change.object.get("apiVersion").and_then(Value::as_str)
                 == Some(&self.info.api_version(&self.version))
         {
@@ -142,6 +147,7 @@ pub fn start(
         info: info.clone(),
         version: version.to_owned(),
         table: params.table.clone(),
+        metadata_only: params.metadata_only,
     };
     // Under the lock only the subscription and the Arcs of what to replay are taken; encoding
     // happens in the stream's task.
