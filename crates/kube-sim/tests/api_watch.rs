@@ -287,3 +287,24 @@ async fn metadata_requests_and_metadata_watcher() {
     task.abort();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn watches_end_at_their_timeout() {
+    let sim = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client());
+    let started = std::time::Instant::now();
+    let stream = api
+        .watch(&WatchParams::default().timeout(1), "0")
+        .await
+        .unwrap();
+    let events: Vec<_> = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends");
+    assert!(events.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    sim.shutdown().await;
+}
