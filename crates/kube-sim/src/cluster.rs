@@ -221,7 +221,7 @@ impl Cluster {
         })
     }
 
-    fn check_namespace(&self, info: &ResourceInfo, ns: &str) -> ApiResult<()> {
+    fn check_namespace(&self, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<()> {
         if !info.namespaced {
             return Ok(());
         }
@@ -238,7 +238,7 @@ impl Cluster {
             Some(n) if meta::is_deleting(&n) => Err(ApiError::forbidden(format!(
                 "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                 crate::error::qualified(&info.group, &info.plural),
-                ""
+                name
             ))),
             Some(_) => Ok(()),
         }
@@ -340,7 +340,7 @@ impl Cluster {
     ) -> ApiResult<Object> {
         Self::check_body(info, version, &mut body, ns)?;
         let ns_name = meta::namespace(&body).to_owned();
-        self.check_namespace(info, &ns_name)?;
+        self.check_namespace(info, &ns_name, meta::name(&body))?;
         let m = meta::metadata_mut(&mut body);
         if m.get("name")
             .and_then(Value::as_str)

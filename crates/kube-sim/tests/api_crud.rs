@@ -458,10 +458,17 @@ async fn namespace_deletion_removes_contents() {
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
     assert_eq!(api_code(api.get("one").await).0, 404);
     // New content is refused while terminating.
-    assert_eq!(
-        api_code(api.create(&PostParams::default(), &cm("two", &[])).await).0,
-        403
-    );
+    match api.create(&PostParams::default(), &cm("two", &[])).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 403);
+            assert!(
+                s.message.starts_with("configmaps \"two\" is forbidden: unable to create new content in namespace scratch"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
     api.patch(
         "held",
         &PatchParams::default(),
