@@ -396,3 +396,74 @@ async fn faults_body() {
     );
     env.stop().await;
 }
+
+#[test]
+fn deleting_a_progressing_request_stops_it_and_resumes_the_database() {
+    run(delete_body());
+}
+
+async fn delete_body() {
+    let env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
+    let running = testkit::wait_for_object(
+        &env.api::<MSSQLServerOpsRequest>(),
+        "upd",
+        "first eviction recorded",
+        WAIT,
+        |r: &MSSQLServerOpsRequest| {
+            condition_types(r.status.as_ref())
+                .iter()
+                .any(|t| t.starts_with("EvictPod--"))
+        },
+    )
+    .await;
+    assert!(
+        running
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == ops_manager::FINALIZER))
+    );
+    assert!(paused(
+        env.api::<MSSQLServer>()
+            .get("ag")
+            .await
+            .unwrap()
+            .status
+            .as_ref()
+    ));
+    env.api::<MSSQLServerOpsRequest>()
+        .delete("upd", &DeleteParams::default())
+        .await
+        .unwrap();
+    testkit::eventually("request gone", WAIT, || async {
+        env.api::<MSSQLServerOpsRequest>()
+            .get_opt("upd")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let evictions = env.evictions();
+    let db = env.api::<MSSQLServer>().get("ag").await.unwrap();
+    assert!(
+        !paused(db.status.as_ref()),
+        "resumed before the request went away"
+    );
+    assert_eq!(
+        db.spec.version, "2022-cu22",
+        "the database version is not changed"
+    );
+    // The provisioner takes over again: the database returns to Ready and no pod is evicted after
+    // the request is gone.
+    wait_mssql_ready(&env, "ag").await;
+    assert_eq!(env.evictions(), evictions);
+    assert!(
+        (1..3).contains(&evictions),
+        "the run stopped before its last pod: {evictions}"
+    );
+    env.stop().await;
+}
