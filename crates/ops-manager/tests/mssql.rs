@@ -86,6 +86,55 @@ async fn standalone_2022_cu22_to_2025_cu0_body() {
         r.finalizers().is_empty().then_some(())
     })
     .await;
+    let mut text = Vec::new();
+    prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &env.registry.gather(),
+        &mut text,
+    )
+    .unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let kind = ("kind", "MSSQLServer");
+    assert_eq!(
+        value(
+            "kubedb_ops_manager_ops_requests_total",
+            &[kind, ("type", "UpdateVersion"), ("result", "Successful")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "kubedb_ops_manager_ops_request_duration_seconds_count",
+            &[kind, ("type", "UpdateVersion")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("kubedb_ops_manager_ops_pods_restarted_total", &[kind]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "kubedb_ops_manager_ops_step_duration_seconds_count",
+            &[kind, ("step", "restart_pod")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("kubedb_ops_manager_ops_requests_in_progress", &[kind]),
+        0.0
+    );
     eprintln!(
         "MEASURED standalone: request took {took:?}; ops-manager writes {}",
         env.ops_manager_writes() - writes_before

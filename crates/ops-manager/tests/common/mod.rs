@@ -70,6 +70,13 @@ impl Env {
     }
 
     pub async fn start_with(sim: SimOptions) -> Env {
+        let mut env = Self::start_provisioner_only(sim).await;
+        env.start_ops_manager().await;
+        env
+    }
+
+    /// kube-sim and the provisioner, without an in-process ops-manager.
+    pub async fn start_provisioner_only(sim: SimOptions) -> Env {
         if std::env::var_os("RUST_LOG").is_some() {
             operator_common::init_tracing(operator_common::LogFormat::Text);
         }
@@ -113,15 +120,13 @@ impl Env {
         // ops-request kind first avoids that delay (reported to the kube-sim owner).
         touch_watch::<MSSQLServerOpsRequest>(&client).await;
         touch_watch::<SinglestoreOpsRequest>(&client).await;
-        let mut env = Env {
+        Env {
             cluster,
             client,
             provisioner,
             ops_manager: None,
             registry: prometheus::Registry::new(),
-        };
-        env.start_ops_manager().await;
-        env
+        }
     }
 
     /// Starts (or restarts) the ops-manager with a fresh registry.

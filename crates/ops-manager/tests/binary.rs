@@ -1,0 +1,132 @@
+//! Smoke test of the built `ops-manager` binary against kube-sim (with the in-process
+//! provisioner): it runs an UpdateVersion, serves the documented metrics, turns ready, and on
+//! SIGTERM exits 0 and releases its Lease.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase};
+use common::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    Some((
+        status,
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn binary_updates_serves_metrics_and_releases_the_lease_on_sigterm() {
+    run(async {
+        let env = Env::start_provisioner_only(sim_options()).await;
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ops-manager"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(env.cluster.sim.kubeconfig_path())
+            .args([
+                "--metrics-addr",
+                &addr,
+                "--identity",
+                "smoke",
+                "--leader-election-namespace",
+                "default",
+            ])
+            .args(["--namespace", NS, "--poll-interval", "200ms"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the ops-manager binary starts");
+        testkit::eventually("/readyz 200", WAIT, || async {
+            http_get(&addr, "/readyz")
+                .await
+                .filter(|(s, _)| *s == 200)
+                .map(|_| ())
+        })
+        .await;
+        let leases: Api<Lease> = Api::namespaced(env.client.clone(), "default");
+        testkit::eventually("the Lease held by smoke", WAIT, || async {
+            let lease = leases.get_opt("kubedb-ops-manager").await.ok()??;
+            (lease.spec?.holder_identity.as_deref() == Some("smoke")).then_some(())
+        })
+        .await;
+
+        create(&env, &mssql("ms", "2022-cu22", None)).await;
+        wait_mssql_ready(&env, "ms").await;
+        msops(&env, "upd", "ms", "2025-cu0", json!({})).await;
+        wait_phase::<MSSQLServerOpsRequest>(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
+        let agents: Vec<String> = env
+            .cluster
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.subresource == "eviction")
+            .map(|r| r.user_agent.clone())
+            .collect();
+        assert!(
+            agents.iter().all(|a| a.starts_with("ops-manager/")),
+            "{agents:?}"
+        );
+
+        let (status, metrics) = http_get(&addr, "/metrics").await.expect("/metrics answers");
+        assert_eq!(status, 200);
+        for series in [
+            "kubedb_ops_manager_leader 1",
+            "kubedb_ops_manager_ops_requests_total{kind=\"MSSQLServer\",result=\"Successful\",type=\"UpdateVersion\"} 1",
+            "kubedb_ops_manager_ops_request_duration_seconds_count{kind=\"MSSQLServer\",type=\"UpdateVersion\"} 1",
+            "kubedb_ops_manager_ops_step_duration_seconds_bucket{kind=\"MSSQLServer\",step=\"pause\"",
+            "kubedb_ops_manager_ops_requests_in_progress{kind=\"MSSQLServer\"} 0",
+            "kubedb_ops_manager_ops_pods_restarted_total{kind=\"MSSQLServer\"} 1",
+        ] {
+            assert!(
+                metrics.contains(series),
+                "{series} missing from:\n{metrics}"
+            );
+        }
+        assert_eq!(http_get(&addr, "/healthz").await.map(|(s, _)| s), Some(200));
+
+        let pid = child.id().expect("running");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+            .await
+            .expect("exits within 15s of SIGTERM")
+            .unwrap();
+        assert!(exit.success(), "exit status {exit:?}");
+        let lease = leases.get("kubedb-ops-manager").await.unwrap();
+        let holder = lease.spec.and_then(|s| s.holder_identity);
+        assert!(
+            holder.as_deref().unwrap_or_default().is_empty(),
+            "Lease still held by {holder:?}"
+        );
+        env.stop().await;
+    });
+}
