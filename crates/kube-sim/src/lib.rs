@@ -9,6 +9,7 @@ pub mod cluster;
 mod defaults;
 pub mod error;
 pub mod faults;
+mod gc;
 pub mod meta;
 pub mod patch;
 mod patch_adapter;
