@@ -55,5 +55,6 @@ e2e: tools ## End-to-end suite: kube-sim by default, the cluster of E2E_KUBECONF
 	$(CARGO) build --workspace --bins
 	$(CARGO) test -p e2e --no-fail-fast -- --test-threads=1
 
-bench: ## Benchmarks (arrive with the benchmarks issue)
-	@echo "make bench arrives with the benchmarks issue" >&2; exit 1
+bench: ## Benchmarks of the release builds on kube-sim (docs/performance.md); BENCH_QUICK=1 for a short smoke run
+	$(CARGO) build --release -p kube-sim -p provisioner -p ops-manager -p bench
+	target/release/bench

@@ -1,0 +1,692 @@
+//! Turning the runs into tables.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::procfs::Sample;
+use crate::requests::{Tally, VERBS};
+use crate::scenarios::{OPERATORS, ScaleRun, Startup, UpdateRun};
+use crate::stats::{Summary, mib, show};
+use crate::table::Table;
+
+/// A scale case: its label and runs.
+#[derive(Clone, Debug, Default)]
+pub struct ScaleCase {
+    /// "N = 100 standalone", "mix of 100".
+    pub label: String,
+    /// Databases.
+    pub databases: usize,
+    /// Runs.
+    pub runs: Vec<ScaleRun>,
+}
+
+/// Everything measured.
+#[derive(Clone, Debug, Default)]
+pub struct Results {
+    /// Start-up runs (one entry per run, per operator inside).
+    pub startup: Vec<Vec<Startup>>,
+    /// Scale cases.
+    pub scale: Vec<ScaleCase>,
+    /// UpdateVersion cases: (replicas, runs).
+    pub update: Vec<(i32, Vec<UpdateRun>)>,
+    /// Pod start delay and failover delay of the update runs.
+    pub update_delays: (Duration, Duration),
+    /// Failures of runs (the harness, not the figures).
+    pub errors: Vec<String>,
+}
+
+fn secs(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64())
+}
+
+fn values<T>(runs: &[T], f: impl Fn(&T) -> Option<f64>) -> Vec<f64> {
+    runs.iter().filter_map(f).collect()
+}
+
+fn converged_label(runs: &[ScaleRun]) -> String {
+    let times = values(runs, |r| secs(r.converge_time));
+    let missed = runs.len() - times.len();
+    let mut text = show(&times, 2);
+    if missed > 0 {
+        text = format!("{text}; {missed} of {} runs never all Ready", runs.len());
+    }
+    text
+}
+
+/// Table 1: convergence and requests per database.
+pub fn convergence(r: &Results) -> Table {
+    let mut header = vec![
+        "case",
+        "pods",
+        "Ready (of DBs)",
+        "pods Running",
+        "create s",
+        "all Ready s",
+    ];
+    let verb_cols: Vec<String> = VERBS.iter().map(|v| format!("prov {v}/DB")).collect();
+    header.extend(verb_cols.iter().map(String::as_str));
+    header.extend(["prov total/DB", "ops-mgr total/DB"]);
+    let mut t = Table::new(
+        "1. Convergence (pod start delay 0): time to all Ready, API requests per database",
+        &header,
+    );
+    for case in r.scale.iter().filter(|c| c.databases > 0) {
+        let runs = &case.runs;
+        let n = case.databases as f64;
+        let per_db = |f: &dyn Fn(&Tally) -> u64, op: usize| {
+            show(
+                &values(runs, |run| {
+                    run.converge_requests.get(op).map(|t| f(t) as f64 / n)
+                }),
+                1,
+            )
+        };
+        let mut row = vec![
+            case.label.clone(),
+            show(&values(runs, |r| Some(r.expected_pods as f64)), 0),
+            format!(
+                "{} (of {})",
+                show(&values(runs, |r| Some(r.ready as f64)), 0),
+                case.databases
+            ),
+            show(&values(runs, |r| Some(r.pods_running as f64)), 0),
+            show(&values(runs, |r| Some(r.create_time.as_secs_f64())), 2),
+            converged_label(runs),
+        ];
+        for verb in VERBS {
+            row.push(per_db(&|t: &Tally| t.verb(verb), 0));
+        }
+        row.push(per_db(&|t: &Tally| t.total(), 0));
+        row.push(per_db(&|t: &Tally| t.total(), 1));
+        t.row(row);
+    }
+    t.note(
+        "Timed from the first create (the operators already run and lead). Requests are kube-sim's \
+         accounting for user agents `provisioner/` and `ops-manager/` from the first create until \
+         all were Ready (or the wait gave up), divided by the number of databases. Cells: median \
+         (min–max).",
+    );
+    for case in r.scale.iter().filter(|c| c.databases > 0) {
+        let unconverged: Vec<&str> = case
+            .runs
+            .iter()
+            .filter(|r| r.converge_time.is_none())
+            .map(|r| r.phases.as_str())
+            .collect();
+        if !unconverged.is_empty() {
+            t.note(format!(
+                "{}: phases when the wait gave up (no progress for the stall period): {}.",
+                case.label,
+                unconverged.join(" | ")
+            ));
+        }
+    }
+    t
+}
+
+/// Table 1b: provisioner writes per database by target.
+pub fn writes_by_target(r: &Results) -> Table {
+    let cases: Vec<&ScaleCase> = r.scale.iter().filter(|c| c.databases > 0).collect();
+    let mut header = vec!["provisioner write".to_owned()];
+    header.extend(cases.iter().map(|c| format!("{} /DB", c.label)));
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = Table::new(
+        "1b. Provisioner writes per database during convergence, by verb and resource",
+        &header_refs,
+    );
+    let targets: BTreeSet<String> = cases
+        .iter()
+        .flat_map(|c| &c.runs)
+        .filter_map(|run| run.converge_requests.first())
+        .flat_map(|t| t.writes_by_target.keys().cloned())
+        .collect();
+    for target in targets {
+        let mut row = vec![target.clone()];
+        for c in &cases {
+            let n = c.databases as f64;
+            row.push(show(
+                &values(&c.runs, |run| {
+                    run.converge_requests
+                        .first()
+                        .map(|t| t.writes_by_target.get(&target).copied().unwrap_or(0) as f64 / n)
+                }),
+                2,
+            ));
+        }
+        t.row(row);
+    }
+    t
+}
+
+/// Table 2: steady state.
+pub fn steady(r: &Results) -> Table {
+    let mut t = Table::new(
+        "2. Steady state after convergence: requests per minute",
+        &[
+            "case",
+            "operator",
+            "writes/min (no Leases)",
+            "reads/min (no Leases)",
+            "Lease writes/min",
+            "Lease reads/min",
+            "window s",
+        ],
+    );
+    let mut offenders: BTreeSet<String> = BTreeSet::new();
+    for case in r.scale.iter().filter(|c| c.databases > 0) {
+        for (i, op) in OPERATORS.iter().enumerate() {
+            let per_min = |f: &dyn Fn(&Tally) -> u64| {
+                show(
+                    &values(&case.runs, |run| {
+                        let s = run.steady.as_ref()?;
+                        Some(s.per_minute(f(s.tallies.get(i)?)))
+                    }),
+                    1,
+                )
+            };
+            for run in &case.runs {
+                if let Some(tally) = run.steady.as_ref().and_then(|s| s.tallies.get(i)) {
+                    for (target, n) in &tally.writes_by_target {
+                        offenders.insert(format!("{} {}: {target} ×{n}", case.label, op.binary()));
+                    }
+                }
+            }
+            t.row(vec![
+                case.label.clone(),
+                op.binary().to_owned(),
+                per_min(&|t| t.writes),
+                per_min(&|t| t.reads),
+                per_min(&|t| t.lease_writes),
+                per_min(&|t| t.lease_reads),
+                show(
+                    &values(&case.runs, |r| {
+                        r.steady.as_ref().map(|s| s.window.as_secs_f64())
+                    }),
+                    0,
+                ),
+            ]);
+        }
+    }
+    t.note(
+        "Writes are create/update/patch/delete/deletecollection; reads are get/list/watch (a watch \
+         counts once, when it is opened).",
+    );
+    if !offenders.is_empty() {
+        t.note(format!(
+            "Non-Lease writes in the window (per run): {}.",
+            offenders.into_iter().collect::<Vec<_>>().join("; ")
+        ));
+    }
+    t
+}
+
+fn sample_of(s: &crate::scenarios::Samples, i: Option<usize>) -> Option<Sample> {
+    match i {
+        Some(i) => s.operators.get(i).copied(),
+        None => Some(s.sim),
+    }
+}
+
+/// Table 3: memory of the operators (and kube-sim's cost, separately).
+pub fn memory(r: &Results) -> (Table, Table) {
+    let mut t = Table::new(
+        "3. Operator memory (VmHWM peak, VmRSS settled) and CPU time",
+        &[
+            "case",
+            "operator",
+            "peak MiB",
+            "settled MiB",
+            "CPU s (whole run)",
+            "settled KiB per DB over N = 0",
+        ],
+    );
+    let idle = r.scale.iter().find(|c| c.databases == 0);
+    for case in &r.scale {
+        for (i, op) in OPERATORS.iter().enumerate() {
+            let get = |f: &dyn Fn(&Sample) -> f64| {
+                values(&case.runs, |run| {
+                    sample_of(&run.settled, Some(i)).map(|s| f(&s))
+                })
+            };
+            let per_db = match (idle, case.databases) {
+                (Some(idle), n) if n > 0 => {
+                    let base = values(&idle.runs, |run| {
+                        sample_of(&run.settled, Some(i)).map(|s| s.memory.current as f64)
+                    });
+                    match Summary::of(&base) {
+                        Some(base) => show(
+                            &get(&|s| (s.memory.current as f64 - base.median) / n as f64 / 1024.0),
+                            1,
+                        ),
+                        None => "n/a".to_owned(),
+                    }
+                }
+                _ => String::new(),
+            };
+            t.row(vec![
+                case.label.clone(),
+                op.binary().to_owned(),
+                show(&get(&|s| mib(s.memory.peak)), 1),
+                show(&get(&|s| mib(s.memory.current)), 1),
+                show(&get(&|s| s.cpu_seconds), 2),
+                per_db,
+            ]);
+        }
+    }
+    t.note(
+        "Sampled from /proc/<pid>/status and /proc/<pid>/stat at the end of each run (after the \
+         steady-state window). Per-database cost: (settled RSS at N − median settled RSS at N = 0) / N.",
+    );
+    let mut k = Table::new(
+        "3b. kube-sim's own cost (the simulated API server and cluster, not an operator)",
+        &["case", "peak MiB", "settled MiB", "CPU s (whole run)"],
+    );
+    for case in &r.scale {
+        let get = |f: &dyn Fn(&Sample) -> f64| {
+            values(&case.runs, |run| {
+                sample_of(&run.settled, None).map(|s| f(&s))
+            })
+        };
+        k.row(vec![
+            case.label.clone(),
+            show(&get(&|s| mib(s.memory.peak)), 1),
+            show(&get(&|s| mib(s.memory.current)), 1),
+            show(&get(&|s| s.cpu_seconds), 2),
+        ]);
+    }
+    (t, k)
+}
+
+/// Table 4: UpdateVersion overhead.
+pub fn update(r: &Results) -> (Table, Table) {
+    let (d, f) = r.update_delays;
+    let mut t = Table::new(
+        format!(
+            "4. UpdateVersion of an MSSQL AG (pod start delay D = {:.1} s, failover delay F = {:.1} s)",
+            d.as_secs_f64(),
+            f.as_secs_f64()
+        ),
+        &[
+            "AG",
+            "result",
+            "duration s",
+            "floor s (pods×D+F)",
+            "overhead s per pod",
+            "ops-mgr writes/request",
+            "ops-mgr reads/request",
+            "prov writes during",
+        ],
+    );
+    let mut targets: BTreeSet<String> = BTreeSet::new();
+    for (pods, runs) in &r.update {
+        let tally = |i: usize, f: &dyn Fn(&Tally) -> u64| {
+            show(
+                &values(runs, |run| run.requests.get(i).map(|t| f(t) as f64)),
+                0,
+            )
+        };
+        let results: BTreeSet<&str> = runs.iter().map(|r| r.phase.as_str()).collect();
+        t.row(vec![
+            format!("{pods} replicas"),
+            results.into_iter().collect::<Vec<_>>().join(", "),
+            show(&values(runs, |r| secs(r.duration)), 2),
+            show(&values(runs, |r| Some(r.floor.as_secs_f64())), 1),
+            show(&values(runs, UpdateRun::overhead_per_pod), 2),
+            tally(1, &|t| t.writes),
+            tally(1, &|t| t.reads),
+            tally(0, &|t| t.writes),
+        ]);
+        for run in runs {
+            if let Some(t) = run.requests.get(1) {
+                targets.extend(t.writes_by_target.keys().cloned());
+            }
+        }
+    }
+    t.note(
+        "Duration: from creating the request until the bench's watch saw phase Successful. The floor \
+         is what the simulated cluster imposes anyway; kube-sim also takes ~0.1 s to stop each \
+         evicted pod's simulated containers, which counts as overhead here.",
+    );
+    let mut header = vec!["ops-manager write".to_owned()];
+    header.extend(r.update.iter().map(|(p, _)| format!("AG {p} /request")));
+    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut w = Table::new(
+        "4b. ops-manager writes per UpdateVersion, by verb and resource",
+        &refs,
+    );
+    for target in targets {
+        let mut row = vec![target.clone()];
+        for (_, runs) in &r.update {
+            row.push(show(
+                &values(runs, |run| {
+                    run.requests
+                        .get(1)
+                        .map(|t| t.writes_by_target.get(&target).copied().unwrap_or(0) as f64)
+                }),
+                0,
+            ));
+        }
+        w.row(row);
+    }
+    (t, w)
+}
+
+/// Table 5: start-up.
+pub fn startup(r: &Results) -> Table {
+    let mut t = Table::new(
+        "5. Start-up: seconds from process spawn",
+        &[
+            "operator",
+            "Lease acquired",
+            "first list (controllers started)",
+            "first status write (first reconcile)",
+        ],
+    );
+    for (i, op) in OPERATORS.iter().enumerate() {
+        let get = |f: &dyn Fn(&Startup) -> Option<Duration>| {
+            show(&values(&r.startup, |run| secs(run.get(i).and_then(f))), 3)
+        };
+        t.row(vec![
+            op.binary().to_owned(),
+            get(&|s| s.lease),
+            get(&|s| s.first_list),
+            if i == 0 {
+                get(&|s| s.first_status_write)
+            } else {
+                "—".to_owned()
+            },
+        ]);
+    }
+    t.note(
+        "One MSSQLServer exists before the operators start. First list: the operator's first `list` of \
+         mssqlservers (provisioner) or mssqlserveropsrequests (ops-manager); first status write: the \
+         provisioner's first write of mssqlservers/status. Resolution 10 ms (polling).",
+    );
+    t
+}
+
+/// Where a figure stands against its target.
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "not measured",
+    }
+}
+
+/// Table 6: the targets.
+pub fn targets(r: &Results) -> Table {
+    let mut t = Table::new("Targets", &["target", "measured (median)", "status"]);
+    // 1,000 databases Ready within 60 s.
+    match r.scale.iter().find(|c| c.databases == 1000) {
+        Some(case) => {
+            let times = values(&case.runs, |r| secs(r.converge_time));
+            let all = times.len() == case.runs.len() && !times.is_empty();
+            let median = Summary::of(&times).map(|s| s.median);
+            let ready = Summary::of(&values(&case.runs, |r| Some(r.ready as f64)))
+                .map_or(0.0, |s| s.median);
+            let measured = match (all, median) {
+                (true, Some(m)) => format!("{m:.1} s"),
+                _ => format!("not all Ready: {ready:.0} of 1000 Ready when the wait gave up"),
+            };
+            t.row(vec![
+                "1,000 databases Ready within 60 s".to_owned(),
+                measured,
+                verdict(Some(all && median.is_some_and(|m| m <= 60.0))).to_owned(),
+            ]);
+        }
+        None => t.row(vec![
+            "1,000 databases Ready within 60 s".to_owned(),
+            "—".to_owned(),
+            verdict(None).to_owned(),
+        ]),
+    }
+    // 0 writes/min at steady state apart from Leases.
+    let mut worst: Option<(f64, String)> = None;
+    for case in r.scale.iter().filter(|c| c.databases > 0) {
+        for (i, op) in OPERATORS.iter().enumerate() {
+            let v = values(&case.runs, |run| {
+                let s = run.steady.as_ref()?;
+                Some(s.per_minute(s.tallies.get(i)?.writes))
+            });
+            if let Some(s) = Summary::of(&v)
+                && worst.as_ref().is_none_or(|(w, _)| s.max > *w)
+            {
+                worst = Some((s.max, format!("{} {}", case.label, op.binary())));
+            }
+        }
+    }
+    t.row(vec![
+        "0 writes/min at steady state (Leases apart)".to_owned(),
+        worst.as_ref().map_or("—".to_owned(), |(w, at)| {
+            format!("worst run: {w:.1}/min ({at})")
+        }),
+        verdict(worst.as_ref().map(|(w, _)| *w == 0.0)).to_owned(),
+    ]);
+    // < 64 MiB RSS per operator at 1,000 databases.
+    for (i, op) in OPERATORS.iter().enumerate() {
+        let case = r.scale.iter().find(|c| c.databases == 1000);
+        let peak = case.map(|c| {
+            values(&c.runs, |run| {
+                sample_of(&run.settled, Some(i)).map(|s| mib(s.memory.peak))
+            })
+        });
+        let median = peak.as_deref().and_then(Summary::of).map(|s| s.median);
+        t.row(vec![
+            format!("< 64 MiB RSS at 1,000 databases: {}", op.binary()),
+            median.map_or("—".to_owned(), |m| format!("{m:.1} MiB peak")),
+            verdict(median.map(|m| m < 64.0)).to_owned(),
+        ]);
+    }
+    // < 1 s overhead per restarted pod.
+    let mut worst_overhead: Option<(f64, i32)> = None;
+    for (pods, runs) in &r.update {
+        if let Some(s) = Summary::of(&values(runs, UpdateRun::overhead_per_pod))
+            && worst_overhead.is_none_or(|(w, _)| s.median > w)
+        {
+            worst_overhead = Some((s.median, *pods));
+        }
+    }
+    let all_successful = r
+        .update
+        .iter()
+        .all(|(_, runs)| runs.iter().all(|r| r.duration.is_some()));
+    t.row(vec![
+        "< 1 s overhead per restarted pod".to_owned(),
+        worst_overhead.map_or("—".to_owned(), |(w, p)| format!("{w:.2} s (AG of {p})")),
+        verdict(worst_overhead.map(|(w, _)| w < 1.0 && all_successful)).to_owned(),
+    ]);
+    // < 1 s from start to first reconcile.
+    let first = values(&r.startup, |run| {
+        secs(run.first().and_then(|s| s.first_status_write))
+    });
+    let first_ops = values(&r.startup, |run| {
+        secs(run.get(1).and_then(|s| s.first_list))
+    });
+    let pm = Summary::of(&first).map(|s| s.median);
+    let om = Summary::of(&first_ops).map(|s| s.median);
+    t.row(vec![
+        "< 1 s from start to first reconcile".to_owned(),
+        format!(
+            "provisioner {}, ops-manager {}",
+            pm.map_or("—".to_owned(), |m| format!("{m:.3} s")),
+            om.map_or("—".to_owned(), |m| format!("{m:.3} s (first list)"))
+        ),
+        verdict(pm.zip(om).map(|(p, o)| p < 1.0 && o < 1.0)).to_owned(),
+    ]);
+    t
+}
+
+/// Every table, in order.
+pub fn all(r: &Results) -> Vec<Table> {
+    let mut tables = Vec::new();
+    if !r.scale.iter().all(|c| c.databases == 0) {
+        tables.push(convergence(r));
+        tables.push(writes_by_target(r));
+        tables.push(steady(r));
+    }
+    if !r.scale.is_empty() {
+        let (m, k) = memory(r);
+        tables.push(m);
+        tables.push(k);
+    }
+    if !r.update.is_empty() {
+        let (u, w) = update(r);
+        tables.push(u);
+        tables.push(w);
+    }
+    if !r.startup.is_empty() {
+        tables.push(startup(r));
+    }
+    tables.push(targets(r));
+    tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::Memory;
+    use crate::scenarios::{Samples, Steady};
+
+    fn sample(mib_current: u64, mib_peak: u64) -> Sample {
+        Sample {
+            memory: Memory {
+                peak: mib_peak << 20,
+                current: mib_current << 20,
+            },
+            cpu_seconds: 1.0,
+        }
+    }
+
+    fn scale_run(n: usize, secs: Option<u64>, rss: u64, steady_writes: u64) -> ScaleRun {
+        let samples = Samples {
+            operators: vec![sample(rss, rss + 4), sample(10, 12)],
+            sim: sample(100, 120),
+        };
+        ScaleRun {
+            databases: n,
+            ready: if secs.is_some() { n } else { n / 2 },
+            converge_time: secs.map(Duration::from_secs),
+            steady: (n > 0).then(|| Steady {
+                tallies: vec![
+                    Tally {
+                        writes: steady_writes,
+                        ..Tally::default()
+                    },
+                    Tally::default(),
+                ],
+                window: Duration::from_secs(60),
+            }),
+            settled: samples.clone(),
+            at_converged: samples,
+            ..ScaleRun::default()
+        }
+    }
+
+    fn results(converge: Option<u64>, steady_writes: u64, rss: u64, overhead_secs: u64) -> Results {
+        Results {
+            startup: vec![vec![
+                Startup {
+                    lease: Some(Duration::from_millis(100)),
+                    first_list: Some(Duration::from_millis(150)),
+                    first_status_write: Some(Duration::from_millis(300)),
+                },
+                Startup {
+                    lease: Some(Duration::from_millis(100)),
+                    first_list: Some(Duration::from_millis(150)),
+                    first_status_write: None,
+                },
+            ]],
+            scale: vec![
+                ScaleCase {
+                    label: "N = 0".into(),
+                    databases: 0,
+                    runs: vec![scale_run(0, None, 8, 0)],
+                },
+                ScaleCase {
+                    label: "N = 1000".into(),
+                    databases: 1000,
+                    runs: vec![scale_run(1000, converge, rss, steady_writes)],
+                },
+            ],
+            update: vec![(
+                3,
+                vec![UpdateRun {
+                    pods: 3,
+                    phase: "Successful".into(),
+                    duration: Some(Duration::from_secs(4 + 3 * overhead_secs)),
+                    floor: Duration::from_secs(4),
+                    ..UpdateRun::default()
+                }],
+            )],
+            update_delays: (Duration::from_secs(1), Duration::from_secs(1)),
+            errors: Vec::new(),
+        }
+    }
+
+    fn statuses(t: &Table) -> Vec<String> {
+        t.rows.iter().map(|r| r[2].clone()).collect()
+    }
+
+    #[test]
+    fn every_target_met() {
+        let t = targets(&results(Some(30), 0, 40, 0));
+        assert_eq!(statuses(&t), vec!["met"; 6], "{}", t.render());
+    }
+
+    #[test]
+    fn every_target_missed() {
+        let mut r = results(None, 6, 80, 2);
+        r.startup[0][0].first_status_write = Some(Duration::from_secs(2));
+        let t = targets(&r);
+        assert_eq!(
+            statuses(&t),
+            vec!["MISSED", "MISSED", "MISSED", "met", "MISSED", "MISSED"],
+            "{}",
+            t.render()
+        );
+        assert!(t.rows[0][1].contains("500 of 1000"), "{}", t.render());
+        assert!(t.rows[1][1].contains("6.0/min"), "{}", t.render());
+    }
+
+    #[test]
+    fn unmeasured_targets_say_so() {
+        let t = targets(&Results::default());
+        assert!(
+            statuses(&t).iter().all(|s| s == "not measured"),
+            "{}",
+            t.render()
+        );
+    }
+
+    #[test]
+    fn memory_per_database_is_relative_to_idle() {
+        let (t, k) = memory(&results(Some(30), 0, 26, 0));
+        // provisioner at N = 1000: (26 MiB - 8 MiB) / 1000 = 18.4 KiB.
+        let row = t
+            .rows
+            .iter()
+            .find(|r| r[0] == "N = 1000" && r[1] == "provisioner")
+            .unwrap();
+        assert_eq!(row[5], "18.4");
+        assert_eq!(k.rows.len(), 2);
+    }
+
+    #[test]
+    fn all_tables_render() {
+        let text: String = all(&results(Some(30), 0, 40, 0))
+            .iter()
+            .map(Table::render)
+            .collect();
+        for heading in [
+            "1. Convergence",
+            "2. Steady",
+            "3. Operator memory",
+            "4. UpdateVersion",
+            "5. Start-up",
+            "Targets",
+        ] {
+            assert!(text.contains(heading), "{heading} missing:\n{text}");
+        }
+    }
+}
