@@ -385,7 +385,10 @@ impl Machine<'_> {
             QueueDecision::Wait { why, .. } => return Decision::wait(why, self.cfg.poll),
             QueueDecision::Run => {}
         }
-        let db = self.world.db.as_ref().expect("validated");
+        let Some(db) = self.world.db.as_ref() else {
+            // Validation requires the database; an empty world means it was not observed yet.
+            return Decision::wait("the database was not observed".to_owned(), self.cfg.poll);
+        };
         let ready = db.phase == Some(DatabasePhase::Ready);
         let mut extra = Vec::new();
         if req.apply == ApplyPolicy::IfReady {

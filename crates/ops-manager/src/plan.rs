@@ -128,20 +128,38 @@ fn changes(
         .collect()
 }
 
-/// The StatefulSets whose templates are not at the target yet, with the changes.
+/// The StatefulSets whose templates are not at the target yet, each with EVERY container and init
+/// container image the target defines for it (not only the ones that differ).
+///
+/// The patch is a server-side apply under the ops-manager's field manager, and an apply states the
+/// whole set of fields that manager owns: an image left out of a later apply would be removed from
+/// the template if the ops-manager is its only owner (for example an init image it set in an
+/// earlier request that the provisioner never re-applied). Applying the full set each time keeps
+/// the result stable whatever the ownership history.
 pub fn sts_patches(statefulsets: &[StsView], images: &Target, standalone: bool) -> Vec<StsPatch> {
     statefulsets
         .iter()
         .filter_map(|sts| {
             let targets = sts_targets(sts, images, standalone);
-            let containers = changes(&sts.containers, &targets, str::to_owned);
-            let init_containers = changes(&sts.init_containers, &targets, init_key);
-            (!containers.is_empty() || !init_containers.is_empty()).then(|| StsPatch {
+            let behind = !changes(&sts.containers, &targets, str::to_owned).is_empty()
+                || !changes(&sts.init_containers, &targets, init_key).is_empty();
+            behind.then(|| StsPatch {
                 sts: sts.name.clone(),
-                containers,
-                init_containers,
+                containers: wanted(&sts.containers, &targets, str::to_owned),
+                init_containers: wanted(&sts.init_containers, &targets, init_key),
             })
         })
+        .collect()
+}
+
+/// Every container of `list` that has a target image, with that image.
+fn wanted(
+    list: &[ContainerImage],
+    targets: &BTreeMap<String, String>,
+    key: impl Fn(&str) -> String,
+) -> Vec<ContainerImage> {
+    list.iter()
+        .filter_map(|c| Some(ContainerImage::new(&c.name, targets.get(&key(&c.name))?)))
         .collect()
 }
 
@@ -617,7 +635,7 @@ mod tests {
     }
 
     #[test]
-    fn patches_only_differing_containers() {
+    fn patches_carry_every_target_image_of_sets_that_are_behind() {
         let t = mssql_target();
         let sts = vec![mssql_sts("db", MSSQL_OLD), mssql_sts("done", MSSQL_NEW)];
         let patches = sts_patches(&sts, &t, false);
@@ -625,9 +643,35 @@ mod tests {
             patches,
             [StsPatch {
                 sts: "db".into(),
-                containers: vec![ContainerImage::new("mssql", MSSQL_NEW)],
-                init_containers: vec![]
+                containers: vec![
+                    ContainerImage::new("mssql", MSSQL_NEW),
+                    ContainerImage::new(
+                        "mssql-coordinator",
+                        api::fixtures::MSSQL_COORDINATOR_IMAGE
+                    ),
+                ],
+                init_containers: vec![ContainerImage::new(
+                    "mssql-init",
+                    api::fixtures::MSSQL_INIT_IMAGE
+                )],
             }]
         );
+    }
+
+    #[test]
+    fn a_set_missing_an_unchanged_image_converges_in_one_patch() {
+        // Regression: applying only the differing image dropped the other image the
+        // ops-manager alone owned, and the next patch dropped the first: an endless loop.
+        let t = mssql_target();
+        let mut sts = mssql_sts("db", MSSQL_NEW);
+        sts.init_containers[0].image = String::new();
+        let patches = sts_patches(&[sts.clone()], &t, false);
+        assert_eq!(patches.len(), 1);
+        assert!(patches[0].containers.iter().any(|c| c.name == "mssql" && c.image == MSSQL_NEW));
+        // Applying the patch's full set leaves nothing to do.
+        let mut applied = sts;
+        applied.containers = patches[0].containers.clone();
+        applied.init_containers = patches[0].init_containers.clone();
+        assert!(sts_patches(&[applied], &t, false).is_empty());
     }
 }

@@ -135,6 +135,29 @@ async fn standalone_2022_cu22_to_2025_cu0_body() {
         value("kubedb_ops_manager_ops_requests_in_progress", &[kind]),
         0.0
     );
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for r in env.cluster.sim.requests() {
+        if r.user_agent.starts_with("ops-manager/")
+            && !matches!(r.verb.as_str(), "get" | "list" | "watch")
+        {
+            *by_kind
+                .entry(format!("{} {}/{}", r.verb, r.resource, r.subresource))
+                .or_default() += r.count;
+        }
+    }
+    let reads: u64 = env
+        .cluster
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.user_agent.starts_with("ops-manager/") && matches!(r.verb.as_str(), "get" | "list")
+        })
+        .map(|r| r.count)
+        .sum();
+    eprintln!(
+        "MEASURED standalone writes by verb/resource: {by_kind:?}; reads (get+list, whole process incl. start-up) {reads}"
+    );
     eprintln!(
         "MEASURED standalone: request took {took:?}; ops-manager writes {}",
         env.ops_manager_writes() - writes_before
