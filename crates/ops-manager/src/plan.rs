@@ -667,7 +667,12 @@ mod tests {
         sts.init_containers[0].image = String::new();
         let patches = sts_patches(&[sts.clone()], &t, false);
         assert_eq!(patches.len(), 1);
-        assert!(patches[0].containers.iter().any(|c| c.name == "mssql" && c.image == MSSQL_NEW));
+        assert!(
+            patches[0]
+                .containers
+                .iter()
+                .any(|c| c.name == "mssql" && c.image == MSSQL_NEW)
+        );
         // Applying the patch's full set leaves nothing to do.
         let mut applied = sts;
         applied.containers = patches[0].containers.clone();
