@@ -11,22 +11,21 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::route::{self, ResourcePath, Route};
-use super::{ServerState, discovery, openapi, table, watch};
+use super::{ServerState, admin, discovery, logs, openapi, table, watch};
 use crate::accounting::RequestInfo;
 use crate::cluster::{DeleteOptions, ListOptions, WriteOptions, present};
 use crate::error::{ApiError, ApiResult};
-use crate::faults::FaultSpec;
 use crate::meta;
 use crate::patching::PatchType;
 use crate::registry::ResourceInfo;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::Object;
 
-type Query = HashMap<String, String>;
+pub(super) type Query = HashMap<String, String>;
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
-fn json_response(code: StatusCode, body: &Value) -> Response {
+pub(super) fn json_response(code: StatusCode, body: &Value) -> Response {
     (
         code,
         [(header::CONTENT_TYPE, "application/json")],
@@ -35,7 +34,7 @@ fn json_response(code: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-fn ok(body: &Value) -> Response {
+pub(super) fn ok(body: &Value) -> Response {
     json_response(StatusCode::OK, body)
 }
 
@@ -48,7 +47,7 @@ fn parse_query(q: Option<&str>) -> Query {
     .unwrap_or_default()
 }
 
-fn flag(q: &Query, key: &str) -> bool {
+pub(super) fn flag(q: &Query, key: &str) -> bool {
     q.get(key).is_some_and(|v| v == "true" || v == "1")
 }
 
@@ -72,7 +71,7 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
         },
         Route::OpenApiV3(path) => openapi_v3(&state, &path),
         Route::OpenApiV2 | Route::Unknown => ApiError::no_route().into_response(),
-        Route::Sim(segs) => sim_admin(&state, &parts.method, &segs, body)
+        Route::Sim(segs) => admin::sim_admin(&state, &parts.method, &segs, body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Route::Resource(rp) => resource(&state, &parts.method, &parts.headers, rp, &query, body)
@@ -109,7 +108,7 @@ fn openapi_v3(state: &ServerState, path: &[String]) -> Response {
     }
 }
 
-async fn read_body(body: Body) -> ApiResult<Bytes> {
+pub(super) async fn read_body(body: Body) -> ApiResult<Bytes> {
     axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))
@@ -365,7 +364,9 @@ async fn resource(
             let obj = state.lock().get(&info, ns, name)?;
             Ok(ok(&scale_of(&info, version, &obj)))
         }
-        ("get", Some(name), Some("log")) => pod_log(state, ns.unwrap_or_default(), name, q).await,
+        ("get", Some(name), Some("log")) => {
+            logs::pod_log(state, ns.unwrap_or_default(), name, q).await
+        }
         ("get", Some(name), _) => {
             let obj = state.lock().get(&info, ns, name)?;
             if wants_table(headers) {
@@ -608,120 +609,4 @@ fn selector_string(sel: &Value) -> String {
         .collect();
     parts.sort();
     parts.join(",")
-}
-
-async fn pod_log(state: &Arc<ServerState>, ns: &str, name: &str, q: &Query) -> ApiResult<Response> {
-    let pods = state
-        .lock()
-        .registry
-        .lookup("", "v1", "pods")
-        .expect("pods");
-    let pod = state.lock().get(&pods, Some(ns), name)?;
-    let container = q.get("container").cloned().or_else(|| {
-        pod.pointer("/spec/containers/0/name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
-    let text = state
-        .pod_logs
-        .read(ns, name, container.as_deref())
-        .unwrap_or_default();
-    let text = match q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
-        Some(n) => {
-            let s = String::from_utf8_lossy(&text).into_owned();
-            let lines: Vec<&str> = s.lines().collect();
-            let start = lines.len().saturating_sub(n);
-            lines[start..]
-                .iter()
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()
-                .into_bytes()
-        }
-        None => text,
-    };
-    if !flag(q, "follow") {
-        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response());
-    }
-    // follow: stream what is appended until the pod is gone or the server closes.
-    let state = state.clone();
-    let (ns, name) = (ns.to_owned(), name.to_owned());
-    let sent = text.len();
-    let first = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(text))]);
-    let rest = futures::stream::unfold(
-        (state, ns, name, container, sent),
-        |(state, ns, name, container, sent)| async move {
-            loop {
-                if *state.closing.borrow() {
-                    return None;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let all = state
-                    .pod_logs
-                    .read(&ns, &name, container.as_deref())
-                    .unwrap_or_default();
-                if all.len() > sent {
-                    let chunk = Bytes::copy_from_slice(&all[sent..]);
-                    let n = all.len();
-                    return Some((Ok(chunk), (state, ns, name, container, n)));
-                }
-                let pods = state.lock().registry.lookup("", "v1", "pods")?;
-                if state.lock().get(&pods, Some(&ns), &name).is_err() {
-                    return None;
-                }
-            }
-        },
-    );
-    use futures::StreamExt as _;
-    Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Body::from_stream(first.chain(rest)))
-        .expect("valid response"))
-}
-
-/// `/sim/...` admin endpoints: request accounting and fault rules.
-async fn sim_admin(
-    state: &Arc<ServerState>,
-    method: &Method,
-    segs: &[String],
-    body: Body,
-) -> ApiResult<Response> {
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    match (method.as_str(), segs.as_slice()) {
-        ("GET", ["requests"]) => Ok(ok(
-            &serde_json::to_value(state.accounting.snapshot()).expect("serializable")
-        )),
-        ("GET", ["faults"]) => Ok(ok(
-            &serde_json::to_value(state.faults.list()).expect("serializable")
-        )),
-        ("POST", ["faults"]) => {
-            let bytes = read_body(body).await?;
-            let spec: FaultSpec = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid fault rule: {e}")))?;
-            let id = state.faults.add(spec);
-            Ok(json_response(StatusCode::CREATED, &json!({"id": id})))
-        }
-        ("DELETE", ["faults"]) => {
-            state.faults.clear();
-            Ok(ok(&json!({})))
-        }
-        ("DELETE", ["faults", id]) => {
-            let id: u64 = id
-                .parse()
-                .map_err(|_| ApiError::bad_request("fault id must be a number"))?;
-            if state.faults.remove(id) {
-                Ok(ok(&json!({})))
-            } else {
-                Err(ApiError::new(
-                    404,
-                    "NotFound",
-                    format!("no fault rule {id}"),
-                ))
-            }
-        }
-        ("POST", ["compact"]) => {
-            state.lock().store.compact();
-            Ok(ok(&json!({})))
-        }
-        _ => Err(ApiError::no_route()),
-    }
 }

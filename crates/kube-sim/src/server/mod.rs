@@ -1,7 +1,9 @@
 //! The HTTP server and its library handle, [`KubeSim`].
 
+mod admin;
 mod discovery;
 mod handler;
+mod logs;
 mod openapi;
 mod protobuf;
 mod route;
