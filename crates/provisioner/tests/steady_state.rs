@@ -7,6 +7,25 @@ use std::time::{Duration, Instant};
 use api::{DatabasePhase, MSSQLServer, Singlestore};
 use common::*;
 
+fn writes_by_key(env: &Env) -> std::collections::BTreeMap<String, u64> {
+    env.cluster
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.user_agent.starts_with("provisioner/"))
+        .filter(|r| !matches!(r.verb.as_str(), "get" | "list" | "watch"))
+        .map(|r| {
+            (
+                format!(
+                    "{} {}/{} in {}",
+                    r.verb, r.resource, r.subresource, r.namespace
+                ),
+                r.count,
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn converged_databases_cause_no_writes() {
     run(async {
@@ -27,7 +46,22 @@ fn converged_databases_cause_no_writes() {
             env.provisioner_writes()
         );
 
+        // The Ready transition's Events are published right after its status write: wait for the
+        // last of them (Provisioned, one per database) before measuring.
+        let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+        testkit::eventually("three Provisioned events", WAIT, || async {
+            let list = events.list(&Default::default()).await.unwrap();
+            let provisioned = list
+                .items
+                .iter()
+                .filter(|e| e.reason.as_deref() == Some("Provisioned"))
+                .count();
+            (provisioned == 3).then_some(())
+        })
+        .await;
+
         // The deliberate measurement window: nothing changes, so nothing may be written.
+        let before_window = writes_by_key(&env);
         let writes = env.provisioner_writes();
         let requests = env.provisioner_requests();
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -36,21 +70,19 @@ fn converged_databases_cause_no_writes() {
             "steady state: {written} writes and {} requests in 10s",
             env.provisioner_requests() - requests
         );
-        let rows: Vec<_> = env
-            .cluster
-            .sim
-            .requests()
+        let changed: Vec<String> = writes_by_key(&env)
             .into_iter()
-            .filter(|r| {
-                r.user_agent.starts_with("provisioner/")
-                    && r.verb != "get"
-                    && r.verb != "list"
-                    && r.verb != "watch"
+            .filter(|(key, count)| before_window.get(key) != Some(count))
+            .map(|(key, count)| {
+                format!(
+                    "{key}: {} -> {count}",
+                    before_window.get(&key).copied().unwrap_or(0)
+                )
             })
             .collect();
         assert_eq!(
             written, 0,
-            "writes by the provisioner in steady state; totals: {rows:#?}"
+            "writes by the provisioner in steady state: {changed:#?}"
         );
         env.stop().await;
     });
