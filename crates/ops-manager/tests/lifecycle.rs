@@ -346,6 +346,15 @@ async fn faults_body() {
         times: Some(2),
         ..FaultSpec::default()
     });
+    // More 429s than the kube client retries by itself (1 + 3 attempts): the ops-manager sees a
+    // refused eviction and tries again later instead of failing.
+    sim.add_fault(FaultSpec {
+        verb: Some("create".into()),
+        subresource: Some("eviction".into()),
+        code: Some(429),
+        times: Some(5),
+        ..FaultSpec::default()
+    });
     let started = Instant::now();
     msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
     wait_phase::<MSSQLServerOpsRequest>(&env, "upd", OpsRequestPhase::Progressing, WAIT).await;
