@@ -50,11 +50,30 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
         Some(ns) => Api::namespaced_with(client.clone(), ns, &certificate_resource()),
         None => Api::all_with(client.clone(), &certificate_resource()),
     };
-    Controller::new(api::<K>(&client, ns), watcher::Config::default())
+    let mut controller = Controller::new(api::<K>(&client, ns), watcher::Config::default())
         .owns(api::<StatefulSet>(&client, ns), labelled.clone())
         .owns(api::<Service>(&client, ns), labelled.clone())
-        .owns(api::<PodDisruptionBudget>(&client, ns), labelled.clone())
-        .owns_with(certificates, certificate_resource(), labelled.clone())
+        .owns(api::<PodDisruptionBudget>(&client, ns), labelled.clone());
+    // Watching an API that is not served fails forever and backs off every trigger of the
+    // controller, so Certificates are watched only when cert-manager is installed. (Installing it
+    // later needs a restart for Certificate changes to trigger reconciles; the periodic resync and
+    // the issued secrets still do.)
+    match certificates
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            tracing::warn!(
+                kind = K::KIND.as_str(),
+                "cert-manager.io/v1 Certificates are not served; not watching them"
+            );
+        }
+        _ => {
+            controller =
+                controller.owns_with(certificates, certificate_resource(), labelled.clone());
+        }
+    }
+    controller
         // Generated secrets and the certificate secrets cert-manager writes (labelled through
         // the Certificate's secretTemplate, not owned).
         .watches(api::<Secret>(&client, ns), labelled.clone(), |s: Secret| {

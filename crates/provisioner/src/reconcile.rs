@@ -303,6 +303,13 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
             .map_err(|e| Blocker {
                 reason: e.reason.to_owned(),
                 message: e.message,
+            })
+            .and_then(|desired| {
+                if children.certificates.is_none() && !desired.certificate_secrets.is_empty() {
+                    Err(cert_manager_missing())
+                } else {
+                    Ok(desired)
+                }
             }),
     };
 
@@ -397,6 +404,14 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
         }
         _ => Action::requeue(ctx.config.resync_period),
     })
+}
+
+/// The blocker of a TLS database when the Certificate API is not served.
+pub fn cert_manager_missing() -> Blocker {
+    Blocker {
+        reason: "CertManagerNotInstalled".into(),
+        message: "the cert-manager.io/v1 Certificate API is not served in this cluster: install cert-manager (the database's TLS certificates are issued through it)".into(),
+    }
 }
 
 /// Resolves `spec.version`; unknown or deprecated versions are a [`Blocker`] naming the

@@ -641,3 +641,57 @@ fn sql_health_check_reports_an_unreachable_database() {
         env.stop().await;
     });
 }
+
+#[test]
+fn tls_without_cert_manager_is_blocked_with_a_clear_reason() {
+    run(async {
+        let sim = testkit::SimOptions {
+            no_cert_manager: true,
+            ..testkit::SimOptions::default()
+        };
+        let cluster = testkit::TestCluster::start(sim).await.unwrap();
+        cluster.namespace(NS).await.unwrap();
+        let client = operator_common::connect(
+            Some(cluster.sim.kubeconfig_path()),
+            &operator_common::user_agent("provisioner"),
+        )
+        .await
+        .unwrap();
+        let ctx = operator_common::OperatorContext {
+            client,
+            registry: prometheus::Registry::new(),
+            namespaces: Vec::new(),
+        };
+        let task = tokio::spawn(provisioner::run(ctx, provisioner::Config::default()));
+        let dbs: kube::Api<MSSQLServer> = kube::Api::namespaced(cluster.client.clone(), NS);
+        dbs.create(&PostParams::default(), &mssql("ms", "2022-cu22", None))
+            .await
+            .unwrap();
+        let blocked = testkit::wait_for_object(
+            &dbs,
+            "ms",
+            "ProvisioningBlocked",
+            WAIT,
+            |db: &MSSQLServer| condition(db, "ProvisioningBlocked").is_some(),
+        )
+        .await;
+        assert_eq!(
+            condition(&blocked, "ProvisioningBlocked")
+                .unwrap()
+                .reason
+                .as_deref(),
+            Some("CertManagerNotInstalled")
+        );
+        let sets: kube::Api<StatefulSet> = kube::Api::namespaced(cluster.client.clone(), NS);
+        assert!(
+            sets.list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        task.abort();
+        let _ = task.await;
+        cluster.shutdown().await;
+    });
+}
