@@ -243,3 +243,90 @@ fn pdb_view(pdb: &PodDisruptionBudget, pods: &[Pod]) -> PdbView {
         pods: selected,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn pod_view_reads_owner_ordinal_role_and_container_states() {
+        let p = pod(json!({
+            "metadata": {"name": "db-2", "uid": "u", "labels": {"kubedb.com/role": "primary", "apps.kubernetes.io/pod-index": "2"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "s", "controller": true}]},
+            "spec": {"containers": [{"name": "mssql", "image": "img:2"}], "initContainers": [{"name": "mssql-init", "image": "init:1"}]},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "mssql", "image": "img:2", "imageID": "", "ready": false, "restartCount": 0,
+                                              "state": {"waiting": {"reason": "ImagePullBackOff", "message": "no"}}}]},
+        }));
+        let v = pod_view(&p);
+        assert_eq!(
+            (
+                v.name.as_str(),
+                v.sts.as_str(),
+                v.ordinal,
+                v.role.as_deref()
+            ),
+            ("db-2", "db", 2, Some("primary"))
+        );
+        assert!(v.ready && !v.terminating);
+        assert_eq!(
+            v.init_containers,
+            [ContainerImage::new("mssql-init", "init:1")]
+        );
+        assert_eq!(
+            v.statuses[0].waiting_reason.as_deref(),
+            Some("ImagePullBackOff")
+        );
+        // Without owner or index label, both come from the name.
+        let bare = pod_view(&pod(json!({"metadata": {"name": "sdb-leaf-1"}})));
+        assert_eq!((bare.sts.as_str(), bare.ordinal), ("sdb-leaf", 1));
+    }
+
+    #[test]
+    fn pdb_view_counts_selected_pods_and_desired_healthy() {
+        let pods: Vec<Pod> = ["a-0", "a-1", "a-2"]
+            .iter()
+            .map(|n| pod(json!({"metadata": {"name": n, "labels": {"set": "a"}}})))
+            .chain([pod(
+                json!({"metadata": {"name": "b-0", "labels": {"set": "b"}}}),
+            )])
+            .collect();
+        let cases = [
+            (
+                json!({"selector": {"matchLabels": {"set": "a"}}, "minAvailable": 2}),
+                3,
+                2,
+            ),
+            (
+                json!({"selector": {"matchLabels": {"set": "a"}}, "maxUnavailable": 1}),
+                3,
+                2,
+            ),
+            (
+                json!({"selector": {"matchExpressions": [{"key": "set", "operator": "In", "values": ["a", "b"]}]}, "maxUnavailable": "50%"}),
+                4,
+                2,
+            ),
+            (
+                json!({"selector": {"matchLabels": {"set": "c"}}, "minAvailable": 1}),
+                0,
+                1,
+            ),
+        ];
+        for (spec, selected, desired) in cases {
+            let pdb: PodDisruptionBudget =
+                serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": spec})).unwrap();
+            let v = pdb_view(&pdb, &pods);
+            assert_eq!(
+                (v.pods.len(), v.desired_healthy),
+                (selected, desired),
+                "{spec}"
+            );
+        }
+    }
+}
