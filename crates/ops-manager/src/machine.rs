@@ -926,6 +926,22 @@ impl Machine<'_> {
                 }
             }
         }
+        // The database must answer again: the provisioner keeps AcceptingConnection current while
+        // paused (over SQL with `--health-check=sql`, from pod readiness otherwise).
+        if let Some(c) = get_condition(&db.conditions, db_types::ACCEPTING_CONNECTION)
+            .filter(|c| c.status == ConditionStatus::False)
+        {
+            return Some(wait(
+                check_type,
+                format!(
+                    "waiting for {} to accept connections again ({})",
+                    self.db_ref(),
+                    c.message
+                        .as_deref()
+                        .unwrap_or("AcceptingConnection is False")
+                ),
+            ));
+        }
         let msg = step_msg(kind.check_words());
         let status = self.with([self.cond(&check_type, ConditionStatus::True, None, msg.clone())]);
         let mut d = Decision::status(status).event(EventSpec::normal(check, "RestartPods", msg));

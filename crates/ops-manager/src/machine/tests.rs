@@ -309,6 +309,40 @@ fn a_pod_that_is_not_ready_is_deleted_instead_of_evicted() {
 }
 
 #[test]
+fn a_pod_is_done_only_when_the_database_accepts_connections() {
+    let (mut req, mut world) = at_restart();
+    for _ in 0..2 {
+        let d = next_action(&req, &world, &cfg());
+        apply_status(&mut req, &d);
+    }
+    let mut fresh = pod("db-0", "db", 0, MSSQL_NEW, Some("secondary"));
+    fresh.uid = "new".into();
+    world.pods[0] = fresh;
+    world.db.as_mut().unwrap().conditions.push(
+        Condition::new(
+            db_types::ACCEPTING_CONNECTION,
+            ConditionStatus::False,
+            Time(at(990)),
+        )
+        .with_message("login failed"),
+    );
+    let d = next_action(&req, &world, &cfg());
+    assert_eq!((d.status.is_none(), d.effect.clone()), (true, Effect::None));
+    assert!(d.waiting.unwrap().contains("login failed"));
+    world
+        .db
+        .as_mut()
+        .unwrap()
+        .conditions
+        .last_mut()
+        .unwrap()
+        .status = ConditionStatus::True;
+    let d = next_action(&req, &world, &cfg());
+    apply_status(&mut req, &d);
+    assert!(has(&req, "CheckPodRunning--db-0"));
+}
+
+#[test]
 fn never_evicts_below_the_pdb() {
     let (mut req, mut world) = at_restart();
     let d = next_action(&req, &world, &cfg());
