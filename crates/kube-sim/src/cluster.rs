@@ -315,12 +315,17 @@ impl Cluster {
                 }],
             ));
         }
-        if info.custom {
+        let causes = if info.custom {
             if let Some(schema) = info.version(version).and_then(|v| v.schema.clone()) {
                 crate::schema_adapter::admit(info, &schema, obj, old, strict)?;
             }
+            crate::validation::metadata(obj)
         } else {
             defaults::apply(&info.gr(), obj, old, &mut self.ips);
+            crate::validation::builtin(&info.gr(), obj)
+        };
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&info.group, &info.kind, &name, causes));
         }
         if info.gr() == crd_gr() {
             registry::crd_resource(obj)

@@ -22,6 +22,7 @@ pub mod server;
 pub mod sim;
 pub mod store;
 mod subresources;
+mod validation;
 
 pub use accounting::RequestCount;
 pub use faults::{FaultSpec, FaultStatus};
