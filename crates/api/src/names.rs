@@ -10,6 +10,13 @@ pub const PROVISIONER_FIELD_MANAGER: &str = "kubedb-provisioner";
 /// Field manager of the ops-manager's server-side applies.
 pub const OPS_MANAGER_FIELD_MANAGER: &str = "kubedb-ops-manager";
 
+/// Annotation the ops-manager sets on a StatefulSet (in the same apply as its images) naming the
+/// Version whose images the template carries during and after an UpdateVersion. While it names a
+/// Version other than the database's `spec.version` that the current Version allows as an update
+/// target, the provisioner renders that Version's images, so a failed update never rolls the
+/// template (and any pod that restarts) back to the old version.
+pub const TARGET_VERSION_ANNOTATION: &str = "ops.kubedb.com/target-version";
+
 /// `app.kubernetes.io/name`.
 pub const LABEL_NAME: &str = "app.kubernetes.io/name";
 /// `app.kubernetes.io/instance`.

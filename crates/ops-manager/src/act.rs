@@ -85,7 +85,7 @@ pub async fn perform<K: OpsKind>(
         Effect::PatchStatefulSets(patches) => {
             let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
             for p in patches {
-                let body = sts_apply_body(p);
+                let body = sts_apply_body(p, req.target_version.as_deref());
                 api.patch(
                     &p.sts,
                     &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
@@ -153,8 +153,10 @@ pub async fn perform<K: OpsKind>(
     }
 }
 
-/// The SSA body that sets just the images of a StatefulSet's containers.
-pub fn sts_apply_body(p: &StsPatch) -> Value {
+/// The SSA body that sets just the images of a StatefulSet's containers, and the annotation naming
+/// the Version they belong to ([`api::names::TARGET_VERSION_ANNOTATION`]), which keeps the
+/// provisioner rendering these images if the request fails before `spec.version` moves.
+pub fn sts_apply_body(p: &StsPatch, target_version: Option<&str>) -> Value {
     let list = |l: &[crate::model::ContainerImage]| -> Vec<Value> {
         l.iter()
             .map(|c| json!({"name": c.name, "image": c.image}))
@@ -173,7 +175,10 @@ pub fn sts_apply_body(p: &StsPatch) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {"name": p.sts},
+        "metadata": match target_version {
+            Some(v) => json!({"name": p.sts, "annotations": {api::names::TARGET_VERSION_ANNOTATION: v}}),
+            None => json!({"name": p.sts}),
+        },
         "spec": {"template": {"spec": pod_spec}},
     })
 }
@@ -266,16 +271,21 @@ mod tests {
     use crate::model::ContainerImage;
 
     #[test]
-    fn sts_body_carries_only_images() {
-        let body = sts_apply_body(&StsPatch {
+    fn sts_body_carries_only_images_and_the_target_version() {
+        let patch = StsPatch {
             sts: "db".into(),
             containers: vec![ContainerImage::new("mssql", "img:2")],
             init_containers: vec![],
-        });
+        };
         assert_eq!(
-            body,
-            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+            sts_apply_body(&patch, Some("2025-cu0")),
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+                   "metadata": {"name": "db", "annotations": {"ops.kubedb.com/target-version": "2025-cu0"}},
                    "spec": {"template": {"spec": {"containers": [{"name": "mssql", "image": "img:2"}]}}}})
+        );
+        assert_eq!(
+            sts_apply_body(&patch, None)["metadata"],
+            json!({"name": "db"})
         );
     }
 

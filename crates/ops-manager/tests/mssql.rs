@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::DeleteParams;
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -425,11 +425,37 @@ async fn unpullable_target_image_fails_the_request_and_resumes_the_database_body
         "only the first pod was touched"
     );
     assert_eq!(env.evictions(), 1);
-    let sts = env
-        .api::<StatefulSet>()
-        .list(&ListParams::default())
-        .await
-        .unwrap();
-    assert!(!sts.items.is_empty());
+
+    // The templates stay at the target after the failure, even once the provisioner has
+    // reconciled the resumed database (proved by it recreating a deleted Service), so the
+    // updated pod never falls back to the old version and a new request can finish the job.
+    let services = env.api::<k8s_openapi::api::core::v1::Service>();
+    let old_uid = services.get("ag").await.unwrap().uid();
+    services.delete("ag", &Default::default()).await.unwrap();
+    testkit::eventually("the provisioner to recreate the Service", WAIT, || async {
+        let svc = services.get_opt("ag").await.ok()??;
+        (svc.uid() != old_uid).then_some(())
+    })
+    .await;
+    let sts = env.api::<StatefulSet>().get("ag").await.unwrap();
+    assert_eq!(
+        sts.annotations()
+            .get(api::names::TARGET_VERSION_ANNOTATION)
+            .map(String::as_str),
+        Some("2025-cu0")
+    );
+    let image = sts.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone();
+    assert_eq!(
+        image.as_deref(),
+        Some("mcr.microsoft.com/mssql/server:2025-RTM-ubuntu-22.04"),
+        "the template must stay at the target after a failed update"
+    );
+    let db = env.api::<MSSQLServer>().get("ag").await.unwrap();
+    assert_eq!(
+        db.spec.version, "2022-cu22",
+        "spec.version moves only on success"
+    );
     env.stop().await;
 }

@@ -116,6 +116,7 @@ pub trait Database:
 {
     /// The catalog kind naming this database's images.
     type Version: Resource<DynamicType = (), Scope = ClusterResourceScope>
+        + api::catalog::VersionObject
         + Clone
         + Debug
         + DeserializeOwned

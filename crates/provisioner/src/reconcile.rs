@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use api::catalog::VersionObject;
 use api::common::DeletionPolicy;
 use api::conditions::{db_types, get_condition};
 use api::names;
@@ -270,6 +271,10 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
     // Observe.
     let version = resolve_version::<K>(&ctx.client, db).await?;
     let children = observe_children(&ctx.client, &r).await?;
+    let version = match version {
+        Ok(current) => Ok(images_version::<K>(&ctx.client, db, current, &children.sets).await?),
+        Err(blocker) => Err(blocker),
+    };
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
     let mut config_sources = BTreeMap::new();
     for name in db.config_source_secrets() {
@@ -449,6 +454,53 @@ async fn resolve_version<K: Database>(
         found.is_some(),
         &available,
     )))
+}
+
+/// The Version whose images the StatefulSets should carry: normally `spec.version`'s, but while
+/// an UpdateVersion has moved the templates to a target (annotation
+/// [`names::TARGET_VERSION_ANNOTATION`] on a StatefulSet) that `spec.version` does not name yet —
+/// a request in progress or one that failed part-way — the target's, provided the current Version
+/// allows that update. Rendering the old images there would roll already-updated pods back (for
+/// SQL Server, a downgrade of its data files) the next time they restart.
+async fn images_version<K: Database>(
+    client: &Client,
+    db: &K,
+    current: K::Version,
+    sets: &[StatefulSet],
+) -> Result<K::Version> {
+    let pins: Vec<&str> = sets
+        .iter()
+        .filter_map(|s| s.annotations().get(names::TARGET_VERSION_ANNOTATION))
+        .map(String::as_str)
+        .collect();
+    let Some(pin) = pinned_target(db.version_name(), &pins) else {
+        return Ok(current);
+    };
+    let api: Api<K::Version> = Api::all(client.clone());
+    let all = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube(format!("listing {}s", K::KIND.version_kind()), e))?
+        .items;
+    match api::constraints::check_update(db.version_name(), pin, &all) {
+        Ok(()) => Ok(all
+            .into_iter()
+            .find(|v| v.object_name() == pin)
+            .unwrap_or(current)),
+        Err(err) => {
+            tracing::warn!(version = db.version_name(), target = pin, error = %err,
+                "ignoring the StatefulSet's target-version annotation: not an allowed update");
+            Ok(current)
+        }
+    }
+}
+
+/// The update target the StatefulSets are pinned to, if it differs from `spec_version` (pure).
+/// Several StatefulSets of one database carry the same target; the first one that differs wins.
+pub fn pinned_target<'a>(spec_version: &str, pins: &[&'a str]) -> Option<&'a str> {
+    pins.iter()
+        .copied()
+        .find(|p| !p.is_empty() && *p != spec_version)
 }
 
 /// The blocker of an unknown (`exists == false`) or deprecated version.
@@ -925,5 +977,24 @@ mod tests {
             ("b".to_owned(), "2".to_owned()),
         ]);
         assert_eq!(selector_string(&labels), "a=1,b=2");
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::pinned_target;
+
+    #[test]
+    fn pinned_target_is_a_differing_non_empty_annotation() {
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("2022-cu22", &[], None),
+            ("2022-cu22", &["2022-cu22"], None),
+            ("2022-cu22", &["", "2025-cu0"], Some("2025-cu0")),
+            ("2022-cu22", &["2022-cu22", "2025-cu0"], Some("2025-cu0")),
+            ("8.9.3", &["8.9.3", "8.9.3"], None),
+        ];
+        for (spec, pins, want) in cases {
+            assert_eq!(pinned_target(spec, pins), *want, "{spec} {pins:?}");
+        }
     }
 }
