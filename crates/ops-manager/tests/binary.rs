@@ -93,21 +93,24 @@ fn binary_updates_serves_metrics_and_releases_the_lease_on_sigterm() {
             "{agents:?}"
         );
 
-        let (status, metrics) = http_get(&addr, "/metrics").await.expect("/metrics answers");
-        assert_eq!(status, 200);
-        for series in [
+        // The request's status is written before its metrics are recorded: wait for them.
+        let expected = [
             "kubedb_ops_manager_leader 1",
             "kubedb_ops_manager_ops_requests_total{kind=\"MSSQLServer\",result=\"Successful\",type=\"UpdateVersion\"} 1",
             "kubedb_ops_manager_ops_request_duration_seconds_count{kind=\"MSSQLServer\",type=\"UpdateVersion\"} 1",
             "kubedb_ops_manager_ops_step_duration_seconds_bucket{kind=\"MSSQLServer\",step=\"pause\"",
             "kubedb_ops_manager_ops_requests_in_progress{kind=\"MSSQLServer\"} 0",
             "kubedb_ops_manager_ops_pods_restarted_total{kind=\"MSSQLServer\"} 1",
-        ] {
-            assert!(
-                metrics.contains(series),
-                "{series} missing from:\n{metrics}"
-            );
-        }
+        ];
+        testkit::eventually(
+            "the documented series at their final values",
+            WAIT,
+            || async {
+                let (status, metrics) = http_get(&addr, "/metrics").await?;
+                (status == 200 && expected.iter().all(|s| metrics.contains(s))).then_some(())
+            },
+        )
+        .await;
         assert_eq!(http_get(&addr, "/healthz").await.map(|(s, _)| s), Some(200));
 
         let pid = child.id().expect("running");
