@@ -124,11 +124,14 @@ impl Store {
     }
 
     /// The collection of a resource, created on first use.
+    ///
+    /// A new collection has lost no change of its resource (every write goes through here), so
+    /// nothing is compacted: a watch from any earlier resourceVersion (for example the one a list
+    /// of the still-empty resource returned) resumes instead of getting 410 Gone.
     pub fn collection(&mut self, gr: &GroupResource) -> &mut Collection {
-        let rv = self.rv;
         self.collections
             .entry(gr.clone())
-            .or_insert_with(|| Collection::new(rv))
+            .or_insert_with(|| Collection::new(0))
     }
 
     /// The collection of a resource, if it ever held anything.
@@ -311,6 +314,27 @@ mod tests {
         assert_eq!(
             s.peek(&gr).unwrap().history.back().unwrap().kind,
             EventType::Deleted
+        );
+    }
+
+    #[test]
+    fn a_resource_first_used_late_has_nothing_compacted() {
+        let mut s = Store::new(10);
+        s.put(
+            &GroupResource::new("", "configmaps"),
+            obj("ns", "a", "u1", None),
+        );
+        let listed_at = s.current_rv();
+        s.put(
+            &GroupResource::new("", "configmaps"),
+            obj("ns", "b", "u2", None),
+        );
+        // A watch of a never-written kind from the RV an earlier (empty) list returned.
+        let col = s.collection(&GroupResource::new("", "secrets"));
+        assert!(
+            col.compacted_rv <= listed_at,
+            "{} > {listed_at}",
+            col.compacted_rv
         );
     }
 
