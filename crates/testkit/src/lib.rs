@@ -4,6 +4,8 @@
 //!
 //! Only tests depend on this crate; the operators never do.
 
+pub mod fixtures;
+
 use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;

@@ -9,44 +9,22 @@ use std::time::Duration;
 use api::conditions::{ConditionStatus, get_condition};
 use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase, SinglestoreOpsRequest};
 use api::{DatabasePhase, MSSQLServer, Singlestore};
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::{Client, Resource};
 use serde_json::json;
 use testkit::{SimOptions, TestCluster};
 
-pub const NS: &str = "demo";
-pub const ISSUER: &str = "selfsigned";
+pub use testkit::fixtures::{ISSUER, NS};
 pub const WAIT: Duration = Duration::from_secs(40);
 pub const MSSQL_2022: &str = "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04";
 pub const MSSQL_2025: &str = "mcr.microsoft.com/mssql/server:2025-RTM-ubuntu-22.04";
 pub const SDB_8_7: &str = "ghcr.io/appscode-images/singlestore-node:alma-8.7.21-f0b8de04d5";
 pub const SDB_8_9: &str = "ghcr.io/appscode-images/singlestore-node:alma-8.9.3-bfa36a984a";
 
-/// Runs an async test body on a multi-threaded runtime with large stacks: kube-sim's in-process
-/// API server validates objects against deep CRD schemas on the caller's stack, which overflows
-/// the default 2 MiB stacks in debug builds.
-pub fn run<F>(body: F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let thread = std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(16 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(body)
-        })
-        .expect("test thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use testkit::fixtures::{mssql, run, singlestore, storage};
 
 pub struct Env {
     pub cluster: TestCluster,
@@ -224,78 +202,8 @@ where
     drop(stream);
 }
 
-pub fn storage() -> serde_json::Value {
-    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
-}
-
-pub fn mssql(name: &str, version: &str, ag_replicas: Option<i32>) -> MSSQLServer {
-    let mut spec = json!({
-        "version": version,
-        "storageType": "Durable",
-        "storage": storage(),
-        "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": ISSUER}, "clientTLS": false},
-        "podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [
-            {"name": "ACCEPT_EULA", "value": "Y"},
-            {"name": "MSSQL_PID", "value": "Evaluation"},
-        ]}]}},
-        "deletionPolicy": "WipeOut",
-    });
-    if let Some(replicas) = ag_replicas {
-        spec["replicas"] = json!(replicas);
-        spec["topology"] =
-            json!({"mode": "AvailabilityGroup", "availabilityGroup": {"databases": ["agdb"]}});
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "kubedb.com/v1alpha2",
-        "kind": "MSSQLServer",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": spec,
-    }))
-    .unwrap()
-}
-
-pub fn singlestore(name: &str, version: &str, topology: Option<(i32, i32)>) -> Singlestore {
-    let mut spec = json!({
-        "version": version,
-        "storageType": "Durable",
-        "storage": storage(),
-        "licenseSecret": {"name": "license"},
-        "deletionPolicy": "WipeOut",
-    });
-    if let Some((aggregators, leaves)) = topology {
-        spec["topology"] = json!({
-            "aggregator": {"replicas": aggregators, "storage": storage()},
-            "leaf": {"replicas": leaves, "storage": storage()},
-        });
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "kubedb.com/v1alpha2",
-        "kind": "Singlestore",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": spec,
-    }))
-    .unwrap()
-}
-
 pub async fn create_license(env: &Env) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some("license".into()),
-            ..Default::default()
-        },
-        string_data: Some(
-            [
-                ("username".to_owned(), "license".to_owned()),
-                ("password".to_owned(), "KEY".to_owned()),
-            ]
-            .into(),
-        ),
-        ..Default::default()
-    };
-    env.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("license secret");
+    testkit::fixtures::create_license(&env.client).await
 }
 
 pub async fn create<K>(env: &Env, object: &K) -> K
@@ -306,10 +214,7 @@ where
         + serde::Serialize
         + serde::de::DeserializeOwned,
 {
-    env.api::<K>()
-        .create(&PostParams::default(), object)
-        .await
-        .unwrap_or_else(|e| panic!("creating {:?}: {e}", object.meta().name))
+    testkit::fixtures::create(&env.client, object).await
 }
 
 pub async fn wait_mssql_ready(env: &Env, name: &str) -> MSSQLServer {

@@ -6,41 +6,17 @@
 
 use std::time::Duration;
 
-use api::{MSSQLServer, Singlestore};
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, ObjectMeta, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::discovery::ApiResource;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, Resource};
 use serde_json::json;
 use testkit::{SimOptions, TestCluster};
 
-pub const NS: &str = "demo";
-pub const ISSUER: &str = "selfsigned";
+pub use testkit::fixtures::{ISSUER, NS};
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Runs an async test body on a runtime with large thread stacks: kube-sim's in-process API
-/// server validates CRD objects (deep schemas and CEL) on the caller's stack, which overflows the
-/// default 2 MiB test-thread stack in debug builds for the Singlestore schema.
-pub fn run<F>(body: F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let thread = std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(16 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(body)
-        })
-        .expect("test thread");
-    if let Err(panic) = thread.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use testkit::fixtures::{mssql, run, singlestore, storage};
 
 pub struct Env {
     pub cluster: TestCluster,
@@ -160,80 +136,8 @@ pub fn certificate_resource() -> ApiResource {
     provisioner::reconcile::certificate_resource()
 }
 
-pub fn storage() -> serde_json::Value {
-    json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
-}
-
-/// An MSSQLServer: `replicas` 1 without topology is standalone, otherwise an AvailabilityGroup.
-pub fn mssql(name: &str, version: &str, ag_replicas: Option<i32>) -> MSSQLServer {
-    let mut spec = json!({
-        "version": version,
-        "storageType": "Durable",
-        "storage": storage(),
-        "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": ISSUER}, "clientTLS": false},
-        "podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [
-            {"name": "ACCEPT_EULA", "value": "Y"},
-            {"name": "MSSQL_PID", "value": "Evaluation"},
-        ]}]}},
-        "deletionPolicy": "WipeOut",
-    });
-    if let Some(replicas) = ag_replicas {
-        spec["replicas"] = json!(replicas);
-        spec["topology"] =
-            json!({"mode": "AvailabilityGroup", "availabilityGroup": {"databases": ["agdb"]}});
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "kubedb.com/v1alpha2",
-        "kind": "MSSQLServer",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": spec,
-    }))
-    .unwrap()
-}
-
-/// A Singlestore: standalone, or aggregator/leaf with the given replicas.
-pub fn singlestore(name: &str, version: &str, topology: Option<(i32, i32)>) -> Singlestore {
-    let mut spec = json!({
-        "version": version,
-        "storageType": "Durable",
-        "storage": storage(),
-        "licenseSecret": {"name": "license"},
-        "deletionPolicy": "WipeOut",
-    });
-    if let Some((aggregators, leaves)) = topology {
-        spec["topology"] = json!({
-            "aggregator": {"replicas": aggregators, "storage": storage()},
-            "leaf": {"replicas": leaves, "storage": storage()},
-        });
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "kubedb.com/v1alpha2",
-        "kind": "Singlestore",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": spec,
-    }))
-    .unwrap()
-}
-
 pub async fn create_license(env: &Env) {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some("license".into()),
-            ..Default::default()
-        },
-        string_data: Some(
-            [
-                ("username".to_owned(), "license".to_owned()),
-                ("password".to_owned(), "LICENSE-KEY".to_owned()),
-            ]
-            .into(),
-        ),
-        ..Default::default()
-    };
-    env.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("license secret");
+    testkit::fixtures::create_license(&env.client).await
 }
 
 pub async fn create<K>(env: &Env, object: &K) -> K
@@ -244,10 +148,7 @@ where
         + serde::Serialize
         + serde::de::DeserializeOwned,
 {
-    env.api::<K>()
-        .create(&PostParams::default(), object)
-        .await
-        .unwrap_or_else(|e| panic!("creating {}: {e}", object.name_any()))
+    testkit::fixtures::create(&env.client, object).await
 }
 
 pub fn phase_of(status: Option<&api::DatabaseStatus>) -> Option<api::DatabasePhase> {
