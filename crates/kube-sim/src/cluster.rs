@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::defaults::{self, IpAllocator};
 use crate::error::{ApiError, ApiResult, Cause};
+use crate::events;
 use crate::meta;
 use crate::patch_adapter;
 use crate::patching::PatchType;
@@ -94,15 +95,27 @@ fn api_version_of(info: &ResourceInfo, version: &str) -> String {
     info.api_version(version)
 }
 
-/// The object as a client of `version` sees it.
+/// The object as a client of `version` sees it (Events stored in the core form are converted
+/// for events.k8s.io clients).
 pub fn present(info: &ResourceInfo, version: &str, obj: &Object) -> Object {
     let want = api_version_of(info, version);
     if obj.get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
         obj.clone()
+    } else if events::is_events_api(&info.gr()) {
+        Arc::new(events::to_events_v1((**obj).clone()))
     } else {
         let mut o = (**obj).clone();
         o["apiVersion"] = Value::String(want);
         Arc::new(o)
+    }
+}
+
+/// A request body in the form objects of `info` are stored in.
+fn storage_form(info: &ResourceInfo, body: Value) -> Value {
+    if events::is_events_api(&info.gr()) {
+        events::to_core(body)
+    } else {
+        body
     }
 }
 
@@ -344,6 +357,7 @@ impl Cluster {
         opts: &WriteOptions,
     ) -> ApiResult<Object> {
         Self::check_body(info, version, &mut body, ns)?;
+        let mut body = storage_form(info, body);
         let ns_name = meta::namespace(&body).to_owned();
         self.check_namespace(info, &ns_name, meta::name(&body))?;
         let m = meta::metadata_mut(&mut body);
@@ -471,6 +485,7 @@ impl Cluster {
                 ),
             ));
         }
+        let body = storage_form(info, body);
         let new = self.prepare_update(info, version, &old, body, subresource, opts)?;
         self.commit_update(info, &old, new, opts.dry_run)
     }
@@ -695,6 +710,7 @@ impl Cluster {
         } else {
             opts.clone()
         };
+        let new = storage_form(info, new);
         let new = self.prepare_update(info, version, &old, new, subresource, &opts)?;
         self.commit_update(info, &old, new, opts.dry_run)
     }

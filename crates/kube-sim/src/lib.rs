@@ -8,6 +8,7 @@ pub mod accounting;
 pub mod cluster;
 mod defaults;
 pub mod error;
+pub mod events;
 pub mod faults;
 mod gc;
 pub mod meta;

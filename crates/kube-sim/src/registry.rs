@@ -1,5 +1,6 @@
 //! The kinds the server serves: built-in kinds plus those of established CustomResourceDefinitions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -22,6 +23,16 @@ impl GroupResource {
         GroupResource {
             group: group.to_owned(),
             resource: resource.to_owned(),
+        }
+    }
+
+    /// The resource whose stored objects this one serves: events.k8s.io Events are the core
+    /// Events seen through another group, so both share one collection, history and watch feed.
+    pub fn storage(&self) -> Cow<'_, GroupResource> {
+        if crate::events::is_events_api(self) {
+            Cow::Owned(GroupResource::new("", "events"))
+        } else {
+            Cow::Borrowed(self)
         }
     }
 }

@@ -96,7 +96,8 @@ impl Collection {
     }
 }
 
-/// The store of every object.
+/// The store of every object. Resources served through several groups (Events) are stored
+/// under one key, [`GroupResource::storage`].
 #[derive(Debug)]
 pub struct Store {
     rv: u64,
@@ -130,18 +131,22 @@ impl Store {
     /// of the still-empty resource returned) resumes instead of getting 410 Gone.
     pub fn collection(&mut self, gr: &GroupResource) -> &mut Collection {
         self.collections
-            .entry(gr.clone())
+            .entry(gr.storage().into_owned())
             .or_insert_with(|| Collection::new(0))
     }
 
     /// The collection of a resource, if it ever held anything.
     pub fn peek(&self, gr: &GroupResource) -> Option<&Collection> {
-        self.collections.get(gr)
+        self.collections.get(&gr.storage())
     }
 
     /// One object.
     pub fn get(&self, gr: &GroupResource, key: &ObjKey) -> Option<Object> {
-        self.collections.get(gr)?.objects.get(key).cloned()
+        self.collections
+            .get(&gr.storage())?
+            .objects
+            .get(key)
+            .cloned()
     }
 
     /// The object with a uid.
@@ -197,6 +202,7 @@ impl Store {
 
     /// Stores a new or changed object, assigning the next resourceVersion. Returns the stored object.
     pub fn put(&mut self, gr: &GroupResource, mut obj: Value) -> Object {
+        let gr = &*gr.storage();
         self.rv += 1;
         let rv = self.rv;
         meta::metadata_mut(&mut obj)
@@ -232,6 +238,7 @@ impl Store {
 
     /// Removes an object; the DELETED event carries its last state with a new resourceVersion.
     pub fn remove(&mut self, gr: &GroupResource, key: &ObjKey) -> Option<Object> {
+        let gr = &*gr.storage();
         let prev = self.collections.get_mut(gr)?.objects.remove(key)?;
         let r = (gr.clone(), key.clone());
         self.unindex(&r, &prev);
@@ -258,7 +265,7 @@ impl Store {
     pub fn remove_all(&mut self, gr: &GroupResource) -> Vec<Object> {
         let keys: Vec<ObjKey> = self
             .collections
-            .get(gr)
+            .get(&gr.storage())
             .map(|c| c.objects.keys().cloned().collect())
             .unwrap_or_default();
         keys.iter().filter_map(|k| self.remove(gr, k)).collect()
@@ -336,6 +343,23 @@ mod tests {
             "{} > {listed_at}",
             col.compacted_rv
         );
+    }
+
+    #[test]
+    fn both_event_views_share_one_collection() {
+        let core = GroupResource::new("", "events");
+        let v1 = GroupResource::new("events.k8s.io", "events");
+        let mut s = Store::new(10);
+        let rx = s.collection(&core).tx.subscribe();
+        let put = s.put(&v1, obj("ns", "e", "u1", None));
+        let key = ("ns".to_owned(), "e".to_owned());
+        assert_eq!(s.get(&core, &key), Some(put.clone()));
+        assert_eq!(s.peek(&core).unwrap().history.len(), 1);
+        assert_eq!(rx.len(), 1);
+        assert_eq!(s.by_uid("u1").unwrap().0.0, core);
+        assert!(s.remove(&core, &key).is_some());
+        assert!(s.get(&v1, &key).is_none());
+        assert_eq!(s.len(), 0);
     }
 
     #[test]

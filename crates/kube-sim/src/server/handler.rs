@@ -15,6 +15,7 @@ use super::{ServerState, admin, discovery, logs, openapi, table, watch};
 use crate::accounting::RequestInfo;
 use crate::cluster::{DeleteOptions, ListOptions, WriteOptions, present};
 use crate::error::{ApiError, ApiResult};
+use crate::events;
 use crate::meta;
 use crate::patching::PatchType;
 use crate::registry::ResourceInfo;
@@ -163,12 +164,20 @@ fn write_options(q: &Query, user_agent: &str) -> WriteOptions {
     }
 }
 
-fn list_options(q: &Query) -> ApiResult<ListOptions> {
+/// List options of a request; field selectors on Events are rewritten to the stored core form.
+fn list_options(info: &ResourceInfo, q: &Query) -> ApiResult<ListOptions> {
+    let fields = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let gr = info.gr();
+    let fields = if events::is_event_resource(&gr) {
+        events::core_field_selector(&gr, fields)
+    } else {
+        fields
+    };
     Ok(ListOptions {
         labels: LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
-        fields: FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
-            .map_err(ApiError::bad_request)?,
+        fields,
         limit: q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
         continue_token: q.get("continue").filter(|c| !c.is_empty()).cloned(),
     })
@@ -387,7 +396,7 @@ async fn resource(
             ))
         }
         ("list", None, None) => {
-            let opts = list_options(q)?;
+            let opts = list_options(&info, q)?;
             let page = state.lock().list(&info, ns, &opts)?;
             if wants_table(headers) {
                 let mut t = table::table(
@@ -413,7 +422,7 @@ async fn resource(
             ))
         }
         ("watch", None, None) => {
-            let opts = list_options(q)?;
+            let opts = list_options(&info, q)?;
             let params = watch::WatchParams {
                 namespace: ns.map(str::to_owned),
                 resource_version: q.get("resourceVersion").cloned().unwrap_or_default(),
@@ -555,7 +564,7 @@ async fn resource(
             let items = state.lock().delete_collection(
                 &info,
                 ns,
-                &list_options(q)?,
+                &list_options(&info, q)?,
                 &delete_options(q, &body),
             )?;
             state.forget_removed_pods();

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::cluster::present;
 use crate::meta;
 use crate::registry::{PrinterColumn, ResourceInfo};
 use crate::store::Object;
@@ -128,7 +129,10 @@ fn svc_ports(v: &Value) -> Value {
 
 fn builtin_columns(info: &ResourceInfo) -> Vec<Column> {
     let mut cols = vec![col("Name", "string", name)];
-    let extra: Vec<Column> = match (info.group.as_str(), info.plural.as_str()) {
+    // Columns read the stored form: events.k8s.io Events print as core Events do.
+    let gr = info.gr();
+    let stored = gr.storage();
+    let extra: Vec<Column> = match (stored.group.as_str(), stored.resource.as_str()) {
         ("", "pods") => vec![
             col("Ready", "string", pod_ready),
             col("Status", "string", pod_status),
@@ -350,7 +354,7 @@ pub fn table(
                 .map(|o| {
                     let mut cells = vec![json!(meta::name(o))];
                     cells.extend(cols.iter().map(|c| custom_cell(o, c)));
-                    json!({"cells": cells, "object": row_object(o, include)})
+                    json!({"cells": cells, "object": row_object(&present(info, version, o), include)})
                 })
                 .collect();
             (defs, rows)
@@ -367,7 +371,7 @@ pub fn table(
                 .collect();
             let rows = objs
                 .iter()
-                .map(|o| json!({"cells": cols.iter().map(|c| (c.cell)(o)).collect::<Vec<_>>(), "object": row_object(o, include)}))
+                .map(|o| json!({"cells": cols.iter().map(|c| (c.cell)(o)).collect::<Vec<_>>(), "object": row_object(&present(info, version, o), include)}))
                 .collect();
             (defs, rows)
         }
