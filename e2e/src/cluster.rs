@@ -195,6 +195,28 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// A test that panics drops the cluster without [`Cluster::shutdown`]: stop kube-sim with
+    /// SIGTERM (not the SIGKILL of `kill_on_drop`) so it stops the operator processes it runs for
+    /// `--run-image` pods instead of leaving them orphaned.
+    fn drop(&mut self) {
+        let Some(child) = self.sim.as_mut() else {
+            return;
+        };
+        let Some(pid) = child.id() else { return };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// A plain HTTP GET (kube-sim's `/sim/` paths, the operators' `/metrics`, Prometheus' API):
 /// the body of a 200 response, or an error naming the URL and status.
 pub async fn http_get(base: &str, path: &str) -> anyhow::Result<String> {
