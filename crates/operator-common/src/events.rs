@@ -23,7 +23,7 @@ impl std::fmt::Debug for EventPublisher {
 }
 
 /// One Event to publish about an object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventSpec {
     /// Normal or Warning.
     pub type_: EventType,
@@ -33,6 +33,10 @@ pub struct EventSpec {
     pub action: String,
     /// Human-readable message (at most 1 kB; longer notes are cut).
     pub note: String,
+    /// A second object the event is about (events.k8s.io `related`), e.g. the pod a step of an ops
+    /// request acted on. It is part of the key under which repeated events are counted as one
+    /// series, so steps on different pods stay separate events with their own messages.
+    pub related: Option<ObjectReference>,
 }
 
 impl EventSpec {
@@ -43,7 +47,14 @@ impl EventSpec {
             reason: reason.to_owned(),
             action: action.to_owned(),
             note: note.into(),
+            related: None,
         }
+    }
+
+    /// The same event, also about `related`.
+    pub fn related(mut self, related: ObjectReference) -> Self {
+        self.related = Some(related);
+        self
     }
 
     /// A Warning event.
@@ -97,7 +108,7 @@ impl EventPublisher {
             reason: event.reason.clone(),
             note: Some(truncate_note(&event.note).to_owned()),
             action: event.action,
-            secondary: None,
+            secondary: event.related,
         };
         if let Err(error) = self.recorder.publish(&ev, reference).await {
             tracing::warn!(%error, reason = %event.reason,

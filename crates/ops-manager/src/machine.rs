@@ -260,6 +260,18 @@ impl Machine<'_> {
         self.req.status.conditions()
     }
 
+    /// The pod a per-pod step event is also about (`related`), so that each pod's steps are
+    /// their own events rather than one series per step type.
+    fn pod_ref(&self, pod: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+        k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".to_owned()),
+            kind: Some("Pod".to_owned()),
+            name: Some(pod.to_owned()),
+            namespace: Some(self.req.namespace.clone()),
+            ..Default::default()
+        }
+    }
+
     fn db_ref(&self) -> String {
         format!("{}/{}", self.req.namespace, self.req.database)
     }
@@ -765,11 +777,10 @@ impl Machine<'_> {
                 let msg = step_msg("get pod");
                 let status =
                     self.with([self.cond(&get_type, ConditionStatus::True, None, msg.clone())]);
-                return Some(act(Decision::status(status).event(EventSpec::normal(
-                    pod_steps::GET_POD,
-                    "RestartPods",
-                    msg,
-                ))));
+                return Some(act(Decision::status(status).event(
+                    EventSpec::normal(pod_steps::GET_POD, "RestartPods", msg)
+                        .related(self.pod_ref(name)),
+                )));
             }
             let Some(targets) = targets_of(pod) else {
                 return Some(fail(
@@ -781,11 +792,9 @@ impl Machine<'_> {
                 let msg = step_msg(kind.check_words());
                 let status =
                     self.with([self.cond(&check_type, ConditionStatus::True, None, msg.clone())]);
-                return Some(act(Decision::status(status).event(EventSpec::normal(
-                    check,
-                    "RestartPods",
-                    msg,
-                ))));
+                return Some(act(Decision::status(status).event(
+                    EventSpec::normal(check, "RestartPods", msg).related(self.pod_ref(name)),
+                )));
             }
             if let Err(why) = plan::eviction_allowed(pod, &self.world.pods, &self.world.pdbs) {
                 return Some(wait(cond_type(pod_steps::EVICT_POD, name), why));
@@ -798,13 +807,10 @@ impl Machine<'_> {
             let evict_type = cond_type(pod_steps::EVICT_POD, name);
             let status =
                 self.with([self.cond(&evict_type, ConditionStatus::True, None, rec.message())]);
-            let d = Decision::status(status)
-                .with_effect(disrupt(pod))
-                .event(EventSpec::normal(
-                    pod_steps::EVICT_POD,
-                    "RestartPods",
-                    step_msg("evict pod"),
-                ));
+            let d = Decision::status(status).with_effect(disrupt(pod)).event(
+                EventSpec::normal(pod_steps::EVICT_POD, "RestartPods", step_msg("evict pod"))
+                    .related(self.pod_ref(name)),
+            );
             return Some(act(d));
         };
         let Some(pod) = pod else {
@@ -866,14 +872,17 @@ impl Machine<'_> {
                         pod: name.to_owned(),
                         uid: pod.uid.clone(),
                     })
-                    .event(EventSpec::warning(
-                        ops_types::RETRYING,
-                        "RestartPods",
-                        format!(
-                            "pod {name} failed on the target images ({cause}); retry {} of {}",
-                            rec.attempt, rec.of
-                        ),
-                    ));
+                    .event(
+                        EventSpec::warning(
+                            ops_types::RETRYING,
+                            "RestartPods",
+                            format!(
+                                "pod {name} failed on the target images ({cause}); retry {} of {}",
+                                rec.attempt, rec.of
+                            ),
+                        )
+                        .related(self.pod_ref(name)),
+                    );
                 return Some(act(d));
             }
             return Some(fail(
@@ -944,7 +953,8 @@ impl Machine<'_> {
         }
         let msg = step_msg(kind.check_words());
         let status = self.with([self.cond(&check_type, ConditionStatus::True, None, msg.clone())]);
-        let mut d = Decision::status(status).event(EventSpec::normal(check, "RestartPods", msg));
+        let mut d = Decision::status(status)
+            .event(EventSpec::normal(check, "RestartPods", msg).related(self.pod_ref(name)));
         d.pod_restarted = true;
         d.step = evict_cond.map(|c| {
             (

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::DeleteParams;
+use kube::api::{DeleteParams, ListParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -300,6 +300,26 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
     let db = env.api::<MSSQLServer>().get("ag").await.unwrap();
     assert_eq!(db.spec.version, "2025-cu0");
     assert!(!paused(db.status.as_ref()));
+    // One EvictPod Event per pod, each `related` to its pod (not one series that keeps the
+    // first pod's message).
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let evicted: BTreeSet<String> =
+        testkit::eventually("an EvictPod Event per pod", WAIT, || async {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            let pods: BTreeSet<String> = list
+                .items
+                .iter()
+                .filter(|e| e.reason.as_deref() == Some("EvictPod"))
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("upd"))
+                .filter_map(|e| e.related.as_ref()?.name.clone())
+                .collect();
+            (pods.len() == 3).then_some(pods)
+        })
+        .await;
+    assert_eq!(
+        evicted,
+        BTreeSet::from(["ag-0".to_owned(), "ag-1".to_owned(), "ag-2".to_owned()])
+    );
     eprintln!(
         "MEASURED AG of 3: request took {took:?}; evictions {}",
         env.evictions()
