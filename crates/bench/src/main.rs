@@ -50,7 +50,21 @@ async fn attempt<T>(
     }
 }
 
+/// Writes the tables so far to the output file, so an interrupted run keeps what it measured.
+fn checkpoint(plan: &Plan, r: &Results, errors: &[String], start: Instant) {
+    let mut partial = r.clone();
+    partial.errors = errors.to_vec();
+    if let Some(path) = output_path() {
+        let text = render(plan, &partial, start.elapsed().as_secs_f64());
+        let _ = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, text));
+    }
+}
+
 async fn run(plan: &Plan) -> Results {
+    let start = Instant::now();
     let mut r = Results {
         update_delays: (plan.pod_start_delay, plan.failover_delay),
         ..Results::default()
@@ -69,6 +83,7 @@ async fn run(plan: &Plan) -> Results {
                 r.startup.push(s);
             }
         }
+        checkpoint(plan, &r, &errors, start);
     }
     let mut cases: Vec<(String, Vec<Db>)> = Vec::new();
     if plan.has(Part::Scale) {
@@ -121,6 +136,7 @@ async fn run(plan: &Plan) -> Results {
             }
         }
         r.scale.push(case);
+        checkpoint(plan, &r, &errors, start);
     }
     if plan.has(Part::Update) {
         for &pods in &plan.update_sizes {
@@ -144,6 +160,7 @@ async fn run(plan: &Plan) -> Results {
                 }
             }
             r.update.push((pods, runs));
+            checkpoint(plan, &r, &errors, start);
         }
     }
     r.errors = errors;

@@ -99,13 +99,18 @@ impl Snapshot {
                 (false, true) => tally.writes += row.count,
                 (false, false) => tally.reads += row.count,
             }
-            if is_write(&row.verb) && !lease {
+            if !lease {
                 let what = if row.subresource.is_empty() {
                     format!("{} {}", row.verb, row.resource)
                 } else {
                     format!("{} {}/{}", row.verb, row.resource, row.subresource)
                 };
-                *tally.writes_by_target.entry(what).or_default() += row.count;
+                let map = if is_write(&row.verb) {
+                    &mut tally.writes_by_target
+                } else {
+                    &mut tally.reads_by_target
+                };
+                *map.entry(what).or_default() += row.count;
             }
         }
         tally
@@ -127,6 +132,8 @@ pub struct Tally {
     pub lease_reads: u64,
     /// Non-Lease writes by "verb resource[/subresource]".
     pub writes_by_target: BTreeMap<String, u64>,
+    /// Non-Lease reads by "verb resource[/subresource]".
+    pub reads_by_target: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -247,6 +254,10 @@ mod tests {
                 ("patch mssqlservers/status".to_owned(), 2),
                 ("patch statefulsets".to_owned(), 1)
             ]
+        );
+        assert_eq!(
+            t.reads_by_target.into_iter().collect::<Vec<_>>(),
+            vec![("list pods".to_owned(), 1), ("watch pods".to_owned(), 1)]
         );
         assert_eq!(snap.tally(OPS_MANAGER).writes, 7);
         assert_eq!(snap.tally("nobody/").total(), 0);

@@ -342,10 +342,17 @@ pub async fn scale(
         .context("creating the databases")?;
     run.create_time = t0.elapsed();
     let n = dbs.len();
-    // Generous overall limit; the stall detector ends hopeless waits much earlier.
-    let limit = Duration::from_secs(120) + Duration::from_millis(300 * n as u64);
+    // Overall limit; the stall detector (no new Ready database for `stall`) ends hopeless waits
+    // earlier.
+    let limit = Duration::from_secs(90) + Duration::from_millis(100 * n as u64);
     let outcome = watch
-        .wait(t0, stall, limit, |p| p.count("Ready") >= n)
+        .wait(
+            t0,
+            stall,
+            limit,
+            |p| p.count("Ready"),
+            |p| p.count("Ready") >= n,
+        )
         .await;
     run.converge_time = outcome.elapsed;
     run.ready = outcome.phases.count("Ready");
@@ -400,8 +407,11 @@ pub struct UpdateRun {
     pub phase: String,
     /// From creating the request until it was seen Successful (`None`: it never was).
     pub duration: Option<Duration>,
-    /// pods × pod start delay + failover delay.
+    /// pods × pod start delay + failover delay (the issue's floor).
     pub floor: Duration,
+    /// (pods − 1) × pod start delay + max(pod start delay, failover delay): the primary's
+    /// replacement starts while the failover timer runs, so the two overlap.
+    pub tight_floor: Duration,
     /// Requests during the update, per operator.
     pub requests: Vec<Tally>,
     /// Time from creating the database until it was Ready.
@@ -409,8 +419,14 @@ pub struct UpdateRun {
 }
 
 impl UpdateRun {
-    /// (duration − floor) / pods, in seconds.
+    /// (duration − tight floor) / pods, in seconds.
     pub fn overhead_per_pod(&self) -> Option<f64> {
+        self.duration
+            .map(|d| (d.as_secs_f64() - self.tight_floor.as_secs_f64()) / f64::from(self.pods))
+    }
+
+    /// (duration − the issue's floor) / pods, in seconds.
+    pub fn overhead_per_pod_issue_floor(&self) -> Option<f64> {
         self.duration
             .map(|d| (d.as_secs_f64() - self.floor.as_secs_f64()) / f64::from(self.pods))
     }
@@ -434,14 +450,20 @@ pub async fn update(
     let t0 = Instant::now();
     create_db(&client, 0, Db::MssqlAg(pods)).await?;
     let key = format!("mssqlservers/{name}");
+    let is_ready = |p: &crate::watch::Phases| p.get(&key) == Some("Ready");
     let ready = dbs
-        .wait(t0, Duration::from_secs(60), Duration::from_secs(180), |p| {
-            p.get(&key) == Some("Ready")
-        })
+        .wait(
+            t0,
+            Duration::from_secs(60),
+            Duration::from_secs(180),
+            |p| usize::from(is_ready(p)),
+            is_ready,
+        )
         .await;
     let mut run = UpdateRun {
         pods,
         floor: delay * pods as u32 + failover,
+        tight_floor: delay * (pods as u32 - 1) + delay.max(failover),
         ready_time: ready.elapsed,
         ..UpdateRun::default()
     };
@@ -472,14 +494,9 @@ pub async fn update(
             Some("Successful" | "Failed" | "Skipped" | "Denied")
         )
     };
-    let outcome = requests
-        .wait(
-            t1,
-            Duration::from_secs(90),
-            Duration::from_secs(600),
-            finished,
-        )
-        .await;
+    // No progress measure: the request gets five minutes.
+    let limit = Duration::from_secs(300);
+    let outcome = requests.wait(t1, limit, limit, |_| 0, finished).await;
     run.phase = outcome
         .phases
         .get(&key)
@@ -507,9 +524,11 @@ mod tests {
             pods: 3,
             duration: Some(Duration::from_secs(7)),
             floor: Duration::from_secs(4),
+            tight_floor: Duration::from_secs(1),
             ..UpdateRun::default()
         };
-        assert_eq!(run.overhead_per_pod(), Some(1.0));
+        assert_eq!(run.overhead_per_pod_issue_floor(), Some(1.0));
+        assert_eq!(run.overhead_per_pod(), Some(2.0));
         assert_eq!(UpdateRun::default().overhead_per_pod(), None);
     }
 

@@ -114,16 +114,20 @@ impl PhaseWatch {
         }
     }
 
-    /// Waits until `done` holds for the phases, or until `stall` passes with no phase change, or
-    /// `limit` after `since`. Elapsed time is measured from `since`.
+    /// Waits until `done` holds for the phases, or until `progress` (for example the number of
+    /// Ready objects) has not grown for `stall`, or until `limit` after `since`. Elapsed time is
+    /// measured from `since`.
     pub async fn wait(
         &mut self,
         since: Instant,
         stall: Duration,
         limit: Duration,
+        progress: impl Fn(&Phases) -> usize,
         done: impl Fn(&Phases) -> bool,
     ) -> Outcome {
         let deadline = since + limit;
+        let mut best = progress(&self.phases);
+        let mut best_at = Instant::now();
         loop {
             if done(&self.phases) {
                 return Outcome {
@@ -132,16 +136,21 @@ impl PhaseWatch {
                 };
             }
             let now = Instant::now();
-            if now >= deadline {
+            let give_up = deadline.min(best_at + stall);
+            if now >= give_up {
                 break;
             }
-            let wait = stall.min(deadline - now);
-            match tokio::time::timeout(wait, self.rx.recv()).await {
+            match tokio::time::timeout(give_up - now, self.rx.recv()).await {
                 Ok(Some((key, phase))) => {
                     self.phases.set(key, phase);
                     // Drain what is already queued before checking again.
                     while let Ok((key, phase)) = self.rx.try_recv() {
                         self.phases.set(key, phase);
+                    }
+                    let current = progress(&self.phases);
+                    if current > best {
+                        best = current;
+                        best_at = Instant::now();
                     }
                 }
                 Ok(None) | Err(_) => break,
@@ -207,21 +216,36 @@ mod tests {
         tx.send(("k/a".to_owned(), Some("Ready".to_owned())))
             .unwrap();
         let start = Instant::now();
+        let ready = |p: &Phases| p.count("Ready");
         let ok = w
-            .wait(start, Duration::from_secs(5), Duration::from_secs(5), |p| {
-                p.count("Ready") == 1
-            })
+            .wait(
+                start,
+                Duration::from_secs(5),
+                Duration::from_secs(5),
+                ready,
+                |p| p.count("Ready") == 1,
+            )
             .await;
         assert!(ok.elapsed.is_some());
-        // Nothing more arrives: the wait gives up after the stall period, not the limit.
+        // Changes that are not progress (a phase other than Ready) do not keep the wait alive:
+        // it gives up after the stall period, not the limit.
+        let tx2 = tx.clone();
+        let chatter = tokio::spawn(async move {
+            for i in 0..100 {
+                let _ = tx2.send((format!("k/b{i}"), Some("Provisioning".to_owned())));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
         let stalled = w
             .wait(
                 Instant::now(),
-                Duration::from_millis(50),
+                Duration::from_millis(100),
                 Duration::from_secs(30),
+                ready,
                 |p| p.count("Ready") == 2,
             )
             .await;
+        chatter.abort();
         assert_eq!(stalled.elapsed, None);
         assert_eq!(stalled.phases.count("Ready"), 1);
         assert!(start.elapsed() < Duration::from_secs(5));
