@@ -162,6 +162,20 @@ async fn upgrade_alone(cluster: &Cluster, helm: &Helm, chart: &str, other: &str)
     wait_ready(cluster).await;
 }
 
+/// Names of every object `api` lists.
+async fn names<K>(api: &Api<K>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
+}
+
 async fn scrape_and_check(cluster: &Cluster) {
     let provisioner = operators::metrics_targets(cluster, PROVISIONER)
         .await
@@ -265,37 +279,9 @@ async fn scenario() {
     let sts: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), NS);
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client.clone(), NS);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), NS);
-    let names = |items: Vec<kube::api::ObjectMeta>| -> Vec<String> {
-        items.into_iter().filter_map(|m| m.name).collect()
-    };
-    let sts_before = names(
-        sts.list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| o.metadata)
-            .collect(),
-    );
-    let pvcs_before = names(
-        pvcs.list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| o.metadata)
-            .collect(),
-    );
-    let secrets_before = names(
-        secrets
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| o.metadata)
-            .collect(),
-    );
+    let sts_before = names(&sts).await;
+    let pvcs_before = names(&pvcs).await;
+    let secrets_before = names(&secrets).await;
     assert!(sts_before.contains(&MSSQL.to_owned()), "{sts_before:?}");
     assert!(
         pvcs_before.iter().any(|p| p == "data-mssql-ag-cluster-0"),
@@ -318,34 +304,9 @@ async fn scenario() {
         },
     )
     .await;
-    let sts_after = names(
-        sts.list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| o.metadata)
-            .collect(),
-    );
-    let pvcs_after = names(
-        pvcs.list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| o.metadata)
-            .collect(),
-    );
-    let secrets_after = names(
-        secrets
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|o| o.metadata)
-            .collect(),
-    );
+    let sts_after = names(&sts).await;
+    let pvcs_after = names(&pvcs).await;
+    let secrets_after = names(&secrets).await;
     assert_eq!(sts_after, sts_before);
     assert_eq!(pvcs_after, pvcs_before);
     assert_eq!(secrets_after, secrets_before);
