@@ -131,3 +131,25 @@ where
         .await
         .unwrap_or_else(|e| panic!("creating {}: {e}", object.name_any()))
 }
+
+/// A plain HTTP/1.1 GET of `path` on `addr` (`host:port`), for an operator's `/metrics`,
+/// `/healthz` and `/readyz`: the status code and body, or `None` when nothing answers.
+pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    Some((status, body.to_owned()))
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
