@@ -132,7 +132,9 @@ pub trait Database:
     /// `spec.version`.
     fn version_name(&self) -> &str;
     /// Whether the catalog entry is deprecated (the provisioner refuses it).
-    fn version_deprecated(version: &Self::Version) -> bool;
+    fn version_deprecated(version: &Self::Version) -> bool {
+        api::catalog::VersionObject::is_deprecated(version)
+    }
     /// Effective `spec.deletionPolicy`.
     fn deletion_policy(&self) -> DeletionPolicy;
     /// Effective `spec.halted`.

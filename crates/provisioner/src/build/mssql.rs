@@ -65,9 +65,6 @@ impl Database for MSSQLServer {
     fn version_name(&self) -> &str {
         &self.spec.version
     }
-    fn version_deprecated(version: &MSSQLServerVersion) -> bool {
-        version.spec.deprecated.unwrap_or(false)
-    }
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy()
     }

@@ -49,9 +49,6 @@ impl Database for Singlestore {
     fn version_name(&self) -> &str {
         &self.spec.version
     }
-    fn version_deprecated(version: &SinglestoreVersion) -> bool {
-        version.spec.deprecated.unwrap_or(false)
-    }
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy()
     }
