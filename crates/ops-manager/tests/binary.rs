@@ -89,23 +89,12 @@ fn binary_updates_serves_metrics_and_releases_the_lease_on_sigterm() {
         .await;
         assert_eq!(http_get(&addr, "/healthz").await.map(|(s, _)| s), Some(200));
 
-        let pid = child.id().expect("running");
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
-            .await
-            .expect("exits within 15s of SIGTERM")
-            .unwrap();
-        assert!(exit.success(), "exit status {exit:?}");
-        let lease = leases.get("kubedb-ops-manager").await.unwrap();
-        let holder = lease.spec.and_then(|s| s.holder_identity);
-        assert!(
-            holder.as_deref().unwrap_or_default().is_empty(),
-            "Lease still held by {holder:?}"
-        );
+        testkit::fixtures::sigterm_exits_and_releases_lease(
+            &mut child,
+            &leases,
+            "kubedb-ops-manager",
+        )
+        .await;
         env.stop().await;
     });
 }

@@ -153,3 +153,33 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
         .port()
 }
+
+/// Sends SIGTERM to an operator process, asserts it exits 0 within 15 s, and asserts it released
+/// its leader-election Lease `lease` (no holder left).
+pub async fn sigterm_exits_and_releases_lease(
+    child: &mut tokio::process::Child,
+    leases: &Api<k8s_openapi::api::coordination::v1::Lease>,
+    lease: &str,
+) {
+    let pid = child.id().expect("running");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits within 15s of SIGTERM")
+        .expect("wait for the process");
+    assert!(exit.success(), "exit status {exit:?}");
+    let holder = leases
+        .get(lease)
+        .await
+        .expect("the Lease exists")
+        .spec
+        .and_then(|s| s.holder_identity);
+    assert!(
+        holder.as_deref().unwrap_or_default().is_empty(),
+        "Lease {lease} still held by {holder:?}"
+    );
+}
