@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase};
 use common::*;
