@@ -7,6 +7,7 @@ mod plan;
 mod process;
 mod procfs;
 mod report;
+mod reports;
 mod requests;
 mod scenarios;
 mod stats;

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::procfs::Sample;
+use crate::reports::{self, Settle};
 use crate::requests::{Tally, VERBS};
 use crate::scenarios::{OPERATORS, ScaleRun, Startup, UpdateRun};
 use crate::stats::{Summary, mib, show};
@@ -53,6 +54,21 @@ fn converged_label(runs: &[ScaleRun]) -> String {
     text
 }
 
+/// "median (min–max)" of the report settle times, and how many runs gave up on it.
+fn settle_label(runs: &[ScaleRun]) -> String {
+    let settles: Vec<&Settle> = runs
+        .iter()
+        .filter_map(|r| r.report_settle.as_ref())
+        .collect();
+    let times: Vec<f64> = settles.iter().map(|s| s.elapsed.as_secs_f64()).collect();
+    let mut text = show(&times, 2);
+    let timed_out = settles.iter().filter(|s| s.timed_out()).count();
+    if timed_out > 0 {
+        text = format!("{text}; {timed_out} of {} runs timed out", runs.len());
+    }
+    text
+}
+
 /// Table 1: convergence and requests per database.
 pub fn convergence(r: &Results) -> Table {
     let mut header = vec![
@@ -62,6 +78,7 @@ pub fn convergence(r: &Results) -> Table {
         "pods Running",
         "create s",
         "all Ready s",
+        "reports settle s",
     ];
     let verb_cols: Vec<String> = VERBS.iter().map(|v| format!("prov {v}/DB")).collect();
     header.extend(verb_cols.iter().map(String::as_str));
@@ -92,6 +109,7 @@ pub fn convergence(r: &Results) -> Table {
             show(&values(runs, |r| Some(r.pods_running as f64)), 0),
             show(&values(runs, |r| Some(r.create_time.as_secs_f64())), 2),
             converged_label(runs),
+            settle_label(runs),
         ];
         for verb in VERBS {
             row.push(per_db(&|t: &Tally| t.verb(verb), 0));
@@ -103,9 +121,18 @@ pub fn convergence(r: &Results) -> Table {
     t.note(
         "Timed from the first create (the operators already run and lead). Requests are kube-sim's \
          accounting for user agents `provisioner/` and `ops-manager/` from the first create until \
-         all were Ready (or the wait gave up), divided by the number of databases. Cells: median \
-         (min–max).",
+         all were Ready (or the wait gave up) and the reports settled, divided by the number of \
+         databases. Cells: median (min–max).",
     );
+    t.note(format!(
+        "Reports settle: from the moment the bench saw the last database Ready until the \
+         provisioner had published a `{}` Event (its last transition Event, written right after \
+         the Ready status) for every Ready database, polled every {:.1} s for at most {:.0} s. The \
+         steady-state window (table 2) opens after it.",
+        reports::PROVISIONED,
+        reports::POLL.as_secs_f64(),
+        reports::SETTLE_LIMIT.as_secs_f64(),
+    ));
     for case in r.scale.iter().filter(|c| c.databases > 0) {
         let unconverged: Vec<&str> = case
             .runs
@@ -119,6 +146,20 @@ pub fn convergence(r: &Results) -> Table {
                 case.label,
                 unconverged.join(" | ")
             ));
+        }
+        for (i, run) in case.runs.iter().enumerate() {
+            if let Some(s) = run.report_settle.as_ref().filter(|s| s.timed_out()) {
+                t.note(format!(
+                    "{}, run {}: {} of {} Ready databases still had no `{}` Event after {:.0} s; \
+                     the steady-state window opened anyway, so their Events may count there.",
+                    case.label,
+                    i + 1,
+                    s.unreported,
+                    s.ready,
+                    reports::PROVISIONED,
+                    s.limit.as_secs_f64()
+                ));
+            }
         }
     }
     t
@@ -712,6 +753,57 @@ mod tests {
             .unwrap();
         assert_eq!(row[5], "18.4");
         assert_eq!(k.rows.len(), 2);
+    }
+
+    #[test]
+    fn convergence_shows_report_settle_and_names_timeouts() {
+        let settle = |millis: u64, unreported: usize| Settle {
+            elapsed: Duration::from_millis(millis),
+            ready: 1000,
+            unreported,
+            limit: Duration::from_secs(30),
+        };
+        let cases = [
+            (vec![Some(settle(400, 0))], "0.40", false),
+            (
+                vec![
+                    Some(settle(200, 0)),
+                    Some(settle(600, 0)),
+                    Some(settle(400, 0)),
+                ],
+                "0.40 (0.20–0.60)",
+                false,
+            ),
+            (
+                vec![Some(settle(300, 0)), Some(settle(30_000, 2))],
+                "15.15 (0.30–30.00); 1 of 2 runs timed out",
+                true,
+            ),
+            (vec![None], "n/a", false),
+        ];
+        for (settles, cell, note) in cases {
+            let mut r = results(Some(30), 0, 40, 0);
+            r.scale[1].runs = settles
+                .into_iter()
+                .map(|s| ScaleRun {
+                    report_settle: s,
+                    ..scale_run(1000, Some(30), 40, 0)
+                })
+                .collect();
+            let t = convergence(&r);
+            let col = t
+                .header
+                .iter()
+                .position(|h| h == "reports settle s")
+                .unwrap();
+            assert_eq!(t.rows[0][col], cell, "{}", t.render());
+            let timeout_note = t.notes.iter().any(|n| {
+                n.contains(
+                    "run 2: 2 of 1000 Ready databases still had no `Provisioned` Event after 30 s",
+                )
+            });
+            assert_eq!(timeout_note, note, "{}", t.render());
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use kube::discovery::ApiResource;
 
 use crate::process::{LEASE_NAMESPACE, Operator, OperatorProcess, Sim, SimFlags};
 use crate::procfs::Sample;
+use crate::reports::{self, Settle};
 use crate::requests::{Snapshot, Tally, is_write};
 use crate::watch::PhaseWatch;
 use crate::workload::{self, Db};
@@ -236,8 +237,12 @@ pub struct ScaleRun {
     pub phases: String,
     /// Pods running at the end.
     pub pods_running: usize,
-    /// Requests of each operator from the first create until the end of the wait.
+    /// Requests of each operator from the first create until the end of the wait and of the
+    /// report settle (so the last transition Events count here, not at steady state).
     pub converge_requests: Vec<Tally>,
+    /// After the wait: until the provisioner had published a `Provisioned` Event for every Ready
+    /// database (none for N = 0).
+    pub report_settle: Option<Settle>,
     /// The steady-state window (none for N = 0).
     pub steady: Option<Steady>,
     /// Samples right after convergence and at the end of the run (settled).
@@ -302,7 +307,9 @@ async fn running_pods(client: &kube::Client) -> anyhow::Result<usize> {
 }
 
 /// Scale run: start both operators with no databases, create `dbs`, wait until all are Ready
-/// (or no progress for `stall`), then a steady-state window, sampling memory on the way.
+/// (or no progress for `stall`), wait until the provisioner has published a `Provisioned` Event
+/// for every Ready database (the report settle), then a steady-state window, sampling memory on
+/// the way.
 pub async fn scale(
     label: &str,
     dbs: &[Db],
@@ -357,15 +364,27 @@ pub async fn scale(
     run.converge_time = outcome.elapsed;
     run.ready = outcome.phases.count("Ready");
     run.phases = outcome.phases.describe();
+    stack.ensure_running()?;
+    run.at_converged = stack.sample()?;
+    // The provisioner publishes its transition Events right after the Ready status the watch
+    // saw: wait until they are out, so they count as convergence, not as steady-state writes.
+    let ready = reports::ready_databases(&outcome.phases, &resources());
+    let settle = reports::wait(
+        &client,
+        workload::NAMESPACE,
+        &ready,
+        Instant::now(),
+        reports::SETTLE_LIMIT,
+    )
+    .await?;
+    run.report_settle = Some(settle);
     let converged = stack.sim.requests().await?;
     run.converge_requests = OPERATORS
         .iter()
         .map(|op| converged.since(&before).tally(op.agent()))
         .collect();
-    stack.ensure_running()?;
-    run.at_converged = stack.sample()?;
     if !steady.is_zero() {
-        let start = stack.sim.requests().await?;
+        let start = converged;
         tokio::time::sleep(steady).await;
         let end = stack.sim.requests().await?;
         let window = end.since(&start);

@@ -26,6 +26,14 @@ impl Phases {
         self.0.values().filter(|p| *p == phase).count()
     }
 
+    /// Keys (`<plural>/<name>`) of the objects in `phase`.
+    pub fn in_phase<'a>(&'a self, phase: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(_, p)| *p == phase)
+            .map(|(k, _)| k.as_str())
+    }
+
     /// The phase of one object.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
@@ -186,6 +194,11 @@ mod tests {
         assert_eq!(p.describe(), "Provisioning=1, Ready=1, none=1");
         p.set("mssqlservers/b".into(), Some("Ready".into()));
         assert_eq!(p.count("Ready"), 2);
+        assert_eq!(
+            p.in_phase("Ready").collect::<Vec<_>>(),
+            ["mssqlservers/a", "mssqlservers/b"]
+        );
+        assert_eq!(p.in_phase("").collect::<Vec<_>>(), ["singlestores/c"]);
         assert_eq!(p.get("singlestores/c"), Some(""));
         assert_eq!(p.get("x"), None);
     }
