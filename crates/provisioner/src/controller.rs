@@ -1,5 +1,6 @@
-//! Wiring: one kube-runtime `Controller` per database kind and watched namespace, owning the
-//! children and watching the pods and secrets whose changes affect the status.
+//! Wiring: one kube-runtime `Controller` per database kind and watched namespace. Each controller
+//! keeps watch caches ([`crate::cache`]) of the databases' children, their pods and labelled
+//! secrets and of the kind's catalog; the same watches trigger its reconciles.
 
 use std::sync::Arc;
 
@@ -8,13 +9,23 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::Controller;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
+use crate::cache::{self, Caches, reflected, slim_meta, slim_pod};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
+
+/// What one controller's reconciles share: the provisioner-wide context and this controller's
+/// caches.
+pub struct KindContext<K: Database> {
+    /// Client, configuration, metrics, Events, probes.
+    pub shared: Arc<Context>,
+    /// Children, pods, labelled secrets and Versions of this kind and scope.
+    pub caches: Caches<K>,
+}
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
@@ -37,6 +48,17 @@ fn owner_of<K: Database, O: ResourceExt>(object: &O) -> Option<ObjectRef<K>> {
     Some(ObjectRef::new(instance).within(&object.namespace()?))
 }
 
+/// Whether the Certificate API is served (a watch of an API that is not served fails forever
+/// and would back off every trigger of the controller).
+async fn certificates_served(certificates: &Api<DynamicObject>) -> bool {
+    !matches!(
+        certificates
+            .list(&kube::api::ListParams::default().limit(1))
+            .await,
+        Err(kube::Error::Api(s)) if s.code == 404
+    )
+}
+
 /// Runs the controller of kind `K` in `namespace` (all namespaces when `None`) until it stops.
 pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>) {
     let client = ctx.client.clone();
@@ -46,44 +68,123 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
         api::names::LABEL_NAME,
         K::KIND.resource_name()
     ));
-    let certificates: Api<DynamicObject> = match ns {
+
+    let (databases, databases_writer) = cache::store::<K>();
+    let (sets, sets_writer) = cache::store::<StatefulSet>();
+    let (services, services_writer) = cache::store::<Service>();
+    let (secrets, secrets_writer) = cache::store::<Secret>();
+    let (pdbs, pdbs_writer) = cache::store::<PodDisruptionBudget>();
+    let (pods, pods_writer) = cache::store::<Pod>();
+    let (versions, versions_writer) = cache::store::<K::Version>();
+    let certificates_api: Api<DynamicObject> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &certificate_resource()),
         None => Api::all_with(client.clone(), &certificate_resource()),
     };
-    let mut controller = Controller::new(api::<K>(&client, ns), watcher::Config::default())
-        .owns(api::<StatefulSet>(&client, ns), labelled.clone())
-        .owns(api::<Service>(&client, ns), labelled.clone())
-        .owns(api::<PodDisruptionBudget>(&client, ns), labelled.clone());
-    // Watching an API that is not served fails forever and backs off every trigger of the
-    // controller, so Certificates are watched only when cert-manager is installed. (Installing it
-    // later needs a restart for Certificate changes to trigger reconciles; the periodic resync and
-    // the issued secrets still do.)
-    match certificates
-        .list(&kube::api::ListParams::default().limit(1))
-        .await
-    {
-        Err(kube::Error::Api(s)) if s.code == 404 => {
+    // Installing cert-manager later needs a restart for Certificates to be cached; until then TLS
+    // databases report CertManagerNotInstalled.
+    let certificates: Option<(Store<DynamicObject>, Writer<DynamicObject>)> =
+        if certificates_served(&certificates_api).await {
+            let writer = Writer::new(certificate_resource());
+            Some((writer.as_reader(), writer))
+        } else {
             tracing::warn!(
                 kind = K::KIND.as_str(),
                 "cert-manager.io/v1 Certificates are not served; not watching them"
             );
-        }
-        _ => {
-            controller =
-                controller.owns_with(certificates, certificate_resource(), labelled.clone());
-        }
-    }
-    controller
+            None
+        };
+
+    let caches = Caches::<K> {
+        sets,
+        services,
+        secrets,
+        pdbs,
+        certificates: certificates.as_ref().map(|(store, _)| store.clone()),
+        pods,
+        versions,
+    };
+
+    let database_stream = watcher(api::<K>(&client, ns), watcher::Config::default())
+        .default_backoff()
+        .modify(slim_meta::<K>)
+        .reflect(databases_writer)
+        .applied_objects();
+    let by_version = databases.clone();
+    let mut controller = Controller::for_stream(database_stream, databases)
+        .owns_stream(reflected(
+            api::<StatefulSet>(&client, ns),
+            labelled.clone(),
+            sets_writer,
+            slim_meta::<StatefulSet>,
+        ))
+        .owns_stream(reflected(
+            api::<Service>(&client, ns),
+            labelled.clone(),
+            services_writer,
+            slim_meta::<Service>,
+        ))
+        .owns_stream(reflected(
+            api::<PodDisruptionBudget>(&client, ns),
+            labelled.clone(),
+            pdbs_writer,
+            slim_meta::<PodDisruptionBudget>,
+        ))
         // Generated secrets and the certificate secrets cert-manager writes (labelled through
         // the Certificate's secretTemplate, not owned).
-        .watches(api::<Secret>(&client, ns), labelled.clone(), |s: Secret| {
-            owner_of::<K, _>(&s)
-        })
+        .watches_stream(
+            reflected(
+                api::<Secret>(&client, ns),
+                labelled.clone(),
+                secrets_writer,
+                slim_meta::<Secret>,
+            ),
+            |s: Secret| owner_of::<K, _>(&s),
+        )
         // Pods are owned by the StatefulSets; their readiness and roles drive the status.
-        .watches(api::<Pod>(&client, ns), labelled, |p: Pod| {
-            owner_of::<K, _>(&p)
-        })
-        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .watches_stream(
+            reflected(
+                api::<Pod>(&client, ns),
+                labelled.clone(),
+                pods_writer,
+                slim_pod,
+            ),
+            |p: Pod| owner_of::<K, _>(&p),
+        )
+        // A Version that appears, changes or goes away re-evaluates the databases naming it
+        // (a database blocked on VersionNotFound provisions as soon as its Version exists).
+        .watches_stream(
+            reflected(
+                Api::<K::Version>::all(client.clone()),
+                watcher::Config::default(),
+                versions_writer,
+                slim_meta::<K::Version>,
+            ),
+            move |version: K::Version| {
+                let name = version.name_any();
+                by_version
+                    .state_filter(|db| db.version_name() == name)
+                    .into_iter()
+                    .map(|db| ObjectRef::from_obj(db.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        );
+    if let Some((_, writer)) = certificates {
+        controller = controller.owns_stream_with(
+            reflected(
+                certificates_api,
+                labelled,
+                writer,
+                slim_meta::<DynamicObject>,
+            ),
+            certificate_resource(),
+        );
+    }
+    let context = Arc::new(KindContext {
+        shared: ctx,
+        caches,
+    });
+    controller
+        .run(reconcile::<K>, error_policy::<K>, context)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "controller event");

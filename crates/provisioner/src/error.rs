@@ -24,6 +24,9 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("cannot generate a password: {0}")]
     Random(String),
+    /// The controller's watch caches are not (yet) usable.
+    #[error("the watch caches are not ready: {0}")]
+    CacheUnavailable(String),
 }
 
 impl Error {
@@ -52,6 +55,7 @@ impl Error {
             Self::Kube { .. } => "transport",
             Self::Serialization { .. } => "serialization",
             Self::Random(_) => "random",
+            Self::CacheUnavailable(_) => "cache",
         }
     }
 

@@ -2,6 +2,7 @@
 //! `--health-check=sql` probes the database every `spec.healthChecker.periodSeconds` (bounded by
 //! `timeoutSeconds`) and applies `failureThreshold` across probes.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,8 +42,8 @@ pub fn pod_set(pod: &Pod) -> Option<String> {
 
 /// Pod-readiness health: some pod of `sets` is Ready; with `role` set, that pod must carry
 /// `kubedb.com/role=<role>` (the AG primary).
-pub fn pod_health(pods: &[Pod], sets: &[String], role: Option<&str>) -> PodHealth {
-    let serving = pods.iter().any(|p| {
+pub fn pod_health<P: Borrow<Pod>>(pods: &[P], sets: &[String], role: Option<&str>) -> PodHealth {
+    let serving = pods.iter().map(Borrow::borrow).any(|p| {
         pod_set(p).is_some_and(|s| sets.contains(&s))
             && pod_ready(p)
             && role.is_none_or(|r| {
@@ -63,8 +64,9 @@ pub fn pod_health(pods: &[Pod], sets: &[String], role: Option<&str>) -> PodHealt
 }
 
 /// The pod that carries `role` in `sets`, if any.
-pub fn role_holder(pods: &[Pod], sets: &[String], role: &str) -> Option<String> {
+pub fn role_holder<P: Borrow<Pod>>(pods: &[P], sets: &[String], role: &str) -> Option<String> {
     pods.iter()
+        .map(Borrow::borrow)
         .filter(|p| {
             pod_set(p).is_some_and(|s| sets.contains(&s)) && p.metadata.deletion_timestamp.is_none()
         })

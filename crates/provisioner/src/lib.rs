@@ -10,6 +10,7 @@
 //! Other crates (the ops-manager's tests) run the controllers in-process with [`run`].
 
 pub mod build;
+pub mod cache;
 pub mod config;
 pub mod controller;
 pub mod database;

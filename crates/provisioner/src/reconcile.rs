@@ -24,7 +24,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::cache::{Caches, Children};
 use crate::config::{Config, HealthCheckMode};
+use crate::controller::KindContext;
 use crate::database::{Database, DbRef, PlanInput, conditions_of};
 use crate::error::{Error, Result};
 use crate::health::{self, Engine, ProbeSettings, SqlTarget};
@@ -102,24 +104,12 @@ fn selector_string(labels: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
-/// The children of one database as listed by its selector labels.
-#[derive(Debug, Default)]
-struct Children {
-    sets: Vec<StatefulSet>,
-    services: Vec<Service>,
-    secrets: Vec<Secret>,
-    pdbs: Vec<PodDisruptionBudget>,
-    /// `None` when the Certificate CRD is not installed.
-    certificates: Option<Vec<DynamicObject>>,
-    pods: Vec<Pod>,
-}
-
 impl Children {
     fn live(&self, kind: ChildKind, name: &str) -> Option<Value> {
-        fn find<K: Resource + Serialize>(list: &[K], name: &str) -> Option<Value> {
+        fn find<K: Resource + Serialize>(list: &[Arc<K>], name: &str) -> Option<Value> {
             list.iter()
                 .find(|o| o.meta().name.as_deref() == Some(name))
-                .and_then(|o| serde_json::to_value(o).ok())
+                .and_then(|o| serde_json::to_value(o.as_ref()).ok())
         }
         match kind {
             ChildKind::StatefulSet => find(&self.sets, name),
@@ -130,13 +120,13 @@ impl Children {
                 .certificates
                 .as_ref()
                 .and_then(|c| c.iter().find(|o| o.name_any() == name))
-                .and_then(|o| serde_json::to_value(o).ok()),
+                .and_then(|o| serde_json::to_value(o.as_ref()).ok()),
         }
     }
 
     /// Names of the children of `kind` controlled by the database `uid`.
     fn owned(&self, kind: ChildKind, uid: &str) -> Vec<String> {
-        fn owned_by<K: Resource>(list: &[K], uid: &str) -> Vec<String> {
+        fn owned_by<K: Resource>(list: &[Arc<K>], uid: &str) -> Vec<String> {
             list.iter()
                 .filter(|o| is_controlled_by(o.meta().owner_references.as_deref(), uid))
                 .filter_map(|o| o.meta().name.clone())
@@ -172,47 +162,15 @@ where
         .map_err(|e| Error::kube(format!("listing {what}"), e))
 }
 
-async fn observe_children(client: &Client, db: &DbRef) -> Result<Children> {
-    let ns = &db.namespace;
-    let selector = selector_string(&db.selector());
-    let certificates = match list(
-        Api::<DynamicObject>::namespaced_with(client.clone(), ns, &certificate_resource()),
-        &selector,
-        "certificates",
-    )
-    .await
-    {
-        Ok(items) => Some(items),
-        Err(Error::Kube {
-            source: kube::Error::Api(s),
-            ..
-        }) if s.code == 404 => None,
-        Err(e) => return Err(e),
-    };
-    Ok(Children {
-        sets: list(
-            Api::namespaced(client.clone(), ns),
-            &selector,
-            "statefulsets",
-        )
-        .await?,
-        services: list(Api::namespaced(client.clone(), ns), &selector, "services").await?,
-        secrets: list(Api::namespaced(client.clone(), ns), &selector, "secrets").await?,
-        pdbs: list(
-            Api::namespaced(client.clone(), ns),
-            &selector,
-            "poddisruptionbudgets",
-        )
-        .await?,
-        certificates,
-        pods: list(Api::namespaced(client.clone(), ns), &selector, "pods").await?,
-    })
-}
-
 /// Reconciles one database and records metrics.
-pub async fn reconcile<K: Database>(db: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile<K: Database>(db: Arc<K>, kind_ctx: Arc<KindContext<K>>) -> Result<Action> {
+    let ctx = &kind_ctx.shared;
+    let caches = &kind_ctx.caches;
     let start = Instant::now();
-    let result = reconcile_inner(db.as_ref(), &ctx).await;
+    let result = match caches.ready().await {
+        Ok(()) => reconcile_inner(db.as_ref(), ctx, caches).await,
+        Err(e) => Err(e),
+    };
     ctx.metrics.reconciled(
         K::KIND,
         start.elapsed(),
@@ -241,7 +199,7 @@ pub async fn reconcile<K: Database>(db: Arc<K>, ctx: Arc<Context>) -> Result<Act
 }
 
 /// Requeue policy after an error: conflicts retry at once, everything else after a pause.
-pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<KindContext<K>>) -> Action {
     if error.is_conflict() {
         Action::requeue(Duration::from_millis(200))
     } else {
@@ -249,11 +207,11 @@ pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<Context>)
     }
 }
 
-async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
+async fn reconcile_inner<K: Database>(db: &K, ctx: &Context, caches: &Caches<K>) -> Result<Action> {
     let r = DbRef::of(db);
     let paused = get_condition(conditions_of(db), db_types::PAUSED).is_some();
     if db.meta().deletion_timestamp.is_some() {
-        return finalize(db, &r, ctx, paused).await;
+        return finalize(db, &r, ctx, caches, paused).await;
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
     if !db.finalizers().iter().any(|f| f == names::FINALIZER) {
@@ -269,12 +227,9 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
     }
 
     // Observe.
-    let version = resolve_version::<K>(&ctx.client, db).await?;
-    let children = observe_children(&ctx.client, &r).await?;
-    let version = match version {
-        Ok(current) => Ok(images_version::<K>(&ctx.client, db, current, &children.sets).await?),
-        Err(blocker) => Err(blocker),
-    };
+    let children = caches.children(&r);
+    let version = resolve_version(caches, db)
+        .map(|current| images_version(caches, db, current, &children.sets));
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
     let mut config_sources = BTreeMap::new();
     for name in db.config_source_secrets() {
@@ -321,6 +276,8 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
     // Apply (never while paused).
     let halted = db.halted();
     let mut missing_certificates = None;
+    // StatefulSets this reconcile created (not in the cache yet, but provisioning has started).
+    let mut created_sets = false;
     if let Ok(desired) = &plan {
         let desired = if halted {
             desired.clone().only_secrets()
@@ -329,7 +286,7 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
         };
         let missing = missing_cert_secrets(&secrets, &children, &desired).await?;
         if !paused {
-            apply_desired(ctx, &r, &desired, &children, missing.is_empty()).await?;
+            created_sets = apply_desired(ctx, &r, &desired, &children, missing.is_empty()).await?;
         }
         if !halted && !desired.certificate_secrets.is_empty() {
             missing_certificates = Some(missing);
@@ -367,6 +324,7 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context) -> Result<Action> {
     let started_before =
         api::conditions::is_condition_true(conditions_of(db), db_types::PROVISIONING_STARTED);
     let provisioning_started = started_before
+        || created_sets
         || desired_sets.iter().any(|(name, _)| {
             children
                 .sets
@@ -419,41 +377,33 @@ pub fn cert_manager_missing() -> Blocker {
     }
 }
 
-/// Resolves `spec.version`; unknown or deprecated versions are a [`Blocker`] naming the
-/// available ones.
-async fn resolve_version<K: Database>(
-    client: &Client,
+/// Resolves `spec.version` from the catalog cache; unknown or deprecated versions are a
+/// [`Blocker`] naming the available ones.
+fn resolve_version<K: Database>(
+    caches: &Caches<K>,
     db: &K,
-) -> Result<std::result::Result<K::Version, Blocker>> {
-    let api: Api<K::Version> = Api::all(client.clone());
+) -> std::result::Result<K::Version, Blocker> {
     let name = db.version_name();
-    let kind = K::KIND.version_kind();
-    let found = api
-        .get_opt(name)
-        .await
-        .map_err(|e| Error::kube(format!("reading {kind} {name}"), e))?;
+    let found = caches.version(name);
     if let Some(version) = &found
         && !K::version_deprecated(version)
     {
-        return Ok(Ok(version.clone()));
+        return Ok(version.as_ref().clone());
     }
-    let all = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube(format!("listing {kind}s"), e))?;
-    let mut available: Vec<String> = all
-        .items
+    let mut available: Vec<String> = caches
+        .versions
+        .state()
         .iter()
         .filter(|v| !K::version_deprecated(v))
         .map(|v| v.name_any())
         .collect();
     available.sort();
-    Ok(Err(version_blocker(
-        kind,
+    Err(version_blocker(
+        K::KIND.version_kind(),
         name,
         found.is_some(),
         &available,
-    )))
+    ))
 }
 
 /// The Version whose images the StatefulSets should carry: normally `spec.version`'s, but while
@@ -462,35 +412,30 @@ async fn resolve_version<K: Database>(
 /// a request in progress or one that failed part-way — the target's, provided the current Version
 /// allows that update. Rendering the old images there would roll already-updated pods back (for
 /// SQL Server, a downgrade of its data files) the next time they restart.
-async fn images_version<K: Database>(
-    client: &Client,
+fn images_version<K: Database>(
+    caches: &Caches<K>,
     db: &K,
     current: K::Version,
-    sets: &[StatefulSet],
-) -> Result<K::Version> {
+    sets: &[Arc<StatefulSet>],
+) -> K::Version {
     let pins: Vec<&str> = sets
         .iter()
         .filter_map(|s| s.annotations().get(names::TARGET_VERSION_ANNOTATION))
         .map(String::as_str)
         .collect();
     let Some(pin) = pinned_target(db.version_name(), &pins) else {
-        return Ok(current);
+        return current;
     };
-    let api: Api<K::Version> = Api::all(client.clone());
-    let all = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::kube(format!("listing {}s", K::KIND.version_kind()), e))?
-        .items;
+    let all = caches.all_versions();
     match api::constraints::check_update(db.version_name(), pin, &all) {
-        Ok(()) => Ok(all
+        Ok(()) => all
             .into_iter()
             .find(|v| v.object_name() == pin)
-            .unwrap_or(current)),
+            .unwrap_or(current),
         Err(err) => {
             tracing::warn!(version = db.version_name(), target = pin, error = %err,
                 "ignoring the StatefulSet's target-version annotation: not an allowed update");
-            Ok(current)
+            current
         }
     }
 }
@@ -586,14 +531,16 @@ fn api_for(client: &Client, ns: &str, kind: ChildKind) -> Api<DynamicObject> {
 }
 
 /// Applies the desired children that differ from the live ones, creates missing generated
-/// secrets, and deletes owned children the spec no longer produces.
+/// secrets, and deletes owned children the spec no longer produces. Returns whether a
+/// StatefulSet was created.
 async fn apply_desired(
     ctx: &Context,
     r: &DbRef,
     desired: &Desired,
     children: &Children,
     certificates_issued: bool,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut created_sets = false;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
     for generated in &desired.generated {
         let exists = children
@@ -679,6 +626,7 @@ async fn apply_desired(
                 )
             })?;
             ctx.metrics.write(kind.resource(), "apply");
+            created_sets |= kind == ChildKind::StatefulSet && live.is_none();
             tracing::info!(db = %r.key(), kind = kind.kind(), name = %child.name, "applied");
         }
         let wanted: BTreeSet<&str> = desired.names(kind).into_iter().collect();
@@ -689,7 +637,7 @@ async fn apply_desired(
             }
         }
     }
-    Ok(())
+    Ok(created_sets)
 }
 
 async fn delete(
@@ -712,7 +660,7 @@ async fn check_health<K: Database>(
     ctx: &Context,
     db: &K,
     r: &DbRef,
-    pods: &[Pod],
+    pods: &[Arc<Pod>],
     primary_sets: &[String],
 ) -> Result<Health> {
     let role = db.tracks_ag_primary().then_some(names::ROLE_PRIMARY);
@@ -828,7 +776,13 @@ pub fn do_not_terminate_message(r: &DbRef) -> String {
 }
 
 /// Deletion: honours `deletionPolicy`, then removes the finalizer.
-async fn finalize<K: Database>(db: &K, r: &DbRef, ctx: &Context, paused: bool) -> Result<Action> {
+async fn finalize<K: Database>(
+    db: &K,
+    r: &DbRef,
+    ctx: &Context,
+    caches: &Caches<K>,
+    paused: bool,
+) -> Result<Action> {
     if !db.finalizers().iter().any(|f| f == names::FINALIZER) {
         return Ok(Action::await_change());
     }
@@ -842,7 +796,7 @@ async fn finalize<K: Database>(db: &K, r: &DbRef, ctx: &Context, paused: bool) -
         write_status(ctx, db, r, conditions, generation).await?;
         return Ok(Action::requeue(Duration::from_secs(30)));
     }
-    let children = observe_children(&ctx.client, r).await?;
+    let children = caches.children(r);
     for kind in [
         ChildKind::PodDisruptionBudget,
         ChildKind::StatefulSet,

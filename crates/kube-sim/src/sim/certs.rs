@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::{Timestamp, ToSpan};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
@@ -302,10 +302,7 @@ enum IssuerKind {
 
 impl Controller {
     fn secret(&self, ns: &str, name: &str) -> Option<std::sync::Arc<Secret>> {
-        self.secrets
-            .state()
-            .into_iter()
-            .find(|s| s.namespace().as_deref() == Some(ns) && s.name_any() == name)
+        self.secrets.get(&ObjectRef::new(name).within(ns))
     }
 
     fn issuer_state(&self, issuer: &DynamicObject, secret_ns: &str) -> IssuerState {

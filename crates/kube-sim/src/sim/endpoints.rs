@@ -13,7 +13,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::pods::{is_ready, is_terminating};
-use super::util::map_selector_matches;
+use super::util::LabelIndex;
 
 /// Removes `null` members (absent optional fields), so applied bodies hold only set fields.
 pub fn strip_nulls(value: Value) -> Value {
@@ -164,6 +164,7 @@ pub struct Controller {
 impl Controller {
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
         let pods = self.pods.state();
+        let index = LabelIndex::new(&pods);
         let services = self.services.state();
         let live: std::collections::HashSet<String> =
             services.iter().filter_map(|s| s.uid()).collect();
@@ -177,12 +178,9 @@ impl Controller {
             {
                 continue;
             }
-            let selected: Vec<&std::sync::Arc<Pod>> = pods
-                .iter()
-                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|p| {
-                    map_selector_matches(spec.selector.as_ref(), p.metadata.labels.as_ref())
-                })
+            let selected: Vec<&std::sync::Arc<Pod>> = index
+                .select_map(&ns, spec.selector.as_ref())
+                .into_iter()
                 .filter(|p| p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some())
                 .collect();
             let mut addresses: Vec<Address> = selected

@@ -161,6 +161,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             claims,
             templates: HashMap::new(),
             revisions: HashMap::new(),
+            reconciled: HashMap::new(),
         },
     );
     run_controller(

@@ -11,11 +11,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::pods::is_healthy;
-use super::util::{controller_of, selector_matches, time_at};
+use super::util::{LabelIndex, controller_of, time_at};
 
 /// Resolves an int-or-percent against a total; percentages round up, as Kubernetes does for
 /// both minAvailable and maxUnavailable.
@@ -87,15 +87,11 @@ impl Controller {
         match kind {
             "StatefulSet" => self
                 .sets
-                .state()
-                .iter()
-                .find(|s| s.namespace().as_deref() == Some(ns) && s.name_any() == name)
+                .get(&ObjectRef::new(name).within(ns))
                 .map(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
             "Deployment" => self
                 .deployments
-                .state()
-                .iter()
-                .find(|d| d.namespace().as_deref() == Some(ns) && d.name_any() == name)
+                .get(&ObjectRef::new(name).within(ns))
                 .map(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
             _ => None,
         }
@@ -103,14 +99,11 @@ impl Controller {
 
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
         let pods = self.pods.state();
+        let index = LabelIndex::new(&pods);
         for pdb in self.pdbs.state() {
             let ns = pdb.namespace().unwrap_or_default();
             let spec = pdb.spec.clone().unwrap_or_default();
-            let matching: Vec<_> = pods
-                .iter()
-                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|p| selector_matches(spec.selector.as_ref(), p.metadata.labels.as_ref()))
-                .collect();
+            let matching = index.select(&ns, spec.selector.as_ref());
             let mut controllers = BTreeMap::new();
             let mut all_known = true;
             for pod in &matching {

@@ -1,6 +1,7 @@
 //! Small pure helpers shared by the simulated controllers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -98,6 +99,106 @@ pub fn map_selector_matches(
             selector.iter().all(|(k, v)| labels.get(k) == Some(v))
         }
         _ => false,
+    }
+}
+
+/// The objects of one controller pass indexed by namespace and by label pair, so that matching a
+/// selector looks only at the objects carrying one of its labels instead of at every object in
+/// the cluster (which made passes quadratic in the number of objects).
+///
+/// Buckets are keyed by a hash of (namespace, key, value); a collision only adds candidates,
+/// because [`LabelIndex::select`] and [`LabelIndex::select_map`] check the namespace and the whole
+/// selector on each one.
+pub struct LabelIndex<'a, K> {
+    by_namespace: HashMap<u64, Vec<&'a Arc<K>>>,
+    by_label: HashMap<u64, Vec<&'a Arc<K>>>,
+}
+
+fn bucket(parts: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl<'a, K: kube::Resource> LabelIndex<'a, K> {
+    /// Indexes `objects` (usually a store's `state()`).
+    pub fn new(objects: &'a [Arc<K>]) -> Self {
+        let mut by_namespace: HashMap<u64, Vec<&Arc<K>>> = HashMap::new();
+        let mut by_label: HashMap<u64, Vec<&Arc<K>>> = HashMap::new();
+        for object in objects {
+            let meta = object.meta();
+            let ns = meta.namespace.as_deref().unwrap_or_default();
+            by_namespace.entry(bucket(&[ns])).or_default().push(object);
+            for (key, value) in meta.labels.iter().flatten() {
+                by_label
+                    .entry(bucket(&[ns, key, value]))
+                    .or_default()
+                    .push(object);
+            }
+        }
+        Self {
+            by_namespace,
+            by_label,
+        }
+    }
+
+    /// The objects that may match, in `namespace`, a selector whose equality requirements are
+    /// `required`: the bucket of the rarest required pair, or the namespace's bucket when nothing
+    /// is required. A superset: callers check the namespace and the whole selector.
+    fn candidates<'s>(
+        &self,
+        namespace: &str,
+        required: impl IntoIterator<Item = (&'s String, &'s String)>,
+    ) -> &[&'a Arc<K>] {
+        let mut best: Option<&[&'a Arc<K>]> = None;
+        for (key, value) in required {
+            let list = self
+                .by_label
+                .get(&bucket(&[namespace, key, value]))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if best.is_none_or(|b| list.len() < b.len()) {
+                best = Some(list);
+            }
+        }
+        best.unwrap_or_else(|| {
+            self.by_namespace
+                .get(&bucket(&[namespace]))
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        })
+    }
+
+    /// The objects of `namespace` that `selector` selects (`None` selects nothing).
+    pub fn select(&self, namespace: &str, selector: Option<&LabelSelector>) -> Vec<&'a Arc<K>> {
+        let Some(sel) = selector else {
+            return Vec::new();
+        };
+        self.candidates(namespace, sel.match_labels.iter().flatten())
+            .iter()
+            .copied()
+            .filter(|o| o.meta().namespace.as_deref().unwrap_or_default() == namespace)
+            .filter(|o| selector_matches(Some(sel), o.meta().labels.as_ref()))
+            .collect()
+    }
+
+    /// The objects of `namespace` that a Service-style selector selects (empty or `None`
+    /// selects nothing).
+    pub fn select_map(
+        &self,
+        namespace: &str,
+        selector: Option<&BTreeMap<String, String>>,
+    ) -> Vec<&'a Arc<K>> {
+        let Some(sel) = selector.filter(|s| !s.is_empty()) else {
+            return Vec::new();
+        };
+        self.candidates(namespace, sel.iter())
+            .iter()
+            .copied()
+            .filter(|o| o.meta().namespace.as_deref().unwrap_or_default() == namespace)
+            .filter(|o| map_selector_matches(Some(sel), o.meta().labels.as_ref()))
+            .collect()
     }
 }
 
@@ -205,5 +306,85 @@ mod tests {
             Some(&BTreeMap::new()),
             Some(&labels(&[("app", "db")]))
         ));
+    }
+
+    fn pod(ns: &str, name: &str, l: &[(&str, &str)]) -> Arc<k8s_openapi::api::core::v1::Pod> {
+        Arc::new(k8s_openapi::api::core::v1::Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(ns.into()),
+                labels: Some(labels(l)),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn label_index_selects_what_a_full_scan_selects() {
+        let pods = vec![
+            pod(
+                "a",
+                "db-0",
+                &[("app", "db"), ("instance", "one"), ("role", "primary")],
+            ),
+            pod("a", "db-1", &[("app", "db"), ("instance", "one")]),
+            pod("a", "other-0", &[("app", "db"), ("instance", "two")]),
+            pod("b", "db-0", &[("app", "db"), ("instance", "one")]),
+            pod("a", "bare", &[]),
+        ];
+        let index = LabelIndex::new(&pods);
+        let selectors = [
+            LabelSelector {
+                match_labels: Some(labels(&[("app", "db"), ("instance", "one")])),
+                ..Default::default()
+            },
+            LabelSelector {
+                match_labels: Some(labels(&[("instance", "one")])),
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "role".into(),
+                    operator: "Exists".into(),
+                    values: None,
+                }]),
+            },
+            LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "instance".into(),
+                    operator: "NotIn".into(),
+                    values: Some(vec!["one".into()]),
+                }]),
+                ..Default::default()
+            },
+            LabelSelector::default(),
+            LabelSelector {
+                match_labels: Some(labels(&[("instance", "none")])),
+                ..Default::default()
+            },
+        ];
+        for selector in &selectors {
+            for ns in ["a", "b", "c"] {
+                let scan: Vec<String> = pods
+                    .iter()
+                    .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
+                    .filter(|p| selector_matches(Some(selector), p.metadata.labels.as_ref()))
+                    .map(|p| p.metadata.name.clone().unwrap())
+                    .collect();
+                let indexed: Vec<String> = index
+                    .select(ns, Some(selector))
+                    .iter()
+                    .map(|p| p.metadata.name.clone().unwrap())
+                    .collect();
+                assert_eq!(indexed, scan, "{ns} {selector:?}");
+            }
+        }
+        assert!(index.select("a", None).is_empty());
+        let map = labels(&[("instance", "one")]);
+        let names: Vec<_> = index
+            .select_map("a", Some(&map))
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["db-0", "db-1"]);
+        assert!(index.select_map("a", Some(&BTreeMap::new())).is_empty());
     }
 }
