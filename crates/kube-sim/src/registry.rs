@@ -75,7 +75,7 @@ pub struct VersionInfo {
     /// Whether it is the storage version.
     pub storage: bool,
     /// `openAPIV3Schema` of a custom resource version.
-    pub schema: Option<Value>,
+    pub schema: Option<std::sync::Arc<Value>>,
     /// Whether the version has a `status` subresource.
     pub status: bool,
     /// The `scale` subresource, if any.
@@ -576,7 +576,10 @@ pub fn crd_resource(crd: &Value) -> Result<ResourceInfo, Vec<Cause>> {
             name: vname.to_owned(),
             served: v.get("served").and_then(Value::as_bool).unwrap_or(false),
             storage: v.get("storage").and_then(Value::as_bool).unwrap_or(false),
-            schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+            schema: v
+                .pointer("/schema/openAPIV3Schema")
+                .cloned()
+                .map(std::sync::Arc::new),
             status: v.pointer("/subresources/status").is_some(),
             scale,
             columns,

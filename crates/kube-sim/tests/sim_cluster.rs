@@ -256,6 +256,45 @@ async fn ordered_ready_statefulset_comes_up_in_order() {
     sim.shutdown().await;
 }
 
+/// A set deleted and created again under the same name while its old pods still terminate: the
+/// new set's first pod creations conflict with the old pods, and the controller must try again
+/// once they are gone (its own inputs did not change in between).
+#[tokio::test]
+async fn recreated_statefulset_replaces_pods_still_terminating() {
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams::default(),
+        &statefulset("db", 2, "db:1", json!({})),
+    )
+    .await
+    .unwrap();
+    wait_sts_ready(&api, "db", 2).await;
+    let old: BTreeMap<String, String> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| (p.name_any(), p.uid().unwrap()))
+        .collect();
+    api.delete("db", &DeleteParams::background()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &statefulset("db", 2, "db:1", json!({})),
+    )
+    .await
+    .unwrap();
+    wait_sts_ready(&api, "db", 2).await;
+    for (name, uid) in &old {
+        let pod = pods.get(name).await.unwrap();
+        assert_ne!(pod.uid().as_ref(), Some(uid), "{name} is a new pod");
+        assert!(is_ready(&pod), "{name} is Ready");
+    }
+}
+
 #[tokio::test]
 async fn on_delete_update_reaches_only_deleted_pods() {
     let sim = start(SimOptions::default()).await;

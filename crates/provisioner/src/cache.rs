@@ -13,11 +13,11 @@
 //! from the cache is looked up before it is created, and every write of ours produces a watch event
 //! that triggers a fresh reconcile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, PodStatus, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -34,6 +34,154 @@ use crate::error::{Error, Result};
 /// How long a reconcile waits for the caches' first complete list before it gives up (and is
 /// retried by the error policy).
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Names of the cached objects of one kind by (namespace, instance label), kept in step with the
+/// watch that fills the kind's store, so a reconcile finds its database's objects without
+/// scanning every object of the kind (which made each reconcile cost grow with the number of
+/// databases).
+#[derive(Debug, Default)]
+pub struct InstanceIndex(std::sync::Mutex<IndexState>);
+
+#[derive(Debug, Default)]
+struct IndexState {
+    /// (namespace, instance) → names.
+    names: HashMap<(String, String), BTreeSet<String>>,
+    /// (namespace, name) → instance, to move or drop an entry whose object changed or went away.
+    instance_of: HashMap<(String, String), String>,
+    /// The objects of a relist in progress (`Init` … `InitDone`), swapped in when it completes.
+    relist: Option<Vec<(String, String, String)>>,
+}
+
+impl IndexState {
+    fn insert(&mut self, namespace: String, name: String, instance: Option<String>) {
+        self.remove(&namespace, &name);
+        if let Some(instance) = instance {
+            self.names
+                .entry((namespace.clone(), instance.clone()))
+                .or_default()
+                .insert(name.clone());
+            self.instance_of.insert((namespace, name), instance);
+        }
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(instance) = self.instance_of.remove(&key) {
+            let bucket = (key.0, instance);
+            if let Some(names) = self.names.get_mut(&bucket) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.names.remove(&bucket);
+                }
+            }
+        }
+    }
+}
+
+impl InstanceIndex {
+    fn identity<T: Resource>(object: &T) -> (String, String, Option<String>) {
+        let meta = object.meta();
+        (
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+            meta.labels
+                .as_ref()
+                .and_then(|l| l.get(api::names::LABEL_INSTANCE))
+                .cloned(),
+        )
+    }
+
+    /// Applies one watch event (after the store has applied it).
+    pub fn apply<T: Resource>(&self, event: &watcher::Event<T>) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            watcher::Event::Apply(object) => {
+                let (ns, name, instance) = Self::identity(object);
+                state.insert(ns, name, instance);
+            }
+            watcher::Event::Delete(object) => {
+                let (ns, name, _) = Self::identity(object);
+                state.remove(&ns, &name);
+            }
+            watcher::Event::Init => state.relist = Some(Vec::new()),
+            watcher::Event::InitApply(object) => {
+                let (ns, name, instance) = Self::identity(object);
+                if let Some(instance) = instance {
+                    state
+                        .relist
+                        .get_or_insert_with(Vec::new)
+                        .push((ns, name, instance));
+                }
+            }
+            watcher::Event::InitDone => {
+                let listed = state.relist.take().unwrap_or_default();
+                state.names.clear();
+                state.instance_of.clear();
+                for (ns, name, instance) in listed {
+                    state.insert(ns, name, Some(instance));
+                }
+            }
+        }
+    }
+
+    /// The names indexed under `namespace` and `instance`.
+    pub fn names(&self, namespace: &str, instance: &str) -> Vec<String> {
+        let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .names
+            .get(&(namespace.to_owned(), instance.to_owned()))
+            .map(|n| n.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A store with its instance index.
+#[derive(Clone)]
+pub struct Indexed<T: Resource + Clone + 'static>
+where
+    T::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    /// The objects.
+    pub store: Store<T>,
+    /// Their names by namespace and instance label.
+    pub index: Arc<InstanceIndex>,
+    dyntype: T::DynamicType,
+}
+
+impl<T> Indexed<T>
+where
+    T: Resource + Clone + 'static,
+    T::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    /// Wraps a store (filled by a [`reflected`] watch that also feeds `index`).
+    pub fn new(store: Store<T>, index: Arc<InstanceIndex>, dyntype: T::DynamicType) -> Self {
+        Self {
+            store,
+            index,
+            dyntype,
+        }
+    }
+
+    /// The objects of `namespace` carrying every label of `selector` (whose instance label picks
+    /// the index bucket).
+    pub fn matching(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<Arc<T>> {
+        let Some(instance) = selector.get(api::names::LABEL_INSTANCE) else {
+            return self
+                .store
+                .state_filter(|o| selected(o, namespace, selector));
+        };
+        self.index
+            .names(namespace, instance)
+            .iter()
+            .filter_map(|name| {
+                self.store.get(
+                    &reflector::ObjectRef::new_with(name, self.dyntype.clone()).within(namespace),
+                )
+            })
+            .filter(|o| selected(o.as_ref(), namespace, selector))
+            .collect()
+    }
+}
 
 /// The children of one database, from the caches.
 #[derive(Debug, Default, Clone)]
@@ -56,17 +204,17 @@ pub struct Children {
 #[derive(Clone)]
 pub struct Caches<K: Database> {
     /// StatefulSets labelled with the kind's name label.
-    pub sets: Store<StatefulSet>,
+    pub sets: Indexed<StatefulSet>,
     /// Services, same selector.
-    pub services: Store<Service>,
+    pub services: Indexed<Service>,
     /// Secrets, same selector.
-    pub secrets: Store<Secret>,
+    pub secrets: Indexed<Secret>,
     /// PodDisruptionBudgets, same selector.
-    pub pdbs: Store<PodDisruptionBudget>,
+    pub pdbs: Indexed<PodDisruptionBudget>,
     /// Certificates, same selector; `None` when cert-manager is not installed.
-    pub certificates: Option<Store<DynamicObject>>,
+    pub certificates: Option<Indexed<DynamicObject>>,
     /// Pods, same selector.
-    pub pods: Store<Pod>,
+    pub pods: Indexed<Pod>,
     /// Every Version object of the kind's catalog.
     pub versions: Store<K::Version>,
 }
@@ -87,30 +235,18 @@ pub fn selected<T: Resource>(
         })
 }
 
-fn matching<T>(
-    store: &Store<T>,
-    namespace: &str,
-    selector: &BTreeMap<String, String>,
-) -> Vec<Arc<T>>
-where
-    T: Resource + Clone + 'static,
-    T::DynamicType: std::hash::Hash + Eq + Clone,
-{
-    store.state_filter(|o| selected(o, namespace, selector))
-}
-
 impl<K: Database> Caches<K> {
     /// Waits until every store has been filled by its first list (bounded by [`SYNC_TIMEOUT`]).
     pub async fn ready(&self) -> Result<()> {
         let all = async {
-            self.sets.wait_until_ready().await?;
-            self.services.wait_until_ready().await?;
-            self.secrets.wait_until_ready().await?;
-            self.pdbs.wait_until_ready().await?;
+            self.sets.store.wait_until_ready().await?;
+            self.services.store.wait_until_ready().await?;
+            self.secrets.store.wait_until_ready().await?;
+            self.pdbs.store.wait_until_ready().await?;
             if let Some(certificates) = &self.certificates {
-                certificates.wait_until_ready().await?;
+                certificates.store.wait_until_ready().await?;
             }
-            self.pods.wait_until_ready().await?;
+            self.pods.store.wait_until_ready().await?;
             self.versions.wait_until_ready().await
         };
         match tokio::time::timeout(SYNC_TIMEOUT, all).await {
@@ -130,15 +266,15 @@ impl<K: Database> Caches<K> {
         let ns = db.namespace.as_str();
         let selector = db.selector();
         Children {
-            sets: matching(&self.sets, ns, &selector),
-            services: matching(&self.services, ns, &selector),
-            secrets: matching(&self.secrets, ns, &selector),
-            pdbs: matching(&self.pdbs, ns, &selector),
+            sets: self.sets.matching(ns, &selector),
+            services: self.services.matching(ns, &selector),
+            secrets: self.secrets.matching(ns, &selector),
+            pdbs: self.pdbs.matching(ns, &selector),
             certificates: self
                 .certificates
                 .as_ref()
-                .map(|c| matching(c, ns, &selector)),
-            pods: matching(&self.pods, ns, &selector),
+                .map(|c| c.matching(ns, &selector)),
+            pods: self.pods.matching(ns, &selector),
         }
     }
 
@@ -176,12 +312,14 @@ pub fn slim_pod(pod: &mut Pod) {
     }
 }
 
-/// A watch of `api` that fills `writer` with slimmed objects and yields the objects it touched
-/// (applied or deleted) as reconcile triggers. Errors are retried with the default backoff.
+/// A watch of `api` that fills `writer` with slimmed objects (and `index`, when given, with
+/// their names by instance) and yields the objects it touched (applied or deleted) as reconcile
+/// triggers. Errors are retried with the default backoff.
 pub fn reflected<T>(
     api: Api<T>,
     config: watcher::Config,
     writer: Writer<T>,
+    index: Option<Arc<InstanceIndex>>,
     slim: fn(&mut T),
 ) -> impl Stream<Item = std::result::Result<T, watcher::Error>> + Send + 'static
 where
@@ -192,6 +330,11 @@ where
         .default_backoff()
         .modify(slim)
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if let Some(index) = &index {
+                index.apply(event);
+            }
+        })
         .touched_objects()
 }
 
@@ -290,5 +433,45 @@ mod tests {
         assert_eq!(status.conditions.unwrap()[0].type_, "Ready");
         assert_eq!(status.phase.as_deref(), Some("Running"));
         assert!(status.pod_ip.is_none());
+    }
+
+    fn labelled(ns: &str, name: &str, instance: Option<&str>) -> Service {
+        let l: Vec<(&str, &str)> = instance
+            .map(|i| vec![(api::names::LABEL_INSTANCE, i)])
+            .unwrap_or_default();
+        let mut svc = service(ns, &l);
+        svc.metadata.name = Some(name.into());
+        svc
+    }
+
+    #[test]
+    fn the_instance_index_follows_watch_events_and_relists() {
+        use watcher::Event;
+        let index = InstanceIndex::default();
+        // A relist in progress is not visible until it completes.
+        index.apply(&Event::<Service>::Init);
+        index.apply(&Event::InitApply(labelled("demo", "a", Some("db1"))));
+        index.apply(&Event::InitApply(labelled("demo", "b", Some("db1"))));
+        index.apply(&Event::InitApply(labelled("demo", "c", None)));
+        assert!(index.names("demo", "db1").is_empty());
+        index.apply(&Event::<Service>::InitDone);
+        assert_eq!(index.names("demo", "db1"), ["a", "b"]);
+        // An object whose instance label changes moves; one that loses it disappears.
+        index.apply(&Event::Apply(labelled("demo", "b", Some("db2"))));
+        assert_eq!(index.names("demo", "db1"), ["a"]);
+        assert_eq!(index.names("demo", "db2"), ["b"]);
+        index.apply(&Event::Apply(labelled("demo", "b", None)));
+        assert!(index.names("demo", "db2").is_empty());
+        // Same name and instance in another namespace is another entry.
+        index.apply(&Event::Apply(labelled("other", "a", Some("db1"))));
+        index.apply(&Event::Delete(labelled("demo", "a", Some("db1"))));
+        assert!(index.names("demo", "db1").is_empty());
+        assert_eq!(index.names("other", "db1"), ["a"]);
+        // A relist replaces everything: objects deleted while the watch was down are gone.
+        index.apply(&Event::<Service>::Init);
+        index.apply(&Event::InitApply(labelled("demo", "z", Some("db3"))));
+        index.apply(&Event::<Service>::InitDone);
+        assert!(index.names("other", "db1").is_empty());
+        assert_eq!(index.names("demo", "db3"), ["z"]);
     }
 }

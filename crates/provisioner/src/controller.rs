@@ -14,7 +14,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::cache::{self, Caches, reflected, slim_meta, slim_pod};
+use crate::cache::{self, Caches, Indexed, InstanceIndex, reflected, slim_meta, slim_pod};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
 
@@ -94,13 +94,27 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             None
         };
 
+    let (sets_index, services_index, secrets_index, pdbs_index, pods_index, certificates_index) = (
+        Arc::new(InstanceIndex::default()),
+        Arc::new(InstanceIndex::default()),
+        Arc::new(InstanceIndex::default()),
+        Arc::new(InstanceIndex::default()),
+        Arc::new(InstanceIndex::default()),
+        Arc::new(InstanceIndex::default()),
+    );
     let caches = Caches::<K> {
-        sets,
-        services,
-        secrets,
-        pdbs,
-        certificates: certificates.as_ref().map(|(store, _)| store.clone()),
-        pods,
+        sets: Indexed::new(sets, sets_index.clone(), ()),
+        services: Indexed::new(services, services_index.clone(), ()),
+        secrets: Indexed::new(secrets, secrets_index.clone(), ()),
+        pdbs: Indexed::new(pdbs, pdbs_index.clone(), ()),
+        certificates: certificates.as_ref().map(|(store, _)| {
+            Indexed::new(
+                store.clone(),
+                certificates_index.clone(),
+                certificate_resource(),
+            )
+        }),
+        pods: Indexed::new(pods, pods_index.clone(), ()),
         versions,
     };
 
@@ -115,18 +129,21 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             api::<StatefulSet>(&client, ns),
             labelled.clone(),
             sets_writer,
+            Some(sets_index),
             slim_meta::<StatefulSet>,
         ))
         .owns_stream(reflected(
             api::<Service>(&client, ns),
             labelled.clone(),
             services_writer,
+            Some(services_index),
             slim_meta::<Service>,
         ))
         .owns_stream(reflected(
             api::<PodDisruptionBudget>(&client, ns),
             labelled.clone(),
             pdbs_writer,
+            Some(pdbs_index),
             slim_meta::<PodDisruptionBudget>,
         ))
         // Generated secrets and the certificate secrets cert-manager writes (labelled through
@@ -136,6 +153,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 api::<Secret>(&client, ns),
                 labelled.clone(),
                 secrets_writer,
+                Some(secrets_index),
                 slim_meta::<Secret>,
             ),
             |s: Secret| owner_of::<K, _>(&s),
@@ -146,6 +164,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 api::<Pod>(&client, ns),
                 labelled.clone(),
                 pods_writer,
+                Some(pods_index),
                 slim_pod,
             ),
             |p: Pod| owner_of::<K, _>(&p),
@@ -157,6 +176,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 Api::<K::Version>::all(client.clone()),
                 watcher::Config::default(),
                 versions_writer,
+                None,
                 slim_meta::<K::Version>,
             ),
             move |version: K::Version| {
@@ -174,6 +194,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 certificates_api,
                 labelled,
                 writer,
+                Some(certificates_index),
                 slim_meta::<DynamicObject>,
             ),
             certificate_resource(),

@@ -262,19 +262,22 @@ impl ListTypes for BuiltinListTypes {
 /// List types read from a CRD version's `openAPIV3Schema`.
 #[derive(Debug, Clone)]
 pub struct SchemaListTypes {
-    schema: Value,
+    schema: std::sync::Arc<Value>,
 }
 
 impl SchemaListTypes {
-    /// Wraps a CRD version's `openAPIV3Schema`. `metadata` follows the `ObjectMeta` rules.
-    pub fn new(schema: Value) -> Self {
-        SchemaListTypes { schema }
+    /// Wraps a CRD version's `openAPIV3Schema` (shared, not copied). `metadata` follows the
+    /// `ObjectMeta` rules.
+    pub fn new(schema: impl Into<std::sync::Arc<Value>>) -> Self {
+        SchemaListTypes {
+            schema: schema.into(),
+        }
     }
 
     /// The sub-schema at a schema path (descending `properties`, `additionalProperties` and
     /// array `items`).
     fn at(&self, path: &[&str]) -> Option<&Value> {
-        let mut s = &self.schema;
+        let mut s: &Value = &self.schema;
         for name in path {
             s = descend_items(s);
             s = s

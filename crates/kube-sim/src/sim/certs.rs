@@ -287,6 +287,9 @@ pub struct Controller {
     pub secrets: Store<Secret>,
     /// Namespace holding the CA secrets of ClusterIssuers (cert-manager's `--cluster-resource-namespace`).
     pub cluster_resource_namespace: String,
+    /// The inputs (the Certificate's, its secret's and the issuers' resourceVersions) each
+    /// Certificate was last handled with, by uid: a pass skips the unchanged ones.
+    pub handled: std::collections::HashMap<String, String>,
 }
 
 enum IssuerState {
@@ -401,144 +404,197 @@ impl Controller {
                 }
             }
         }
-        // Certificates.
+        // Certificates: only those whose inputs changed since they were last handled.
         let cert_resource = resource("Certificate", "certificates");
-        for cert in self.certificates.state() {
-            let ns = cert.namespace().unwrap_or_default();
-            let name = cert.name_any();
-            let spec = &cert.data["spec"];
-            let previous = &cert.data["status"];
-            let Some(secret_name) = spec["secretName"].as_str() else {
+        let issuers = self.issuers_fingerprint();
+        let certificates = self.certificates.state();
+        let live: std::collections::HashSet<String> =
+            certificates.iter().filter_map(|c| c.uid()).collect();
+        self.handled.retain(|uid, _| live.contains(uid));
+        for cert in certificates {
+            let uid = cert.uid().unwrap_or_default();
+            let secret_rv = cert.data["spec"]["secretName"]
+                .as_str()
+                .and_then(|name| self.secret(&cert.namespace().unwrap_or_default(), name))
+                .and_then(|s| s.resource_version())
+                .unwrap_or_default();
+            let inputs = format!(
+                "{}|{secret_rv}|{issuers}",
+                cert.resource_version().unwrap_or_default()
+            );
+            if self.handled.get(&uid) == Some(&inputs) {
                 continue;
-            };
-            let issuer_name = spec["issuerRef"]["name"].as_str().unwrap_or_default();
-            let cluster = spec["issuerRef"]["kind"].as_str() == Some("ClusterIssuer");
-            let issuer = if cluster {
-                self.cluster_issuers
-                    .state()
-                    .into_iter()
-                    .find(|i| i.name_any() == issuer_name)
-            } else {
-                self.issuers.state().into_iter().find(|i| {
-                    i.name_any() == issuer_name && i.namespace().as_deref() == Some(ns.as_str())
-                })
-            };
-            let state = match &issuer {
-                None => IssuerState::NotFound,
-                Some(i) => {
-                    let secret_ns = if cluster {
-                        self.cluster_resource_namespace.clone()
-                    } else {
-                        ns.clone()
-                    };
-                    self.issuer_state(i, &secret_ns)
+            }
+            self.certificate(&cert, &cert_resource, now).await?;
+            self.handled.insert(uid, inputs);
+        }
+        Ok(None)
+    }
+
+    /// The resourceVersions of every Issuer and ClusterIssuer and of their CA secrets: a change
+    /// of any of them re-evaluates every Certificate (there are few issuers).
+    fn issuers_fingerprint(&self) -> String {
+        let mut parts = Vec::new();
+        for (store, cluster) in [(&self.issuers, false), (&self.cluster_issuers, true)] {
+            for issuer in store.state() {
+                let secret_ns = if cluster {
+                    self.cluster_resource_namespace.clone()
+                } else {
+                    issuer.namespace().unwrap_or_default()
+                };
+                let ca_rv = issuer.data["spec"]["ca"]["secretName"]
+                    .as_str()
+                    .and_then(|name| self.secret(&secret_ns, name))
+                    .and_then(|s| s.resource_version())
+                    .unwrap_or_default();
+                parts.push(format!(
+                    "{}:{}:{ca_rv}",
+                    issuer.uid().unwrap_or_default(),
+                    issuer.resource_version().unwrap_or_default()
+                ));
+            }
+        }
+        parts.sort_unstable();
+        parts.join(",")
+    }
+
+    /// Issues (or re-issues) one Certificate's secret when it is missing or outdated and keeps its
+    /// Ready condition.
+    async fn certificate(
+        &self,
+        cert: &DynamicObject,
+        cert_resource: &ApiResource,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let ns = cert.namespace().unwrap_or_default();
+        let name = cert.name_any();
+        let spec = &cert.data["spec"];
+        let previous = &cert.data["status"];
+        let Some(secret_name) = spec["secretName"].as_str() else {
+            return Ok(());
+        };
+        let issuer_name = spec["issuerRef"]["name"].as_str().unwrap_or_default();
+        let cluster = spec["issuerRef"]["kind"].as_str() == Some("ClusterIssuer");
+        let issuer = if cluster {
+            self.cluster_issuers
+                .state()
+                .into_iter()
+                .find(|i| i.name_any() == issuer_name)
+        } else {
+            self.issuers.state().into_iter().find(|i| {
+                i.name_any() == issuer_name && i.namespace().as_deref() == Some(ns.as_str())
+            })
+        };
+        let state = match &issuer {
+            None => IssuerState::NotFound,
+            Some(i) => {
+                let secret_ns = if cluster {
+                    self.cluster_resource_namespace.clone()
+                } else {
+                    ns.clone()
+                };
+                self.issuer_state(i, &secret_ns)
+            }
+        };
+        let kind = match state {
+            IssuerState::Ready(kind) => kind,
+            IssuerState::NotFound | IssuerState::NotReady(_) => {
+                let message = format!("Issuer {issuer_name} is not found or not ready");
+                let cond = ready_condition(
+                    false,
+                    "IssuerNotReady",
+                    &message,
+                    cert.metadata.generation,
+                    previous,
+                    now,
+                );
+                if !same_condition(previous, &cond) {
+                    self.patch_status(
+                        cert_resource,
+                        Some(&ns),
+                        &name,
+                        json!({ "conditions": [cond] }),
+                    )
+                    .await?;
                 }
+                return Ok(());
+            }
+        };
+        let ca_fingerprint = match &kind {
+            IssuerKind::SelfSigned => String::from("self"),
+            IssuerKind::Ca { cert_pem, .. } => stable_hash(cert_pem),
+        };
+        let wanted_hash = stable_hash(&json!({ "spec": spec, "issuer": ca_fingerprint }));
+        let existing = self.secret(&ns, secret_name);
+        let up_to_date = existing.as_ref().is_some_and(|s| {
+            s.annotations().get(SPEC_HASH_ANNOTATION) == Some(&wanted_hash)
+                && s.data
+                    .as_ref()
+                    .is_some_and(|d| d.contains_key("tls.crt") && d.contains_key("tls.key"))
+        });
+        let mut status_patch = serde_json::Map::new();
+        if !up_to_date {
+            let signer = match &kind {
+                IssuerKind::SelfSigned => Signer::SelfSigned,
+                IssuerKind::Ca { cert_pem, key_pem } => Signer::Ca { cert_pem, key_pem },
             };
-            let kind = match state {
-                IssuerState::Ready(kind) => kind,
-                IssuerState::NotFound | IssuerState::NotReady(_) => {
-                    let message = format!("Issuer {issuer_name} is not found or not ready");
+            let issued = match issue(spec, &signer, now) {
+                Ok(issued) => issued,
+                Err(error) => {
                     let cond = ready_condition(
                         false,
-                        "IssuerNotReady",
-                        &message,
+                        "Failed",
+                        &format!("{error:#}"),
                         cert.metadata.generation,
                         previous,
                         now,
                     );
                     if !same_condition(previous, &cond) {
                         self.patch_status(
-                            &cert_resource,
+                            cert_resource,
                             Some(&ns),
                             &name,
                             json!({ "conditions": [cond] }),
                         )
                         .await?;
                     }
-                    continue;
+                    return Ok(());
                 }
             };
-            let ca_fingerprint = match &kind {
-                IssuerKind::SelfSigned => String::from("self"),
-                IssuerKind::Ca { cert_pem, .. } => stable_hash(cert_pem),
-            };
-            let wanted_hash = stable_hash(&json!({ "spec": spec, "issuer": ca_fingerprint }));
-            let existing = self.secret(&ns, secret_name);
-            let up_to_date = existing.as_ref().is_some_and(|s| {
-                s.annotations().get(SPEC_HASH_ANNOTATION) == Some(&wanted_hash)
-                    && s.data
-                        .as_ref()
-                        .is_some_and(|d| d.contains_key("tls.crt") && d.contains_key("tls.key"))
-            });
-            let mut status_patch = serde_json::Map::new();
-            if !up_to_date {
-                let signer = match &kind {
-                    IssuerKind::SelfSigned => Signer::SelfSigned,
-                    IssuerKind::Ca { cert_pem, key_pem } => Signer::Ca { cert_pem, key_pem },
-                };
-                let issued = match issue(spec, &signer, now) {
-                    Ok(issued) => issued,
-                    Err(error) => {
-                        let cond = ready_condition(
-                            false,
-                            "Failed",
-                            &format!("{error:#}"),
-                            cert.metadata.generation,
-                            previous,
-                            now,
-                        );
-                        if !same_condition(previous, &cond) {
-                            self.patch_status(
-                                &cert_resource,
-                                Some(&ns),
-                                &name,
-                                json!({ "conditions": [cond] }),
-                            )
-                            .await?;
-                        }
-                        continue;
-                    }
-                };
-                self.write_secret(
-                    &cert,
-                    &ns,
-                    secret_name,
-                    &wanted_hash,
-                    existing.as_deref(),
-                    &issued,
-                )
-                .await?;
-                let revision = previous["revision"].as_i64().unwrap_or(0) + 1;
-                status_patch.insert("revision".into(), json!(revision));
-                status_patch.insert("notBefore".into(), json!(time_at(issued.not_before)));
-                status_patch.insert("notAfter".into(), json!(time_at(issued.not_after)));
-                let renewal = Timestamp::from_second(
-                    issued.not_after.as_second()
-                        - (issued.not_after.as_second() - issued.not_before.as_second()) / 3,
-                )
-                .unwrap_or(issued.not_after);
-                status_patch.insert("renewalTime".into(), json!(time_at(renewal)));
-            }
-            let cond = ready_condition(
-                true,
-                "Ready",
-                "Certificate is up to date and has not expired",
-                cert.metadata.generation,
-                previous,
-                now,
-            );
-            if !up_to_date || !same_condition(previous, &cond) {
-                status_patch.insert("conditions".into(), json!([cond]));
-                self.patch_status(
-                    &cert_resource,
-                    Some(&ns),
-                    &name,
-                    Value::Object(status_patch),
-                )
-                .await?;
-            }
+            self.write_secret(
+                cert,
+                &ns,
+                secret_name,
+                &wanted_hash,
+                existing.as_deref(),
+                &issued,
+            )
+            .await?;
+            let revision = previous["revision"].as_i64().unwrap_or(0) + 1;
+            status_patch.insert("revision".into(), json!(revision));
+            status_patch.insert("notBefore".into(), json!(time_at(issued.not_before)));
+            status_patch.insert("notAfter".into(), json!(time_at(issued.not_after)));
+            let renewal = Timestamp::from_second(
+                issued.not_after.as_second()
+                    - (issued.not_after.as_second() - issued.not_before.as_second()) / 3,
+            )
+            .unwrap_or(issued.not_after);
+            status_patch.insert("renewalTime".into(), json!(time_at(renewal)));
         }
-        Ok(None)
+        let cond = ready_condition(
+            true,
+            "Ready",
+            "Certificate is up to date and has not expired",
+            cert.metadata.generation,
+            previous,
+            now,
+        );
+        if !up_to_date || !same_condition(previous, &cond) {
+            status_patch.insert("conditions".into(), json!([cond]));
+            self.patch_status(cert_resource, Some(&ns), &name, Value::Object(status_patch))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn write_secret(

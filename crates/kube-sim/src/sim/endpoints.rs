@@ -159,6 +159,30 @@ pub struct Controller {
     pub pods: Store<Pod>,
     /// Last bodies written per Service uid, so unchanged Services cause no writes.
     pub written: HashMap<String, (Value, Value)>,
+    /// The inputs (the Service's and its selected pods' resourceVersions) each Service's bodies
+    /// were last computed from, so a pass skips the Services whose inputs have not changed.
+    pub computed: HashMap<String, String>,
+}
+
+/// What a Service's endpoints depend on: its resourceVersion and the uid and resourceVersion of
+/// each selected pod.
+fn inputs_of(svc: &Service, pods: &[&std::sync::Arc<Pod>]) -> String {
+    let mut parts: Vec<String> = pods
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p.uid().unwrap_or_default(),
+                p.resource_version().unwrap_or_default()
+            )
+        })
+        .collect();
+    parts.sort_unstable();
+    format!(
+        "{}|{}",
+        svc.resource_version().unwrap_or_default(),
+        parts.join(",")
+    )
 }
 
 impl Controller {
@@ -169,6 +193,7 @@ impl Controller {
         let live: std::collections::HashSet<String> =
             services.iter().filter_map(|s| s.uid()).collect();
         self.written.retain(|uid, _| live.contains(uid));
+        self.computed.retain(|uid, _| live.contains(uid));
         for svc in services {
             let spec = svc.spec.clone().unwrap_or_default();
             let Some(uid) = svc.uid() else { continue };
@@ -183,10 +208,15 @@ impl Controller {
                 .into_iter()
                 .filter(|p| p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some())
                 .collect();
+            let inputs = inputs_of(&svc, &selected);
+            if self.computed.get(&uid) == Some(&inputs) {
+                continue;
+            }
+            let no_spec = k8s_openapi::api::core::v1::PodSpec::default();
             let mut addresses: Vec<Address> = selected
                 .iter()
                 .map(|p| {
-                    let pod_spec = p.spec.clone().unwrap_or_default();
+                    let pod_spec = p.spec.as_ref().unwrap_or(&no_spec);
                     let same_subdomain =
                         pod_spec.subdomain.as_deref() == Some(svc.name_any().as_str());
                     Address {
@@ -226,6 +256,7 @@ impl Controller {
             let endpoints = endpoints_body(&svc, &addresses, &ports, publish);
             let slice = slice_body(&svc, &addresses, &ports, publish);
             if self.written.get(&uid) == Some(&(endpoints.clone(), slice.clone())) {
+                self.computed.insert(uid, inputs);
                 continue;
             }
             let params = PatchParams::apply("kube-sim-endpoints").force();
@@ -258,7 +289,8 @@ impl Controller {
             slice_api
                 .patch(&slice_name, &params, &Patch::Apply(&slice))
                 .await?;
-            self.written.insert(uid, (endpoints, slice));
+            self.written.insert(uid.clone(), (endpoints, slice));
+            self.computed.insert(uid, inputs);
         }
         Ok(None)
     }

@@ -56,6 +56,9 @@ pub struct PodRuntime {
     pub processes: BTreeMap<String, ContainerProcess>,
     /// The last status written, so a server that normalises it differently cannot cause a loop.
     pub last_written: Option<PodStatus>,
+    /// The pod's resourceVersion when a reconcile last found nothing further to do (no pending
+    /// delay, no processes to watch): until the pod changes, passes skip it.
+    pub settled_at: Option<String>,
 }
 
 /// A deterministic image digest (`sha256:` + 64 hex digits derived from the image string with
@@ -422,7 +425,17 @@ impl Kubelet {
         }
         let mut next: Option<Duration> = None;
         for pod in &pods {
-            let wake = match self.reconcile(pod).await {
+            let uid = pod.uid().unwrap_or_default();
+            let rv = pod.resource_version();
+            if rv.is_some() && self.state.get(&uid).is_some_and(|rt| rt.settled_at == rv) {
+                continue;
+            }
+            let result = self.reconcile(pod).await;
+            if let Some(rt) = self.state.get_mut(&uid) {
+                let settled = matches!(result, Ok(None)) && rt.processes.is_empty();
+                rt.settled_at = if settled { rv } else { None };
+            }
+            let wake = match result {
                 Ok(wake) => wake,
                 Err(error) => {
                     tracing::warn!(pod = %pod.name_any(), error = %format!("{error:#}"), "sim kubelet");
@@ -480,6 +493,7 @@ impl Kubelet {
                     terminating_at: None,
                     processes: BTreeMap::new(),
                     last_written: None,
+                    settled_at: None,
                 },
             );
         }
@@ -627,6 +641,7 @@ mod tests {
             terminating_at: None,
             processes: BTreeMap::new(),
             last_written: None,
+            settled_at: None,
         }
     }
 

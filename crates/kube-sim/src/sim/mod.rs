@@ -201,6 +201,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             pods: pods.clone(),
             sets,
             deployments,
+            computed: HashMap::new(),
         },
     );
     run_controller(
@@ -223,6 +224,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             services,
             pods: pods.clone(),
             written: HashMap::new(),
+            computed: HashMap::new(),
         },
     );
     if !opts.no_cert_manager {
@@ -260,6 +262,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
                 certificates,
                 secrets,
                 cluster_resource_namespace: "cert-manager".to_owned(),
+                handled: HashMap::new(),
             },
         );
     } else {

@@ -80,6 +80,9 @@ pub struct Controller {
     pub pods: Store<Pod>,
     pub sets: Store<StatefulSet>,
     pub deployments: Store<Deployment>,
+    /// The inputs each PDB's status was last computed from, by uid (see [`Controller::inputs`]):
+    /// a pass skips the PDBs whose inputs have not changed.
+    pub computed: std::collections::HashMap<String, String>,
 }
 
 impl Controller {
@@ -97,13 +100,59 @@ impl Controller {
         }
     }
 
+    /// What a PDB's status depends on: its resourceVersion, and the uid and resourceVersion of
+    /// each selected pod and of each pod's controller.
+    fn inputs(&self, pdb: &PodDisruptionBudget, ns: &str, pods: &[&std::sync::Arc<Pod>]) -> String {
+        let mut parts: Vec<String> = pods
+            .iter()
+            .map(|p| {
+                let owner = controller_of(p.metadata.owner_references.as_ref())
+                    .and_then(|o| {
+                        let key = ObjectRef::new(&o.name).within(ns);
+                        match o.kind.as_str() {
+                            "StatefulSet" => self.sets.get(&key).and_then(|s| s.resource_version()),
+                            "Deployment" => self
+                                .deployments
+                                .get(&ObjectRef::new(&o.name).within(ns))
+                                .and_then(|d| d.resource_version()),
+                            _ => None,
+                        }
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "{}:{}:{owner}",
+                    p.uid().unwrap_or_default(),
+                    p.resource_version().unwrap_or_default()
+                )
+            })
+            .collect();
+        parts.sort_unstable();
+        format!(
+            "{}|{}",
+            pdb.resource_version().unwrap_or_default(),
+            parts.join(",")
+        )
+    }
+
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
         let pods = self.pods.state();
         let index = LabelIndex::new(&pods);
-        for pdb in self.pdbs.state() {
+        let pdbs = self.pdbs.state();
+        let live: std::collections::HashSet<String> = pdbs.iter().filter_map(|p| p.uid()).collect();
+        self.computed.retain(|uid, _| live.contains(uid));
+        for pdb in pdbs {
             let ns = pdb.namespace().unwrap_or_default();
             let spec = pdb.spec.clone().unwrap_or_default();
             let matching = index.select(&ns, spec.selector.as_ref());
+            let uid = pdb.uid().unwrap_or_default();
+            let inputs = self.inputs(&pdb, &ns, &matching);
+            if self.computed.get(&uid) == Some(&inputs) {
+                continue;
+            }
+            // Recorded before the work: every path below either leaves the status as it is for
+            // these inputs or writes it (changing the PDB's resourceVersion, hence the inputs);
+            // an error of the write clears it again.
+            self.computed.insert(uid.clone(), inputs);
             let mut controllers = BTreeMap::new();
             let mut all_known = true;
             for pod in &matching {
@@ -218,7 +267,10 @@ impl Controller {
             {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.computed.remove(&uid);
+                    return Err(e.into());
+                }
             }
         }
         Ok(None)

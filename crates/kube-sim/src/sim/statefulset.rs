@@ -391,8 +391,12 @@ impl Controller {
                 continue;
             }
             match self.reconcile(&sts, &pods).await {
-                Ok(()) => {
+                Ok(true) => {
                     self.reconciled.insert(uid, inputs);
+                }
+                Ok(false) => {
+                    self.reconciled.remove(&uid);
+                    retry = Some(super::informers::RETRY_AFTER_ERROR);
                 }
                 Err(error) => {
                     self.reconciled.remove(&uid);
@@ -404,11 +408,14 @@ impl Controller {
         Ok(retry)
     }
 
+    /// Reconciles one set; returns whether it is settled for its current inputs (every action
+    /// went through), so that passes may skip it until its inputs change.
     async fn reconcile(
         &mut self,
         sts: &Arc<StatefulSet>,
         all_pods: &[Arc<Pod>],
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
+        let mut settled = true;
         let name = sts.name_any();
         let ns = sts.namespace().unwrap_or_default();
         let spec = sts.spec.clone().unwrap_or_default();
@@ -456,7 +463,13 @@ impl Controller {
                             bind_claim(&claims_api, &claim).await;
                         }
                     }
-                    ignore_conflict(pods_api.create(&PostParams::default(), &pod).await)?;
+                    match pods_api.create(&PostParams::default(), &pod).await {
+                        Ok(_) => {}
+                        // A pod of that name still exists (e.g. a terminating one of an earlier
+                        // set): try again when pods change, not only when this set's do.
+                        Err(kube::Error::Api(status)) if status.code == 409 => settled = false,
+                        Err(error) => return Err(error.into()),
+                    }
                 }
                 Action::Delete { name } => {
                     ignore_not_found(
@@ -492,7 +505,7 @@ impl Controller {
                     .map(|_| ()),
             )?;
         }
-        Ok(())
+        Ok(settled)
     }
 }
 
