@@ -299,6 +299,17 @@ pub fn slim_meta<T: Resource>(object: &mut T) {
     object.meta_mut().managed_fields = None;
 }
 
+/// Drops a cached secret's values, keeping its keys: reconciles only ask whether a secret exists
+/// and which keys it has (the values they need are read by name when needed), and credentials
+/// and private keys should not sit in the operator's memory for nothing.
+pub fn slim_secret(secret: &mut Secret) {
+    slim_meta(secret);
+    secret.string_data = None;
+    for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+        value.0 = Vec::new();
+    }
+}
+
 /// Reduces a pod to what the status needs: metadata (labels carry the role) and its conditions.
 pub fn slim_pod(pod: &mut Pod) {
     slim_meta(pod);
@@ -473,5 +484,23 @@ mod tests {
         index.apply(&Event::<Service>::InitDone);
         assert!(index.names("other", "db1").is_empty());
         assert_eq!(index.names("demo", "db3"), ["z"]);
+    }
+
+    #[test]
+    fn slim_secrets_keep_keys_not_values() {
+        use k8s_openapi::ByteString;
+        let mut secret = Secret {
+            data: Some(BTreeMap::from([
+                ("tls.crt".to_owned(), ByteString(b"cert".to_vec())),
+                ("tls.key".to_owned(), ByteString(b"key".to_vec())),
+            ])),
+            string_data: Some(BTreeMap::from([("x".to_owned(), "y".to_owned())])),
+            ..Secret::default()
+        };
+        slim_secret(&mut secret);
+        let data = secret.data.unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["tls.crt", "tls.key"]);
+        assert!(data.values().all(|v| v.0.is_empty()));
+        assert!(secret.string_data.is_none());
     }
 }

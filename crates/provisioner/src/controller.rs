@@ -14,7 +14,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::cache::{self, Caches, Indexed, InstanceIndex, reflected, slim_meta, slim_pod};
+use crate::cache::{
+    self, Caches, Indexed, InstanceIndex, reflected, slim_meta, slim_pod, slim_secret,
+};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
 
@@ -154,7 +156,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 labelled.clone(),
                 secrets_writer,
                 Some(secrets_index),
-                slim_meta::<Secret>,
+                slim_secret,
             ),
             |s: Secret| owner_of::<K, _>(&s),
         )
