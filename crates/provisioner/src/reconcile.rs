@@ -198,10 +198,19 @@ pub async fn reconcile<K: Database>(db: Arc<K>, kind_ctx: Arc<KindContext<K>>) -
     result
 }
 
-/// Requeue policy after an error: conflicts retry at once, everything else after a pause.
+/// How long after a conflict a database is looked at again at the latest.
+///
+/// A 409 means the API server holds a newer version of the object than our cache: the watch event
+/// carrying it triggers the next reconcile (at once if it is already queued), so this is only a
+/// safety net. Retrying conflicts quickly instead made a provisioner whose caches lagged under
+/// load spend its time on reconciles bound to conflict again (see `docs/performance.md`).
+pub const CONFLICT_RECHECK: Duration = Duration::from_secs(2);
+
+/// Requeue policy after an error: conflicts wait for the newer object (see
+/// [`CONFLICT_RECHECK`]), everything else is retried after a pause.
 pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<KindContext<K>>) -> Action {
     if error.is_conflict() {
-        Action::requeue(Duration::from_millis(200))
+        Action::requeue(CONFLICT_RECHECK)
     } else {
         Action::requeue(Duration::from_secs(5))
     }
