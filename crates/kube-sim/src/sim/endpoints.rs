@@ -13,7 +13,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::pods::{is_ready, is_terminating};
-use super::util::LabelIndex;
+use super::util::{LabelIndex, inputs_fingerprint, uid_and_version};
 
 /// Removes `null` members (absent optional fields), so applied bodies hold only set fields.
 pub fn strip_nulls(value: Value) -> Value {
@@ -164,27 +164,6 @@ pub struct Controller {
     pub computed: HashMap<String, String>,
 }
 
-/// What a Service's endpoints depend on: its resourceVersion and the uid and resourceVersion of
-/// each selected pod.
-fn inputs_of(svc: &Service, pods: &[&std::sync::Arc<Pod>]) -> String {
-    let mut parts: Vec<String> = pods
-        .iter()
-        .map(|p| {
-            format!(
-                "{}:{}",
-                p.uid().unwrap_or_default(),
-                p.resource_version().unwrap_or_default()
-            )
-        })
-        .collect();
-    parts.sort_unstable();
-    format!(
-        "{}|{}",
-        svc.resource_version().unwrap_or_default(),
-        parts.join(",")
-    )
-}
-
 impl Controller {
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {
         let pods = self.pods.state();
@@ -208,7 +187,10 @@ impl Controller {
                 .into_iter()
                 .filter(|p| p.status.as_ref().and_then(|s| s.pod_ip.as_ref()).is_some())
                 .collect();
-            let inputs = inputs_of(&svc, &selected);
+            let inputs = inputs_fingerprint(
+                svc.as_ref(),
+                selected.iter().map(|p| uid_and_version(p.as_ref())),
+            );
             if self.computed.get(&uid) == Some(&inputs) {
                 continue;
             }

@@ -15,7 +15,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::pods::is_healthy;
-use super::util::{LabelIndex, controller_of, time_at};
+use super::util::{LabelIndex, controller_of, inputs_fingerprint, time_at, uid_and_version};
 
 /// Resolves an int-or-percent against a total; percentages round up, as Kubernetes does for
 /// both minAvailable and maxUnavailable.
@@ -103,35 +103,23 @@ impl Controller {
     /// What a PDB's status depends on: its resourceVersion, and the uid and resourceVersion of
     /// each selected pod and of each pod's controller.
     fn inputs(&self, pdb: &PodDisruptionBudget, ns: &str, pods: &[&std::sync::Arc<Pod>]) -> String {
-        let mut parts: Vec<String> = pods
-            .iter()
-            .map(|p| {
-                let owner = controller_of(p.metadata.owner_references.as_ref())
-                    .and_then(|o| {
-                        let key = ObjectRef::new(&o.name).within(ns);
-                        match o.kind.as_str() {
-                            "StatefulSet" => self.sets.get(&key).and_then(|s| s.resource_version()),
-                            "Deployment" => self
-                                .deployments
-                                .get(&ObjectRef::new(&o.name).within(ns))
-                                .and_then(|d| d.resource_version()),
-                            _ => None,
-                        }
-                    })
-                    .unwrap_or_default();
-                format!(
-                    "{}:{}:{owner}",
-                    p.uid().unwrap_or_default(),
-                    p.resource_version().unwrap_or_default()
-                )
-            })
-            .collect();
-        parts.sort_unstable();
-        format!(
-            "{}|{}",
-            pdb.resource_version().unwrap_or_default(),
-            parts.join(",")
-        )
+        let dependencies = pods.iter().map(|p| {
+            let owner = controller_of(p.metadata.owner_references.as_ref())
+                .and_then(|o| {
+                    let key = ObjectRef::new(&o.name).within(ns);
+                    match o.kind.as_str() {
+                        "StatefulSet" => self.sets.get(&key).and_then(|s| s.resource_version()),
+                        "Deployment" => self
+                            .deployments
+                            .get(&ObjectRef::new(&o.name).within(ns))
+                            .and_then(|d| d.resource_version()),
+                        _ => None,
+                    }
+                })
+                .unwrap_or_default();
+            format!("{}:{owner}", uid_and_version(p.as_ref()))
+        });
+        inputs_fingerprint(pdb, dependencies)
     }
 
     async fn pass_once(&mut self) -> anyhow::Result<Option<Duration>> {

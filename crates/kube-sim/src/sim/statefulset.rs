@@ -15,7 +15,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::pods::{is_running_and_ready, is_terminating};
-use super::util::{controller_of, controller_ref, selector_matches, stable_hash};
+use super::util::{
+    controller_of, controller_ref, inputs_fingerprint, selector_matches, stable_hash,
+    uid_and_version,
+};
 
 pub const REVISION_LABEL: &str = "controller-revision-hash";
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
@@ -333,22 +336,7 @@ pub struct Controller {
 /// resourceVersion of each pod it owns. Equal inputs give the same actions and status, which were
 /// already carried out (our own writes change a resourceVersion and so the inputs).
 pub fn inputs_of(sts: &StatefulSet, pods: &[Arc<Pod>]) -> String {
-    let mut parts: Vec<String> = pods
-        .iter()
-        .map(|p| {
-            format!(
-                "{}:{}",
-                p.metadata.uid.as_deref().unwrap_or_default(),
-                p.metadata.resource_version.as_deref().unwrap_or_default()
-            )
-        })
-        .collect();
-    parts.sort_unstable();
-    format!(
-        "{}|{}",
-        sts.metadata.resource_version.as_deref().unwrap_or_default(),
-        parts.join(",")
-    )
+    inputs_fingerprint(sts, pods.iter().map(|p| uid_and_version(p.as_ref())))
 }
 
 impl Controller {

@@ -202,6 +202,37 @@ impl<'a, K: kube::Resource> LabelIndex<'a, K> {
     }
 }
 
+/// `uid:resourceVersion` of an object: identifies one version of one object (a recreated
+/// object of the same name has another uid).
+pub fn uid_and_version<K: kube::Resource>(object: &K) -> String {
+    let meta = object.meta();
+    format!(
+        "{}:{}",
+        meta.uid.as_deref().unwrap_or_default(),
+        meta.resource_version.as_deref().unwrap_or_default()
+    )
+}
+
+/// A fingerprint of what a controller's decision about `object` depends on: its resourceVersion
+/// and one entry per dependency (e.g. [`uid_and_version`] of each pod), in any order. Controllers
+/// remember it per object and skip objects whose fingerprint has not changed.
+pub fn inputs_fingerprint<K: kube::Resource>(
+    object: &K,
+    dependencies: impl IntoIterator<Item = String>,
+) -> String {
+    let mut parts: Vec<String> = dependencies.into_iter().collect();
+    parts.sort_unstable();
+    format!(
+        "{}|{}",
+        object
+            .meta()
+            .resource_version
+            .as_deref()
+            .unwrap_or_default(),
+        parts.join(",")
+    )
+}
+
 /// The controller owner reference of an object, if any.
 pub fn controller_of(owners: Option<&Vec<OwnerReference>>) -> Option<&OwnerReference> {
     owners?.iter().find(|o| o.controller == Some(true))
@@ -386,5 +417,30 @@ mod tests {
             .collect();
         assert_eq!(names, ["db-0", "db-1"]);
         assert!(index.select_map("a", Some(&BTreeMap::new())).is_empty());
+    }
+
+    #[test]
+    fn fingerprints_ignore_order_and_see_new_versions_and_new_objects() {
+        let mut p1 = pod("a", "db-0", &[]);
+        Arc::make_mut(&mut p1).metadata.uid = Some("u1".into());
+        Arc::make_mut(&mut p1).metadata.resource_version = Some("5".into());
+        let mut p2 = pod("a", "db-1", &[]);
+        Arc::make_mut(&mut p2).metadata.uid = Some("u2".into());
+        Arc::make_mut(&mut p2).metadata.resource_version = Some("7".into());
+        let owner = pod("a", "owner", &[]);
+        let key = |pods: &[&Arc<k8s_openapi::api::core::v1::Pod>]| {
+            inputs_fingerprint(
+                owner.as_ref(),
+                pods.iter().map(|p| uid_and_version(p.as_ref())),
+            )
+        };
+        assert_eq!(key(&[&p1, &p2]), key(&[&p2, &p1]));
+        let mut newer = p2.clone();
+        Arc::make_mut(&mut newer).metadata.resource_version = Some("8".into());
+        assert_ne!(key(&[&p1, &p2]), key(&[&p1, &newer]));
+        let mut recreated = p2.clone();
+        Arc::make_mut(&mut recreated).metadata.uid = Some("u3".into());
+        assert_ne!(key(&[&p1, &p2]), key(&[&p1, &recreated]));
+        assert_ne!(key(&[&p1]), key(&[&p1, &p2]));
     }
 }
