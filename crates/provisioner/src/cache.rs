@@ -349,15 +349,6 @@ where
         .touched_objects()
 }
 
-/// A new store and its writer for a type with a default dynamic type.
-pub fn store<T>() -> (Store<T>, Writer<T>)
-where
-    T: Resource + Clone + 'static,
-    T::DynamicType: std::hash::Hash + Eq + Clone + Default,
-{
-    reflector::store()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

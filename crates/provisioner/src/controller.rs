@@ -10,13 +10,11 @@ use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::cache::{
-    self, Caches, Indexed, InstanceIndex, reflected, slim_meta, slim_pod, slim_secret,
-};
+use crate::cache::{Caches, Indexed, InstanceIndex, reflected, slim_meta, slim_pod, slim_secret};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
 
@@ -71,13 +69,13 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
         K::KIND.resource_name()
     ));
 
-    let (databases, databases_writer) = cache::store::<K>();
-    let (sets, sets_writer) = cache::store::<StatefulSet>();
-    let (services, services_writer) = cache::store::<Service>();
-    let (secrets, secrets_writer) = cache::store::<Secret>();
-    let (pdbs, pdbs_writer) = cache::store::<PodDisruptionBudget>();
-    let (pods, pods_writer) = cache::store::<Pod>();
-    let (versions, versions_writer) = cache::store::<K::Version>();
+    let (databases, databases_writer) = reflector::store::<K>();
+    let (sets, sets_writer) = reflector::store::<StatefulSet>();
+    let (services, services_writer) = reflector::store::<Service>();
+    let (secrets, secrets_writer) = reflector::store::<Secret>();
+    let (pdbs, pdbs_writer) = reflector::store::<PodDisruptionBudget>();
+    let (pods, pods_writer) = reflector::store::<Pod>();
+    let (versions, versions_writer) = reflector::store::<K::Version>();
     let certificates_api: Api<DynamicObject> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &certificate_resource()),
         None => Api::all_with(client.clone(), &certificate_resource()),
