@@ -153,11 +153,11 @@ where
     T: Resource + Clone + 'static,
     T::DynamicType: std::hash::Hash + Eq + Clone,
 {
-    /// Wraps a store (filled by a [`reflected`] watch that also feeds `index`).
-    pub fn new(store: Store<T>, index: Arc<InstanceIndex>, dyntype: T::DynamicType) -> Self {
+    /// Wraps a store with an empty index; a [`reflected`] watch given the same `index` fills both.
+    pub fn new(store: Store<T>, dyntype: T::DynamicType) -> Self {
         Self {
             store,
-            index,
+            index: Arc::default(),
             dyntype,
         }
     }

@@ -14,7 +14,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::cache::{Caches, Indexed, InstanceIndex, reflected, slim_meta, slim_pod, slim_secret};
+use crate::cache::{Caches, Indexed, reflected, slim_meta, slim_pod, slim_secret};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
 
@@ -94,27 +94,15 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             None
         };
 
-    let (sets_index, services_index, secrets_index, pdbs_index, pods_index, certificates_index) = (
-        Arc::new(InstanceIndex::default()),
-        Arc::new(InstanceIndex::default()),
-        Arc::new(InstanceIndex::default()),
-        Arc::new(InstanceIndex::default()),
-        Arc::new(InstanceIndex::default()),
-        Arc::new(InstanceIndex::default()),
-    );
     let caches = Caches::<K> {
-        sets: Indexed::new(sets, sets_index.clone(), ()),
-        services: Indexed::new(services, services_index.clone(), ()),
-        secrets: Indexed::new(secrets, secrets_index.clone(), ()),
-        pdbs: Indexed::new(pdbs, pdbs_index.clone(), ()),
-        certificates: certificates.as_ref().map(|(store, _)| {
-            Indexed::new(
-                store.clone(),
-                certificates_index.clone(),
-                certificate_resource(),
-            )
-        }),
-        pods: Indexed::new(pods, pods_index.clone(), ()),
+        sets: Indexed::new(sets, ()),
+        services: Indexed::new(services, ()),
+        secrets: Indexed::new(secrets, ()),
+        pdbs: Indexed::new(pdbs, ()),
+        certificates: certificates
+            .as_ref()
+            .map(|(store, _)| Indexed::new(store.clone(), certificate_resource())),
+        pods: Indexed::new(pods, ()),
         versions,
     };
 
@@ -129,21 +117,21 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             api::<StatefulSet>(&client, ns),
             labelled.clone(),
             sets_writer,
-            Some(sets_index),
+            Some(caches.sets.index.clone()),
             slim_meta::<StatefulSet>,
         ))
         .owns_stream(reflected(
             api::<Service>(&client, ns),
             labelled.clone(),
             services_writer,
-            Some(services_index),
+            Some(caches.services.index.clone()),
             slim_meta::<Service>,
         ))
         .owns_stream(reflected(
             api::<PodDisruptionBudget>(&client, ns),
             labelled.clone(),
             pdbs_writer,
-            Some(pdbs_index),
+            Some(caches.pdbs.index.clone()),
             slim_meta::<PodDisruptionBudget>,
         ))
         // Generated secrets and the certificate secrets cert-manager writes (labelled through
@@ -153,7 +141,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 api::<Secret>(&client, ns),
                 labelled.clone(),
                 secrets_writer,
-                Some(secrets_index),
+                Some(caches.secrets.index.clone()),
                 slim_secret,
             ),
             |s: Secret| owner_of::<K, _>(&s),
@@ -164,7 +152,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 api::<Pod>(&client, ns),
                 labelled.clone(),
                 pods_writer,
-                Some(pods_index),
+                Some(caches.pods.index.clone()),
                 slim_pod,
             ),
             |p: Pod| owner_of::<K, _>(&p),
@@ -194,7 +182,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 certificates_api,
                 labelled,
                 writer,
-                Some(certificates_index),
+                caches.certificates.as_ref().map(|c| c.index.clone()),
                 slim_meta::<DynamicObject>,
             ),
             certificate_resource(),
