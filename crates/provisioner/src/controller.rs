@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -106,13 +106,28 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
         versions,
     };
 
+    // While the database watch relists, the store keeps its old contents until the list is
+    // complete, and kube-runtime drops a trigger whose object is not in the store yet: a database
+    // created during a relist would not be reconciled until something else touched it. So every
+    // completed (re)list triggers every database once more (converged ones write nothing).
+    let (relisted_tx, relisted_rx) = futures::channel::mpsc::unbounded::<ObjectRef<K>>();
+    let relisted_store = databases.clone();
     let database_stream = watcher(api::<K>(&client, ns), watcher::Config::default())
         .default_backoff()
         .modify(slim_meta::<K>)
         .reflect(databases_writer)
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                for db in relisted_store.state() {
+                    // The receiver lives as long as the controller.
+                    let _ = relisted_tx.unbounded_send(ObjectRef::from_obj(db.as_ref()));
+                }
+            }
+        })
         .applied_objects();
     let by_version = databases.clone();
     let mut controller = Controller::for_stream(database_stream, databases)
+        .reconcile_on(relisted_rx)
         .owns_stream(reflected(
             api::<StatefulSet>(&client, ns),
             labelled.clone(),
