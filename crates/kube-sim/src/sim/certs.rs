@@ -458,6 +458,36 @@ impl Controller {
         parts.join(",")
     }
 
+    /// Sets a Certificate's Ready condition to False with `reason` (written only when it changes).
+    async fn not_ready(
+        &self,
+        cert: &DynamicObject,
+        cert_resource: &ApiResource,
+        reason: &str,
+        message: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        let previous = &cert.data["status"];
+        let cond = ready_condition(
+            false,
+            reason,
+            message,
+            cert.metadata.generation,
+            previous,
+            now,
+        );
+        if !same_condition(previous, &cond) {
+            self.patch_status(
+                cert_resource,
+                cert.namespace().as_deref(),
+                &cert.name_any(),
+                json!({ "conditions": [cond] }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Issues (or re-issues) one Certificate's secret when it is missing or outdated and keeps its
     /// Ready condition.
     async fn certificate(
@@ -500,24 +530,9 @@ impl Controller {
             IssuerState::Ready(kind) => kind,
             IssuerState::NotFound | IssuerState::NotReady(_) => {
                 let message = format!("Issuer {issuer_name} is not found or not ready");
-                let cond = ready_condition(
-                    false,
-                    "IssuerNotReady",
-                    &message,
-                    cert.metadata.generation,
-                    previous,
-                    now,
-                );
-                if !same_condition(previous, &cond) {
-                    self.patch_status(
-                        cert_resource,
-                        Some(&ns),
-                        &name,
-                        json!({ "conditions": [cond] }),
-                    )
-                    .await?;
-                }
-                return Ok(());
+                return self
+                    .not_ready(cert, cert_resource, "IssuerNotReady", &message, now)
+                    .await;
             }
         };
         let ca_fingerprint = match &kind {
@@ -541,24 +556,10 @@ impl Controller {
             let issued = match issue(spec, &signer, now) {
                 Ok(issued) => issued,
                 Err(error) => {
-                    let cond = ready_condition(
-                        false,
-                        "Failed",
-                        &format!("{error:#}"),
-                        cert.metadata.generation,
-                        previous,
-                        now,
-                    );
-                    if !same_condition(previous, &cond) {
-                        self.patch_status(
-                            cert_resource,
-                            Some(&ns),
-                            &name,
-                            json!({ "conditions": [cond] }),
-                        )
-                        .await?;
-                    }
-                    return Ok(());
+                    let message = format!("{error:#}");
+                    return self
+                        .not_ready(cert, cert_resource, "Failed", &message, now)
+                        .await;
                 }
             };
             self.write_secret(
