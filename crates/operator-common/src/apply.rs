@@ -35,23 +35,22 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
 }
 
 /// Whether `desired` must be applied over `live` (missing, or some desired field differs).
-pub fn needs_apply<K: Serialize>(desired: &Value, live: Option<&K>) -> bool {
-    match live.map(serde_json::to_value) {
-        Some(Ok(live)) => !is_subset(desired, &live),
-        Some(Err(_)) | None => true,
-    }
+pub fn needs_apply(desired: &Value, live: Option<&Value>) -> bool {
+    live.is_none_or(|live| !is_subset(desired, live))
 }
 
-/// Server-side applies `desired` (a full object with `apiVersion`, `kind` and `metadata.name`)
-/// as `field_manager`, forcing ownership of conflicting fields.
-pub async fn apply<K>(
+/// Server-side applies `desired` (a full object with `apiVersion`, `kind` and `metadata.name`,
+/// as JSON: a `Value` or JSON text in a `RawValue`) as `field_manager`, forcing ownership of
+/// conflicting fields.
+pub async fn apply<K, P>(
     api: &Api<K>,
     name: &str,
-    desired: &Value,
+    desired: &P,
     field_manager: &str,
 ) -> Result<K, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    P: Serialize + std::fmt::Debug + ?Sized,
 {
     api.patch(
         name,
@@ -59,24 +58,6 @@ where
         &Patch::Apply(desired),
     )
     .await
-}
-
-/// Applies `desired` only when [`needs_apply`] says so. Returns whether a request was sent.
-pub async fn apply_if_changed<K>(
-    api: &Api<K>,
-    name: &str,
-    desired: &Value,
-    live: Option<&K>,
-    field_manager: &str,
-) -> Result<bool, kube::Error>
-where
-    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    if !needs_apply(desired, live) {
-        return Ok(false);
-    }
-    apply(api, name, desired, field_manager).await?;
-    Ok(true)
 }
 
 #[cfg(test)]
@@ -130,7 +111,7 @@ mod tests {
     #[test]
     fn needs_apply_when_missing_or_different() {
         let desired = json!({"metadata": {"name": "x", "labels": {"a": "b"}}});
-        assert!(needs_apply::<Value>(&desired, None));
+        assert!(needs_apply(&desired, None));
         let live = json!({"metadata": {"name": "x", "labels": {"a": "b"}, "uid": "u"}});
         assert!(!needs_apply(&desired, Some(&live)));
         let drifted = json!({"metadata": {"name": "x", "labels": {"a": "c"}}});

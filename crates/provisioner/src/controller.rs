@@ -10,11 +10,11 @@ use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::cache::{Caches, Indexed, reflected, slim_meta, slim_pod, slim_secret};
+use crate::cache::{Caches, Compact, Indexed, reflected, slim_meta, slim_pod, slim_secret};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
 
@@ -50,7 +50,7 @@ fn owner_of<K: Database, O: ResourceExt>(object: &O) -> Option<ObjectRef<K>> {
 
 /// Whether the Certificate API is served (a watch of an API that is not served fails forever
 /// and would back off every trigger of the controller).
-async fn certificates_served(certificates: &Api<DynamicObject>) -> bool {
+async fn certificates_served(certificates: &Api<Compact<DynamicObject>>) -> bool {
     !matches!(
         certificates
             .list(&kube::api::ListParams::default().limit(1))
@@ -70,29 +70,28 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
     ));
 
     let (databases, databases_writer) = reflector::store::<K>();
-    let (sets, sets_writer) = reflector::store::<StatefulSet>();
-    let (services, services_writer) = reflector::store::<Service>();
+    let (sets, sets_writer) = reflector::store::<Compact<StatefulSet>>();
+    let (services, services_writer) = reflector::store::<Compact<Service>>();
     let (secrets, secrets_writer) = reflector::store::<Secret>();
-    let (pdbs, pdbs_writer) = reflector::store::<PodDisruptionBudget>();
+    let (pdbs, pdbs_writer) = reflector::store::<Compact<PodDisruptionBudget>>();
     let (pods, pods_writer) = reflector::store::<Pod>();
     let (versions, versions_writer) = reflector::store::<K::Version>();
-    let certificates_api: Api<DynamicObject> = match ns {
+    let certificates_api: Api<Compact<DynamicObject>> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &certificate_resource()),
         None => Api::all_with(client.clone(), &certificate_resource()),
     };
     // Installing cert-manager later needs a restart for Certificates to be cached; until then TLS
     // databases report CertManagerNotInstalled.
-    let certificates: Option<(Store<DynamicObject>, Writer<DynamicObject>)> =
-        if certificates_served(&certificates_api).await {
-            let writer = Writer::new(certificate_resource());
-            Some((writer.as_reader(), writer))
-        } else {
-            tracing::warn!(
-                kind = K::KIND.as_str(),
-                "cert-manager.io/v1 Certificates are not served; not watching them"
-            );
-            None
-        };
+    let certificates = if certificates_served(&certificates_api).await {
+        let writer = Writer::<Compact<DynamicObject>>::new(certificate_resource());
+        Some((writer.as_reader(), writer))
+    } else {
+        tracing::warn!(
+            kind = K::KIND.as_str(),
+            "cert-manager.io/v1 Certificates are not served; not watching them"
+        );
+        None
+    };
 
     let caches = Caches::<K> {
         sets: Indexed::new(sets, ()),
@@ -129,25 +128,25 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
     let mut controller = Controller::for_stream(database_stream, databases)
         .reconcile_on(relisted_rx)
         .owns_stream(reflected(
-            api::<StatefulSet>(&client, ns),
+            api::<Compact<StatefulSet>>(&client, ns),
             labelled.clone(),
             sets_writer,
             Some(caches.sets.index.clone()),
-            slim_meta::<StatefulSet>,
+            slim_meta::<Compact<StatefulSet>>,
         ))
         .owns_stream(reflected(
-            api::<Service>(&client, ns),
+            api::<Compact<Service>>(&client, ns),
             labelled.clone(),
             services_writer,
             Some(caches.services.index.clone()),
-            slim_meta::<Service>,
+            slim_meta::<Compact<Service>>,
         ))
         .owns_stream(reflected(
-            api::<PodDisruptionBudget>(&client, ns),
+            api::<Compact<PodDisruptionBudget>>(&client, ns),
             labelled.clone(),
             pdbs_writer,
             Some(caches.pdbs.index.clone()),
-            slim_meta::<PodDisruptionBudget>,
+            slim_meta::<Compact<PodDisruptionBudget>>,
         ))
         // Generated secrets and the certificate secrets cert-manager writes (labelled through
         // the Certificate's secretTemplate, not owned).
@@ -198,7 +197,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
                 labelled,
                 writer,
                 caches.certificates.as_ref().map(|c| c.index.clone()),
-                slim_meta::<DynamicObject>,
+                slim_meta::<Compact<DynamicObject>>,
             ),
             certificate_resource(),
         );

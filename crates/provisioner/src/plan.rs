@@ -1,9 +1,11 @@
 //! The desired state of a database's children, produced by the pure builders in [`crate::build`]
 //! and applied by the reconciler.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use operator_common::apply::needs_apply;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The kinds of children the provisioner writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,6 +119,97 @@ impl Desired {
         self.certificate_secrets.clear();
         self
     }
+
+    /// Compares the plan with the live children (`live` gives a child's live object by kind and
+    /// name) and keeps only what the reconcile still needs: the writes, as JSON text, and the
+    /// names to keep.
+    pub fn changes(
+        self,
+        live: impl Fn(ChildKind, &str) -> Option<Value>,
+    ) -> Result<Changes, serde_json::Error> {
+        let mut changes = Changes {
+            generated: self.generated,
+            certificate_secrets: self.certificate_secrets,
+            ..Changes::default()
+        };
+        for secret in &changes.generated {
+            changes
+                .wanted
+                .entry(ChildKind::Secret)
+                .or_default()
+                .insert(secret.name.clone());
+        }
+        for child in self.children {
+            changes
+                .wanted
+                .entry(child.kind)
+                .or_default()
+                .insert(child.name.clone());
+            if child.kind == ChildKind::StatefulSet {
+                let replicas = child.body["spec"]["replicas"].as_i64().unwrap_or(1);
+                changes
+                    .sets
+                    .push((child.name.clone(), i32::try_from(replicas).unwrap_or(1)));
+            }
+            let current = live(child.kind, &child.name);
+            if needs_apply(&child.body, current.as_ref()) {
+                changes.applies.push(Apply {
+                    kind: child.kind,
+                    body: serde_json::value::to_raw_value(&child.body)?,
+                    name: child.name,
+                    creates: current.is_none(),
+                });
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// What a reconcile keeps of its plan once it has compared the plan with the live children.
+///
+/// A plan is large as JSON trees (a StatefulSet takes about 40 KiB of memory) and a reconcile
+/// holds what it keeps across its API calls, for every database reconciled at the same time; so
+/// it keeps only the writes it still has to send, as JSON text, and names.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Children whose live object is missing or differs from the plan, in plan order.
+    pub applies: Vec<Apply>,
+    /// Names of every planned child by kind (generated secrets included): owned children not
+    /// named here are no longer produced by the spec.
+    pub wanted: BTreeMap<ChildKind, BTreeSet<String>>,
+    /// Secrets created once with random credentials.
+    pub generated: Vec<GeneratedSecret>,
+    /// Certificate secrets the StatefulSets mount.
+    pub certificate_secrets: Vec<String>,
+    /// Planned StatefulSets with their replicas.
+    pub sets: Vec<(String, i32)>,
+}
+
+impl Changes {
+    /// Whether `name` is a planned child of `kind`.
+    pub fn wants(&self, kind: ChildKind, name: &str) -> bool {
+        self.wanted
+            .get(&kind)
+            .is_some_and(|names| names.contains(name))
+    }
+
+    /// The writes of `kind`.
+    pub fn applies_of(&self, kind: ChildKind) -> impl Iterator<Item = &Apply> {
+        self.applies.iter().filter(move |a| a.kind == kind)
+    }
+}
+
+/// One child to server-side apply.
+#[derive(Debug)]
+pub struct Apply {
+    /// Its kind.
+    pub kind: ChildKind,
+    /// Its name.
+    pub name: String,
+    /// The full object as JSON text.
+    pub body: Box<RawValue>,
+    /// Whether the child does not exist yet.
+    pub creates: bool,
 }
 
 /// A spec the builders cannot turn into children.
@@ -136,5 +229,88 @@ impl PlanError {
             reason: "InvalidSpec",
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn child(kind: ChildKind, name: &str, spec: Value) -> Child {
+        Child {
+            kind,
+            name: name.to_owned(),
+            body: json!({"metadata": {"name": name}, "spec": spec}),
+        }
+    }
+
+    #[test]
+    fn changes_keep_only_what_differs_from_the_live_children() {
+        let desired = Desired {
+            children: vec![
+                child(ChildKind::Service, "same", json!({"port": 1})),
+                child(ChildKind::Service, "drifted", json!({"port": 2})),
+                child(ChildKind::StatefulSet, "new", json!({"replicas": 3})),
+                child(ChildKind::StatefulSet, "defaulted", json!({})),
+            ],
+            generated: vec![GeneratedSecret {
+                name: "auth".into(),
+                type_: "Opaque".into(),
+                fixed: BTreeMap::new(),
+                random_keys: vec!["password".into()],
+                metadata: json!({}),
+            }],
+            certificate_secrets: vec!["server-cert".into()],
+        };
+        let live = |kind: ChildKind, name: &str| match (kind, name) {
+            // Fields the API server added do not count as a difference.
+            (ChildKind::Service, "same") => Some(
+                json!({"metadata": {"name": "same", "uid": "u"}, "spec": {"port": 1, "ip": "x"}}),
+            ),
+            (ChildKind::Service, "drifted") => {
+                Some(json!({"metadata": {"name": "drifted"}, "spec": {"port": 9}}))
+            }
+            (ChildKind::StatefulSet, "defaulted") => {
+                Some(json!({"metadata": {"name": "defaulted"}, "spec": {"replicas": 1}}))
+            }
+            _ => None,
+        };
+        let changes = desired.changes(live).unwrap();
+        let applies: Vec<(ChildKind, &str, bool)> = changes
+            .applies
+            .iter()
+            .map(|a| (a.kind, a.name.as_str(), a.creates))
+            .collect();
+        assert_eq!(
+            applies,
+            [
+                (ChildKind::Service, "drifted", false),
+                (ChildKind::StatefulSet, "new", true),
+            ]
+        );
+        let sent: Value = serde_json::from_str(changes.applies[1].body.get()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"metadata": {"name": "new"}, "spec": {"replicas": 3}})
+        );
+        assert_eq!(
+            changes.applies_of(ChildKind::StatefulSet).count(),
+            1,
+            "filtered by kind"
+        );
+        for (kind, name) in [
+            (ChildKind::Service, "same"),
+            (ChildKind::StatefulSet, "defaulted"),
+            (ChildKind::Secret, "auth"),
+        ] {
+            assert!(changes.wants(kind, name), "{kind:?} {name}");
+        }
+        assert!(!changes.wants(ChildKind::Service, "auth"));
+        assert_eq!(
+            changes.sets,
+            [("new".to_owned(), 3), ("defaulted".to_owned(), 1)]
+        );
+        assert_eq!(changes.certificate_secrets, ["server-cert"]);
     }
 }

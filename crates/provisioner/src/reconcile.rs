@@ -1,7 +1,7 @@
 //! One reconcile of a database: observe → validate/plan → apply → status. The pure parts live in
 //! [`crate::build`] and [`crate::status`]; this module only reads and writes the API.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,11 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::discovery::ApiResource;
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
-use operator_common::apply::needs_apply;
 use operator_common::events::EventPublisher;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::cache::{Caches, Children};
+use crate::cache::{Caches, Children, Compact};
 use crate::config::{Config, HealthCheckMode};
 use crate::controller::KindContext;
 use crate::database::{Database, DbRef, PlanInput, conditions_of};
@@ -32,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::health::{self, Engine, ProbeSettings, SqlTarget};
 use crate::health_check::{SqlProbes, pod_health, role_holder};
 use crate::metrics::Metrics;
-use crate::plan::{ChildKind, Desired};
+use crate::plan::{Changes, ChildKind, Desired};
 use crate::status::{self, Blocker, Health, Observation, SetReadiness};
 
 /// How often a blocked database is looked at again.
@@ -106,21 +104,21 @@ fn selector_string(labels: &BTreeMap<String, String>) -> String {
 
 impl Children {
     fn live(&self, kind: ChildKind, name: &str) -> Option<Value> {
-        fn find<K: Resource + Serialize>(list: &[Arc<K>], name: &str) -> Option<Value> {
+        fn find<K>(list: &[Arc<Compact<K>>], name: &str) -> Option<Value> {
             list.iter()
-                .find(|o| o.meta().name.as_deref() == Some(name))
-                .and_then(|o| serde_json::to_value(o.as_ref()).ok())
+                .find(|o| o.metadata.name.as_deref() == Some(name))
+                .map(|o| o.to_value())
         }
         match kind {
             ChildKind::StatefulSet => find(&self.sets, name),
             ChildKind::Service => find(&self.services, name),
-            ChildKind::Secret => find(&self.secrets, name),
-            ChildKind::PodDisruptionBudget => find(&self.pdbs, name),
-            ChildKind::Certificate => self
-                .certificates
-                .as_ref()
-                .and_then(|c| c.iter().find(|o| o.name_any() == name))
+            ChildKind::Secret => self
+                .secrets
+                .iter()
+                .find(|o| o.metadata.name.as_deref() == Some(name))
                 .and_then(|o| serde_json::to_value(o.as_ref()).ok()),
+            ChildKind::PodDisruptionBudget => find(&self.pdbs, name),
+            ChildKind::Certificate => self.certificates.as_deref().and_then(|c| find(c, name)),
         }
     }
 
@@ -282,36 +280,43 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context, caches: &Caches<K>)
             }),
     };
 
-    // Apply (never while paused).
+    // Compare with the live children, keeping only what is left to write.
     let halted = db.halted();
+    let plan: std::result::Result<Changes, Blocker> = match plan {
+        Ok(desired) => {
+            let desired = if halted {
+                desired.only_secrets()
+            } else {
+                desired
+            };
+            Ok(desired
+                .changes(|kind, name| children.live(kind, name))
+                .map_err(|source| Error::Serialization {
+                    what: format!("the planned children of {}", r.key()),
+                    source,
+                })?)
+        }
+        Err(blocker) => Err(blocker),
+    };
+
+    // Apply (never while paused).
     let mut missing_certificates = None;
     // StatefulSets this reconcile created (not in the cache yet, but provisioning has started).
     let mut created_sets = false;
-    if let Ok(desired) = &plan {
-        let desired = if halted {
-            desired.clone().only_secrets()
-        } else {
-            desired.clone()
-        };
-        let missing = missing_cert_secrets(&secrets, &children, &desired).await?;
+    if let Ok(changes) = &plan {
+        let missing = missing_cert_secrets(&secrets, &children, changes).await?;
         if !paused {
-            created_sets = apply_desired(ctx, &r, &desired, &children, missing.is_empty()).await?;
+            created_sets = apply_desired(ctx, &r, changes, &children, missing.is_empty()).await?;
         }
-        if !halted && !desired.certificate_secrets.is_empty() {
+        if !halted && !changes.certificate_secrets.is_empty() {
             missing_certificates = Some(missing);
         }
     }
 
     // Status.
-    let desired_sets: Vec<(String, i32)> = match &plan {
-        Ok(desired) if !halted => desired
-            .of(ChildKind::StatefulSet)
-            .map(|c| {
-                let replicas = c.body["spec"]["replicas"].as_i64().unwrap_or(1) as i32;
-                (c.name.clone(), replicas)
-            })
-            .collect(),
-        _ => Vec::new(),
+    let desired_sets: &[(String, i32)] = match &plan {
+        Ok(changes) => &changes.sets,
+        Err(_) => &[],
     };
     let sets: Vec<SetReadiness> = desired_sets
         .iter()
@@ -324,9 +329,8 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context, caches: &Caches<K>)
                 name: name.clone(),
                 replicas: *replicas,
                 ready: live
-                    .and_then(|s| s.status.as_ref())
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0),
+                    .and_then(|s| s.body()["status"]["readyReplicas"].as_i64())
+                    .unwrap_or(0) as i32,
             }
         })
         .collect();
@@ -425,7 +429,7 @@ fn images_version<K: Database>(
     caches: &Caches<K>,
     db: &K,
     current: K::Version,
-    sets: &[Arc<StatefulSet>],
+    sets: &[Arc<Compact<StatefulSet>>],
 ) -> K::Version {
     let pins: Vec<&str> = sets
         .iter()
@@ -500,10 +504,10 @@ fn secret_strings(secret: &Secret) -> BTreeMap<String, String> {
 async fn missing_cert_secrets(
     secrets: &Api<Secret>,
     children: &Children,
-    desired: &Desired,
+    changes: &Changes,
 ) -> Result<Vec<String>> {
     let mut missing = Vec::new();
-    for name in &desired.certificate_secrets {
+    for name in &changes.certificate_secrets {
         let labelled = children
             .secrets
             .iter()
@@ -545,13 +549,13 @@ fn api_for(client: &Client, ns: &str, kind: ChildKind) -> Api<DynamicObject> {
 async fn apply_desired(
     ctx: &Context,
     r: &DbRef,
-    desired: &Desired,
+    changes: &Changes,
     children: &Children,
     certificates_issued: bool,
 ) -> Result<bool> {
     let mut created_sets = false;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
-    for generated in &desired.generated {
+    for generated in &changes.generated {
         let exists = children
             .secrets
             .iter()
@@ -608,9 +612,8 @@ async fn apply_desired(
 
     for kind in ChildKind::ALL {
         let api = api_for(&ctx.client, &r.namespace, kind);
-        for child in desired.of(kind) {
-            let live = children.live(kind, &child.name);
-            if kind == ChildKind::StatefulSet && live.is_none() && !certificates_issued {
+        for child in changes.applies_of(kind) {
+            if kind == ChildKind::StatefulSet && child.creates && !certificates_issued {
                 // Pods would fail to mount the certificate secrets; wait for cert-manager.
                 continue;
             }
@@ -618,13 +621,10 @@ async fn apply_desired(
                 // cert-manager is not installed; the CertificatesIssued condition says so.
                 continue;
             }
-            if !needs_apply(&child.body, live.as_ref()) {
-                continue;
-            }
             operator_common::apply::apply(
                 &api,
                 &child.name,
-                &child.body,
+                child.body.as_ref(),
                 names::PROVISIONER_FIELD_MANAGER,
             )
             .await
@@ -635,12 +635,11 @@ async fn apply_desired(
                 )
             })?;
             ctx.metrics.write(kind.resource(), "apply");
-            created_sets |= kind == ChildKind::StatefulSet && live.is_none();
+            created_sets |= kind == ChildKind::StatefulSet && child.creates;
             tracing::info!(db = %r.key(), kind = kind.kind(), name = %child.name, "applied");
         }
-        let wanted: BTreeSet<&str> = desired.names(kind).into_iter().collect();
         for name in children.owned(kind, &r.uid) {
-            if !wanted.contains(name.as_str()) {
+            if !changes.wants(kind, &name) {
                 delete(&api, &name, kind, ctx).await?;
                 tracing::info!(db = %r.key(), kind = kind.kind(), %name, "deleted child the spec no longer produces");
             }
