@@ -37,7 +37,14 @@ pub struct Config {
     /// Longest time between two reconciles of a converged database (health checks run more often,
     /// every `spec.healthChecker.periodSeconds`).
     pub resync_period: Duration,
+    /// How many reconciles run at once, across kinds and namespaces
+    /// (`--max-concurrent-reconciles`); the others wait for a slot. A reconcile holds its slot
+    /// for its API requests, not while it waits for a SQL probe.
+    pub max_concurrent_reconciles: usize,
 }
+
+/// Default of [`Config::max_concurrent_reconciles`].
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: usize = 32;
 
 impl Default for Config {
     fn default() -> Self {
@@ -46,6 +53,7 @@ impl Default for Config {
             namespaces: Vec::new(),
             instance: None,
             resync_period: Duration::from_secs(300),
+            max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
         }
     }
 }

@@ -51,6 +51,7 @@ pub async fn run(ctx: OperatorContext, config: Config) -> anyhow::Result<()> {
         REPORTING_CONTROLLER,
         config.instance.clone(),
     );
+    let slots = config.max_concurrent_reconciles.max(1);
     let context = Arc::new(reconcile::Context {
         client: ctx.client.clone(),
         config,
@@ -58,6 +59,7 @@ pub async fn run(ctx: OperatorContext, config: Config) -> anyhow::Result<()> {
         events,
         probes: health_check::SqlProbes::default(),
         errors: Default::default(),
+        slots: Arc::new(tokio::sync::Semaphore::new(slots)),
     });
     tracing::info!(
         health_check = context.config.health_check.as_str(),

@@ -32,6 +32,12 @@ struct Run {
     /// or `sql` (connect with the auth secret and run read/write checks).
     #[arg(long, env = "HEALTH_CHECK", value_enum, default_value_t = HealthCheckMode::PodReadiness)]
     health_check: HealthCheckMode,
+
+    /// How many reconciles run at once (the others wait for a slot): bounds the provisioner's
+    /// memory and its concurrent requests to the API server when many databases change at once.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = provisioner::config::DEFAULT_MAX_CONCURRENT_RECONCILES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    max_concurrent_reconciles: usize,
 }
 
 #[tokio::main]
@@ -43,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
                 health_check: run.health_check,
                 namespaces: run.common.watch_namespaces(),
                 instance: run.common.identity.clone(),
+                max_concurrent_reconciles: run.max_concurrent_reconciles,
                 ..Config::default()
             };
             operator_common::run_operator(INFO, &run.common, move |ctx| {
@@ -78,5 +85,24 @@ mod tests {
         };
         assert_eq!(run.health_check, HealthCheckMode::PodReadiness);
         assert!(Cli::try_parse_from(["provisioner", "run", "--health-check", "tcp"]).is_err());
+    }
+
+    #[test]
+    fn max_concurrent_reconciles_flag_parses() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["provisioner", "run"].iter().chain(args)).map(|cli| {
+                match cli.command {
+                    Command::Run(run) => run.max_concurrent_reconciles,
+                    _ => panic!("run expected"),
+                }
+            })
+        };
+        assert_eq!(
+            parse(&[]).unwrap(),
+            provisioner::config::DEFAULT_MAX_CONCURRENT_RECONCILES
+        );
+        assert_eq!(parse(&["--max-concurrent-reconciles", "4"]).unwrap(), 4);
+        assert!(parse(&["--max-concurrent-reconciles", "0"]).is_err());
+        assert!(parse(&["--max-concurrent-reconciles", "many"]).is_err());
     }
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 use crate::database::DbKind;
 
@@ -30,6 +32,8 @@ pub struct Metrics {
     databases: IntGaugeVec,
     writes: IntCounterVec,
     health_checks: IntCounterVec,
+    /// Reconciles waiting for one of the `--max-concurrent-reconciles` slots.
+    pub waiting: IntGauge,
     phases: Mutex<HashMap<(DbKind, String), &'static str>>,
 }
 
@@ -87,7 +91,12 @@ impl Metrics {
             ),
             &["kind", "mode", "result"],
         )?;
+        let waiting = IntGauge::new(
+            "reconciles_waiting",
+            "Reconciles waiting for a slot (at most --max-concurrent-reconciles run at once)",
+        )?;
         registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(waiting.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(databases.clone()))?;
@@ -110,6 +119,7 @@ impl Metrics {
             databases,
             writes,
             health_checks,
+            waiting,
             phases: Mutex::new(HashMap::new()),
         })
     }

@@ -50,6 +50,54 @@ pub struct Context {
     pub probes: SqlProbes,
     /// The last error reported per database, for one Warning Event per distinct error.
     pub errors: ErrorReports,
+    /// Reconcile slots (`--max-concurrent-reconciles`).
+    pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// A reconcile's slot (one of `--max-concurrent-reconciles`), given back while it waits for a
+/// SQL probe.
+pub struct Slot {
+    slots: Arc<tokio::sync::Semaphore>,
+    waiting: prometheus::IntGauge,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// Waits for a free slot of `slots`, counted in `waiting` meanwhile.
+    pub async fn acquire(
+        slots: Arc<tokio::sync::Semaphore>,
+        waiting: prometheus::IntGauge,
+    ) -> Slot {
+        let mut slot = Slot {
+            slots,
+            waiting,
+            permit: None,
+        };
+        slot.reacquire().await;
+        slot
+    }
+
+    /// Gives the slot back (until [`Slot::reacquire`]).
+    pub fn release(&mut self) {
+        self.permit = None;
+    }
+
+    /// Takes a slot again if this one was given back.
+    pub async fn reacquire(&mut self) {
+        /// Counts a wait in the gauge until it ends or is cancelled.
+        struct Waiting<'a>(&'a prometheus::IntGauge);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        if self.permit.is_none() {
+            self.waiting.inc();
+            let _waiting = Waiting(&self.waiting);
+            // The semaphore is never closed.
+            self.permit = self.slots.clone().acquire_owned().await.ok();
+        }
+    }
 }
 
 /// The last error reported per database (`kind/namespace/name`), so a failing reconcile publishes
@@ -164,16 +212,19 @@ where
 pub async fn reconcile<K: Database>(db: Arc<K>, kind_ctx: Arc<KindContext<K>>) -> Result<Action> {
     let ctx = &kind_ctx.shared;
     let caches = &kind_ctx.caches;
-    let start = Instant::now();
     let result = match caches.ready().await {
-        Ok(()) => reconcile_inner(db.as_ref(), ctx, caches).await,
-        Err(e) => Err(e),
+        Ok(()) => {
+            let mut slot = Slot::acquire(ctx.slots.clone(), ctx.metrics.waiting.clone()).await;
+            let start = Instant::now();
+            // Boxed: a reconcile waiting for its slot holds only this small future.
+            let result = Box::pin(reconcile_inner(db.as_ref(), ctx, caches, &mut slot)).await;
+            (result, start.elapsed())
+        }
+        Err(e) => (Err(e), Duration::ZERO),
     };
-    ctx.metrics.reconciled(
-        K::KIND,
-        start.elapsed(),
-        result.as_ref().err().map(Error::category),
-    );
+    let (result, took) = result;
+    ctx.metrics
+        .reconciled(K::KIND, took, result.as_ref().err().map(Error::category));
     let key = format!("{}/{}", K::KIND.as_str(), DbRef::of(db.as_ref()).key());
     let reportable = result
         .as_ref()
@@ -214,7 +265,12 @@ pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<KindConte
     }
 }
 
-async fn reconcile_inner<K: Database>(db: &K, ctx: &Context, caches: &Caches<K>) -> Result<Action> {
+async fn reconcile_inner<K: Database>(
+    db: &K,
+    ctx: &Context,
+    caches: &Caches<K>,
+    slot: &mut Slot,
+) -> Result<Action> {
     let r = DbRef::of(db);
     let paused = get_condition(conditions_of(db), db_types::PAUSED).is_some();
     if db.meta().deletion_timestamp.is_some() {
@@ -349,7 +405,7 @@ async fn reconcile_inner<K: Database>(db: &K, ctx: &Context, caches: &Caches<K>)
         .tracks_ag_primary()
         .then(|| role_holder(&children.pods, &primary_sets, names::ROLE_PRIMARY));
     let health = if plan.is_ok() && provisioning_started && !halted {
-        check_health(ctx, db, &r, &children.pods, &primary_sets).await?
+        check_health(ctx, db, &r, &children.pods, &primary_sets, slot).await?
     } else {
         Health::default()
     };
@@ -670,6 +726,7 @@ async fn check_health<K: Database>(
     r: &DbRef,
     pods: &[Arc<Pod>],
     primary_sets: &[String],
+    slot: &mut Slot,
 ) -> Result<Health> {
     let role = db.tracks_ag_primary().then_some(names::ROLE_PRIMARY);
     let pods_health = pod_health(pods, primary_sets, role);
@@ -724,7 +781,10 @@ async fn check_health<K: Database>(
         data.get("password").cloned().unwrap_or_default(),
     )
     .with_settings(&settings);
+    // A probe can wait up to its timeout on an unreachable database: not on a reconcile slot.
+    slot.release();
     let report = health::check_sql(&target).await;
+    slot.reacquire().await;
     let result = ctx.probes.record(&key, &settings, &report);
     ctx.metrics.health_check(r.kind, "sql", report.is_healthy());
     Ok(result)
@@ -876,6 +936,38 @@ async fn finalize<K: Database>(
 
 #[cfg(test)]
 mod tests {
+
+    #[tokio::test]
+    async fn slots_bound_reconciles_and_are_given_back_for_probes() {
+        use futures::FutureExt;
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
+        let waiting = prometheus::IntGauge::new("w", "w").unwrap();
+        let mut first = Slot::acquire(slots.clone(), waiting.clone()).await;
+        // A second reconcile waits while the only slot is taken, and is counted as waiting.
+        let mut second = Box::pin(Slot::acquire(slots.clone(), waiting.clone()));
+        assert!((&mut second).now_or_never().is_none());
+        assert_eq!(waiting.get(), 1);
+        // The first gives its slot back (a SQL probe): the second gets it.
+        first.release();
+        let second = tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("the released slot is taken");
+        assert_eq!(waiting.get(), 0);
+        // The first waits for a slot again until the second finishes.
+        {
+            let mut again = Box::pin(first.reacquire());
+            assert!((&mut again).now_or_never().is_none());
+        }
+        assert_eq!(waiting.get(), 0, "a dropped wait is not counted");
+        drop(second);
+        tokio::time::timeout(Duration::from_secs(5), first.reacquire())
+            .await
+            .expect("the slot is free again");
+        assert_eq!(slots.available_permits(), 0);
+        drop(first);
+        assert_eq!(slots.available_permits(), 1);
+    }
+
     use super::*;
     use crate::database::DbKind;
 
