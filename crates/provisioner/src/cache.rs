@@ -30,7 +30,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::database::{Database, DbRef};
@@ -165,6 +165,22 @@ impl<K> Compact<K> {
         Value::Object(object)
     }
 
+    /// The compact form of a typed object.
+    pub fn from_typed(object: &K) -> std::result::Result<Self, serde_json::Error>
+    where
+        K: Serialize,
+    {
+        serde_json::from_value(serde_json::to_value(object)?)
+    }
+
+    /// The object as its typed kind.
+    pub fn typed(&self) -> std::result::Result<K, serde_json::Error>
+    where
+        K: DeserializeOwned,
+    {
+        serde_json::from_value(self.to_value())
+    }
+
     /// The object without its metadata, as JSON (for reading `spec` or `status` fields).
     pub fn body(&self) -> Value {
         serde_json::from_str(&self.rest).unwrap_or_default()
@@ -197,8 +213,8 @@ impl<'de, K> Deserialize<'de> for Compact<K> {
             Some(meta) => serde_json::from_value(meta).map_err(serde::de::Error::custom)?,
             None => ObjectMeta::default(),
         };
-        metadata.managed_fields = None;
         let rest = serde_json::to_string(&object).map_err(serde::de::Error::custom)?;
+        slim_object_meta(&mut metadata);
         Ok(Self {
             metadata,
             rest: rest.into_boxed_str(),
@@ -307,15 +323,24 @@ pub struct Caches<K: Database> {
     /// Services, same selector.
     pub services: Indexed<Compact<Service>>,
     /// Secrets, same selector.
-    pub secrets: Indexed<Secret>,
+    pub secrets: Indexed<Compact<Secret>>,
     /// PodDisruptionBudgets, same selector.
     pub pdbs: Indexed<Compact<PodDisruptionBudget>>,
     /// Certificates, same selector; `None` when cert-manager is not installed.
     pub certificates: Option<Indexed<Compact<DynamicObject>>>,
     /// Pods, same selector.
-    pub pods: Indexed<Pod>,
+    pub pods: Indexed<Compact<Pod>>,
     /// Every Version object of the kind's catalog.
     pub versions: Store<K::Version>,
+}
+
+/// Cached objects read as their typed kind (small ones: slimmed secrets and pods).
+fn typed<K: DeserializeOwned>(objects: Vec<Arc<Compact<K>>>) -> Vec<Arc<K>> {
+    objects
+        .iter()
+        .filter_map(|o| o.typed().ok())
+        .map(Arc::new)
+        .collect()
 }
 
 /// Whether `object` lives in `namespace` and carries every label of `selector`.
@@ -367,13 +392,13 @@ impl<K: Database> Caches<K> {
         Children {
             sets: self.sets.matching(ns, &selector),
             services: self.services.matching(ns, &selector),
-            secrets: self.secrets.matching(ns, &selector),
+            secrets: typed(self.secrets.matching(ns, &selector)),
             pdbs: self.pdbs.matching(ns, &selector),
             certificates: self
                 .certificates
                 .as_ref()
                 .map(|c| c.matching(ns, &selector)),
-            pods: self.pods.matching(ns, &selector),
+            pods: typed(self.pods.matching(ns, &selector)),
         }
     }
 
@@ -393,10 +418,20 @@ impl<K: Database> Caches<K> {
 }
 
 /// Drops what no reconcile reads from a cached object: its `managedFields` (often the largest
-/// part of an object's metadata).
+/// part of an object's metadata) and kubectl's copy of the last applied manifest.
 pub fn slim_meta<T: Resource>(object: &mut T) {
-    object.meta_mut().managed_fields = None;
+    slim_object_meta(object.meta_mut());
 }
+
+fn slim_object_meta(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// The annotation in which `kubectl apply` keeps the whole manifest it applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops a cached secret's values, keeping its keys: reconciles only ask whether a secret exists
 /// and which keys it has (the values they need are read by name when needed), and credentials
@@ -420,6 +455,26 @@ pub fn slim_pod(pod: &mut Pod) {
             ..PodStatus::default()
         });
     }
+}
+
+/// Applies a typed slimming function (`slim_secret`, `slim_pod`) to a compact object.
+fn slim_as_typed<K: Serialize + DeserializeOwned>(object: &mut Compact<K>, slim: fn(&mut K)) {
+    if let Ok(mut typed) = object.typed() {
+        slim(&mut typed);
+        if let Ok(slimmed) = Compact::from_typed(&typed) {
+            *object = slimmed;
+        }
+    }
+}
+
+/// [`slim_secret`] for a cached secret.
+pub fn slim_cached_secret(secret: &mut Compact<Secret>) {
+    slim_as_typed(secret, slim_secret);
+}
+
+/// [`slim_pod`] for a cached pod.
+pub fn slim_cached_pod(pod: &mut Compact<Pod>) {
+    slim_as_typed(pod, slim_pod);
 }
 
 /// A watch of `api` that fills `writer` with slimmed objects (and `index`, when given, with
@@ -577,13 +632,14 @@ mod tests {
     }
 
     #[test]
-    fn compact_objects_keep_everything_but_managed_fields() {
+    fn compact_objects_keep_everything_but_managed_fields_and_kubectls_copy() {
         let object = serde_json::json!({
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
             "metadata": {
                 "name": "db", "namespace": "demo", "labels": {"app": "x"},
                 "managedFields": [{"manager": "provisioner", "operation": "Apply"}],
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "pin": "v2"},
             },
             "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
             "status": {"readyReplicas": 2},
@@ -598,11 +654,19 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("managedFields");
+        want["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("kubectl.kubernetes.io/last-applied-configuration");
         assert_eq!(compact.to_value(), want);
         // Decoded from text too (as watch events are), and inside a list.
         let listed: Vec<Compact<StatefulSet>> =
             serde_json::from_str(&format!("[{}]", serde_json::to_string(&want).unwrap())).unwrap();
         assert_eq!(listed[0].to_value(), want);
+        // Read back as its kind.
+        let typed = compact.typed().unwrap();
+        assert_eq!(typed.spec.unwrap().replicas, Some(3));
+        assert_eq!(typed.metadata.annotations.unwrap()["pin"], "v2");
     }
 
     #[test]
@@ -621,6 +685,39 @@ mod tests {
             Compact::<DynamicObject>::api_version(&certificates),
             "cert-manager.io/v1"
         );
+    }
+
+    #[test]
+    fn cached_pods_and_secrets_are_slimmed_like_typed_ones() {
+        let mut pod: Compact<Pod> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "db-0", "labels": {"kubedb.com/role": "primary"}},
+            "spec": {"containers": [{"name": "mssql", "image": "x"}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1",
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        }))
+        .unwrap();
+        slim_cached_pod(&mut pod);
+        assert_eq!(
+            pod.body(),
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+        );
+        assert_eq!(
+            pod.metadata.labels.as_ref().unwrap()["kubedb.com/role"],
+            "primary"
+        );
+        let mut secret: Compact<Secret> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "auth"},
+            "type": "kubernetes.io/basic-auth", "data": {"username": "c2E=", "password": "eA=="},
+        }))
+        .unwrap();
+        slim_cached_secret(&mut secret);
+        assert_eq!(
+            secret.body()["data"],
+            serde_json::json!({"username": "", "password": ""})
+        );
+        assert_eq!(secret.body()["type"], "kubernetes.io/basic-auth");
     }
 
     #[test]

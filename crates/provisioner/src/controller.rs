@@ -14,7 +14,9 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
-use crate::cache::{Caches, Compact, Indexed, reflected, slim_meta, slim_pod, slim_secret};
+use crate::cache::{
+    Caches, Compact, Indexed, reflected, slim_cached_pod, slim_cached_secret, slim_meta,
+};
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
 
@@ -39,7 +41,7 @@ where
 }
 
 /// Maps a labelled object (pod, secret) to the database named by its instance label.
-fn owner_of<K: Database, O: ResourceExt>(object: &O) -> Option<ObjectRef<K>> {
+fn owner_of<K: Database, O: ResourceExt>(object: &O) -> Option<ObjectRef<Compact<K>>> {
     let labels = object.labels();
     if labels.get(api::names::LABEL_NAME).map(String::as_str) != Some(K::KIND.resource_name()) {
         return None;
@@ -69,12 +71,13 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
         K::KIND.resource_name()
     ));
 
-    let (databases, databases_writer) = reflector::store::<K>();
+    // The databases themselves are cached compactly too; a reconcile reads its database typed.
+    let (databases, databases_writer) = reflector::store::<Compact<K>>();
     let (sets, sets_writer) = reflector::store::<Compact<StatefulSet>>();
     let (services, services_writer) = reflector::store::<Compact<Service>>();
-    let (secrets, secrets_writer) = reflector::store::<Secret>();
+    let (secrets, secrets_writer) = reflector::store::<Compact<Secret>>();
     let (pdbs, pdbs_writer) = reflector::store::<Compact<PodDisruptionBudget>>();
-    let (pods, pods_writer) = reflector::store::<Pod>();
+    let (pods, pods_writer) = reflector::store::<Compact<Pod>>();
     let (versions, versions_writer) = reflector::store::<K::Version>();
     let certificates_api: Api<Compact<DynamicObject>> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &certificate_resource()),
@@ -109,11 +112,11 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
     // complete, and kube-runtime drops a trigger whose object is not in the store yet: a database
     // created during a relist would not be reconciled until something else touched it. So every
     // completed (re)list triggers every database once more (converged ones write nothing).
-    let (relisted_tx, relisted_rx) = futures::channel::mpsc::unbounded::<ObjectRef<K>>();
+    let (relisted_tx, relisted_rx) = futures::channel::mpsc::unbounded::<ObjectRef<Compact<K>>>();
     let relisted_store = databases.clone();
-    let database_stream = watcher(api::<K>(&client, ns), watcher::Config::default())
+    let database_stream = watcher(api::<Compact<K>>(&client, ns), watcher::Config::default())
         .default_backoff()
-        .modify(slim_meta::<K>)
+        .modify(slim_meta::<Compact<K>>)
         .reflect(databases_writer)
         .inspect_ok(move |event| {
             if matches!(event, watcher::Event::InitDone) {
@@ -152,24 +155,24 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
         // the Certificate's secretTemplate, not owned).
         .watches_stream(
             reflected(
-                api::<Secret>(&client, ns),
+                api::<Compact<Secret>>(&client, ns),
                 labelled.clone(),
                 secrets_writer,
                 Some(caches.secrets.index.clone()),
-                slim_secret,
+                slim_cached_secret,
             ),
-            |s: Secret| owner_of::<K, _>(&s),
+            |s: Compact<Secret>| owner_of::<K, _>(&s),
         )
         // Pods are owned by the StatefulSets; their readiness and roles drive the status.
         .watches_stream(
             reflected(
-                api::<Pod>(&client, ns),
+                api::<Compact<Pod>>(&client, ns),
                 labelled.clone(),
                 pods_writer,
                 Some(caches.pods.index.clone()),
-                slim_pod,
+                slim_cached_pod,
             ),
-            |p: Pod| owner_of::<K, _>(&p),
+            |p: Compact<Pod>| owner_of::<K, _>(&p),
         )
         // A Version that appears, changes or goes away re-evaluates the databases naming it
         // (a database blocked on VersionNotFound provisions as soon as its Version exists).
@@ -184,7 +187,7 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             move |version: K::Version| {
                 let name = version.name_any();
                 by_version
-                    .state_filter(|db| db.version_name() == name)
+                    .state_filter(|db| db.typed().is_ok_and(|db: K| db.version_name() == name))
                     .into_iter()
                     .map(|db| ObjectRef::from_obj(db.as_ref()))
                     .collect::<Vec<_>>()

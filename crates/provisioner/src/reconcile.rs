@@ -209,15 +209,27 @@ where
 }
 
 /// Reconciles one database and records metrics.
-pub async fn reconcile<K: Database>(db: Arc<K>, kind_ctx: Arc<KindContext<K>>) -> Result<Action> {
+///
+/// The cached database is read as its typed kind here, once per reconcile.
+pub async fn reconcile<K: Database>(
+    db: Arc<Compact<K>>,
+    kind_ctx: Arc<KindContext<K>>,
+) -> Result<Action> {
     let ctx = &kind_ctx.shared;
     let caches = &kind_ctx.caches;
+    let namespace = db.namespace().unwrap_or_default();
     let result = match caches.ready().await {
         Ok(()) => {
             let mut slot = Slot::acquire(ctx.slots.clone(), ctx.metrics.waiting.clone()).await;
             let start = Instant::now();
-            // Boxed: a reconcile waiting for its slot holds only this small future.
-            let result = Box::pin(reconcile_inner(db.as_ref(), ctx, caches, &mut slot)).await;
+            let result = match db.typed() {
+                // Boxed: a reconcile waiting for its slot holds only this small future.
+                Ok(typed) => Box::pin(reconcile_inner(&typed, ctx, caches, &mut slot)).await,
+                Err(source) => Err(Error::Serialization {
+                    what: format!("{} {namespace}/{}", K::KIND.as_str(), db.name_any()),
+                    source,
+                }),
+            };
             (result, start.elapsed())
         }
         Err(e) => (Err(e), Duration::ZERO),
@@ -225,7 +237,7 @@ pub async fn reconcile<K: Database>(db: Arc<K>, kind_ctx: Arc<KindContext<K>>) -
     let (result, took) = result;
     ctx.metrics
         .reconciled(K::KIND, took, result.as_ref().err().map(Error::category));
-    let key = format!("{}/{}", K::KIND.as_str(), DbRef::of(db.as_ref()).key());
+    let key = format!("{}/{namespace}/{}", K::KIND.as_str(), db.name_any());
     let reportable = result
         .as_ref()
         .err()
@@ -241,7 +253,7 @@ pub async fn reconcile<K: Database>(db: Arc<K>, kind_ctx: Arc<KindContext<K>>) -
             tracing::debug!(kind = K::KIND.as_str(), db = %db.name_any(), %error, "conflict; retrying");
         } else {
             tracing::warn!(kind = K::KIND.as_str(), db = %db.name_any(),
-                namespace = db.namespace().unwrap_or_default(), %error, "reconcile failed");
+                %namespace, %error, "reconcile failed");
         }
     }
     result
@@ -257,7 +269,11 @@ pub const CONFLICT_RECHECK: Duration = Duration::from_secs(2);
 
 /// Requeue policy after an error: conflicts wait for the newer object (see
 /// [`CONFLICT_RECHECK`]), everything else is retried after a pause.
-pub fn error_policy<K: Database>(_db: Arc<K>, error: &Error, _ctx: Arc<KindContext<K>>) -> Action {
+pub fn error_policy<K: Database>(
+    _db: Arc<Compact<K>>,
+    error: &Error,
+    _ctx: Arc<KindContext<K>>,
+) -> Action {
     if error.is_conflict() {
         Action::requeue(CONFLICT_RECHECK)
     } else {
