@@ -14,7 +14,7 @@
 //! that triggers a fresh reconcile.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,40 +44,53 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 /// watch that fills the kind's store, so a reconcile finds its database's objects without
 /// scanning every object of the kind (which made each reconcile cost grow with the number of
 /// databases).
+///
+/// Namespaces and instances are kept as 64-bit hashes: a few bytes per object instead of three
+/// strings. Two pairs with the same hash would only share a bucket, and [`Indexed::matching`]
+/// checks every object it finds against the namespace and labels it was asked for.
 #[derive(Debug, Default)]
 pub struct InstanceIndex(std::sync::Mutex<IndexState>);
 
 #[derive(Debug, Default)]
 struct IndexState {
-    /// (namespace, instance) → names.
-    names: HashMap<(String, String), BTreeSet<String>>,
-    /// (namespace, name) → instance, to move or drop an entry whose object changed or went away.
-    instance_of: HashMap<(String, String), String>,
+    hasher: std::collections::hash_map::RandomState,
+    /// hash(namespace, instance) → names.
+    names: HashMap<u64, Vec<String>>,
+    /// hash(namespace, name) → hash(namespace, instance), to move or drop an entry whose object
+    /// changed or went away.
+    instance_of: HashMap<u64, u64>,
     /// The objects of a relist in progress (`Init` … `InitDone`), swapped in when it completes.
     relist: Option<Vec<(String, String, String)>>,
 }
 
 impl IndexState {
-    fn insert(&mut self, namespace: String, name: String, instance: Option<String>) {
-        self.remove(&namespace, &name);
+    fn bucket(&self, namespace: &str, instance: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(("instance", namespace, instance))
+    }
+
+    fn object(&self, namespace: &str, name: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(("object", namespace, name))
+    }
+
+    fn insert(&mut self, namespace: &str, name: String, instance: Option<&str>) {
+        self.remove(namespace, &name);
         if let Some(instance) = instance {
-            self.names
-                .entry((namespace.clone(), instance.clone()))
-                .or_default()
-                .insert(name.clone());
-            self.instance_of.insert((namespace, name), instance);
+            let bucket = self.bucket(namespace, instance);
+            self.instance_of
+                .insert(self.object(namespace, &name), bucket);
+            self.names.entry(bucket).or_default().push(name);
         }
     }
 
     fn remove(&mut self, namespace: &str, name: &str) {
-        let key = (namespace.to_owned(), name.to_owned());
-        if let Some(instance) = self.instance_of.remove(&key) {
-            let bucket = (key.0, instance);
-            if let Some(names) = self.names.get_mut(&bucket) {
-                names.remove(name);
-                if names.is_empty() {
-                    self.names.remove(&bucket);
-                }
+        if let Some(bucket) = self.instance_of.remove(&self.object(namespace, name))
+            && let Some(names) = self.names.get_mut(&bucket)
+        {
+            names.retain(|n| n != name);
+            if names.is_empty() {
+                self.names.remove(&bucket);
             }
         }
     }
@@ -102,7 +115,7 @@ impl InstanceIndex {
         match event {
             watcher::Event::Apply(object) => {
                 let (ns, name, instance) = Self::identity(object);
-                state.insert(ns, name, instance);
+                state.insert(&ns, name, instance.as_deref());
             }
             watcher::Event::Delete(object) => {
                 let (ns, name, _) = Self::identity(object);
@@ -122,21 +135,25 @@ impl InstanceIndex {
                 let listed = state.relist.take().unwrap_or_default();
                 state.names.clear();
                 state.instance_of.clear();
+                state.names.shrink_to_fit();
+                state.instance_of.shrink_to_fit();
                 for (ns, name, instance) in listed {
-                    state.insert(ns, name, Some(instance));
+                    state.insert(&ns, name, Some(&instance));
                 }
             }
         }
     }
 
-    /// The names indexed under `namespace` and `instance`.
+    /// The names indexed under `namespace` and `instance` (a superset when hashes collide).
     pub fn names(&self, namespace: &str, instance: &str) -> Vec<String> {
         let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        state
+        let mut names = state
             .names
-            .get(&(namespace.to_owned(), instance.to_owned()))
-            .map(|n| n.iter().cloned().collect())
-            .unwrap_or_default()
+            .get(&state.bucket(namespace, instance))
+            .cloned()
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 }
 
