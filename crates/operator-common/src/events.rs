@@ -272,7 +272,11 @@ impl Recent {
             self.events
                 .retain(|_, p| now.saturating_duration_since(p.at) < SERIES_TTL);
             while self.events.len() >= SERIES_CAPACITY {
-                let Some(oldest) = self.events.iter().min_by_key(|(_, p)| p.at).map(|(k, _)| *k)
+                let Some(oldest) = self
+                    .events
+                    .iter()
+                    .min_by_key(|(_, p)| p.at)
+                    .map(|(k, _)| *k)
                 else {
                     break;
                 };
@@ -328,7 +332,12 @@ mod tests {
         recent.remember(0, "expired".into(), 1, t0);
         let start = t0 + SERIES_TTL;
         for key in 1..SERIES_CAPACITY as u64 {
-            recent.remember(key, format!("e{key}"), 1, start + Duration::from_millis(key));
+            recent.remember(
+                key,
+                format!("e{key}"),
+                1,
+                start + Duration::from_millis(key),
+            );
         }
         assert_eq!(recent.events.len(), SERIES_CAPACITY);
         let now = start + Duration::from_secs(10);

@@ -30,6 +30,8 @@ fn binary_serves_metrics_and_releases_the_lease_on_sigterm() {
                 "smoke",
                 "--leader-election-namespace",
                 "default",
+                "--max-concurrent-reconciles",
+                "2",
             ])
             .env("HEALTH_CHECK", "pod-readiness")
             .stdout(Stdio::null())
@@ -84,6 +86,7 @@ fn binary_serves_metrics_and_releases_the_lease_on_sigterm() {
             "kubedb_provisioner_databases{kind=\"mssqlserver\",phase=\"Ready\"} 1",
             "kubedb_provisioner_api_writes_total{resource=\"statefulsets\",verb=\"apply\"}",
             "kubedb_provisioner_health_checks_total{kind=\"mssqlserver\",mode=\"pod-readiness\"",
+            "kubedb_provisioner_reconciles_waiting 0",
         ] {
             assert!(
                 metrics.contains(series),
