@@ -6,7 +6,8 @@
 //! per reconcile costs the API server a scan of every object of that kind in the namespace, which
 //! grows with the number of databases (at 1,000 databases the lists, not the operator, were the
 //! bottleneck). The cached objects are slimmed as they arrive (no `managedFields`, pods reduced to
-//! metadata and their conditions) so that memory grows by a few KiB per database.
+//! metadata and their conditions, secrets to their keys) and kept as [`Compact`] objects (typed
+//! metadata, the rest as JSON text), so that memory grows by a few KiB per cached object.
 //!
 //! A cache can lag behind the API server by one watch event. The reconciler is written for that:
 //! server-side apply of an object that already exists changes nothing, a generated secret missing
