@@ -3,9 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use operator_common::apply::needs_apply;
+use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use crate::build::certificate::Certificate;
 
 /// The kinds of children the provisioner writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,7 +63,7 @@ impl ChildKind {
     }
 }
 
-/// One child to server-side apply.
+/// One child rendered as JSON, ready to compare with the live object and to server-side apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Child {
     /// Its kind.
@@ -66,6 +73,40 @@ pub struct Child {
     /// The full object as JSON (`apiVersion`, `kind`, `metadata`, ...).
     pub body: Value,
 }
+
+/// A typed child object the provisioner applies.
+pub trait ChildObject: Serialize {
+    /// Which kind of child this is.
+    const KIND: ChildKind;
+
+    /// Its name.
+    fn child_name(&self) -> &str;
+
+    /// The object as JSON.
+    fn render(&self) -> Result<Child, serde_json::Error> {
+        Ok(Child {
+            kind: Self::KIND,
+            name: self.child_name().to_owned(),
+            body: serde_json::to_value(self)?,
+        })
+    }
+}
+
+macro_rules! child_object {
+    ($type:ty, $kind:expr) => {
+        impl ChildObject for $type {
+            const KIND: ChildKind = $kind;
+            fn child_name(&self) -> &str {
+                self.metadata.name.as_deref().unwrap_or_default()
+            }
+        }
+    };
+}
+child_object!(StatefulSet, ChildKind::StatefulSet);
+child_object!(Service, ChildKind::Service);
+child_object!(Secret, ChildKind::Secret);
+child_object!(PodDisruptionBudget, ChildKind::PodDisruptionBudget);
+child_object!(Certificate, ChildKind::Certificate);
 
 /// A secret with random credentials, created once when missing and never changed afterwards.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,46 +119,85 @@ pub struct GeneratedSecret {
     pub fixed: BTreeMap<String, String>,
     /// Keys that receive a fresh random password.
     pub random_keys: Vec<String>,
-    /// Metadata (labels and owner reference) as JSON.
-    pub metadata: Value,
+    /// Metadata (labels and owner reference).
+    pub metadata: ObjectMeta,
 }
 
-/// Everything a database should have.
+/// Everything a database should have: one field per kind of child.
+///
+/// Code that handles children destructures this struct without `..` ([`Desired::rendered`],
+/// [`Desired::only_secrets`]), so a new kind of child is a compile error until it is rendered
+/// and applied; its [`ChildKind`] then needs an arm in every exhaustive match (its API, how it is
+/// read from the caches, whether it is kept on deletion).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
-    /// Children to apply.
-    pub children: Vec<Child>,
+    /// Operator-rendered secrets (configuration), applied.
+    pub secrets: Vec<Secret>,
     /// Secrets created once with random credentials.
-    pub generated: Vec<GeneratedSecret>,
-    /// Certificate secrets the StatefulSets mount: the pods are not created before they exist.
-    pub certificate_secrets: Vec<String>,
+    pub generated_secrets: Vec<GeneratedSecret>,
+    /// cert-manager Certificates.
+    pub certificates: Vec<Certificate>,
+    /// Services.
+    pub services: Vec<Service>,
+    /// StatefulSets.
+    pub stateful_sets: Vec<StatefulSet>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Vec<PodDisruptionBudget>,
 }
 
 impl Desired {
-    /// Names of the desired children of `kind` (including generated secrets).
-    pub fn names(&self, kind: ChildKind) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .children
-            .iter()
-            .filter(|c| c.kind == kind)
-            .map(|c| c.name.as_str())
-            .collect();
-        if kind == ChildKind::Secret {
-            names.extend(self.generated.iter().map(|g| g.name.as_str()));
+    /// Every applied child as JSON, in the order they are applied ([`ChildKind::ALL`]: secrets
+    /// and certificates before the pods that mount them).
+    pub fn rendered(&self) -> Result<Vec<Child>, serde_json::Error> {
+        fn render<T: ChildObject>(
+            out: &mut Vec<Child>,
+            items: &[T],
+        ) -> Result<(), serde_json::Error> {
+            for item in items {
+                out.push(item.render()?);
+            }
+            Ok(())
         }
-        names
+        let Desired {
+            secrets,
+            generated_secrets: _,
+            certificates,
+            services,
+            stateful_sets,
+            pdbs,
+        } = self;
+        let mut out = Vec::new();
+        render(&mut out, secrets)?;
+        render(&mut out, certificates)?;
+        render(&mut out, services)?;
+        render(&mut out, stateful_sets)?;
+        render(&mut out, pdbs)?;
+        Ok(out)
     }
 
-    /// The desired children of `kind`.
-    pub fn of(&self, kind: ChildKind) -> impl Iterator<Item = &Child> {
-        self.children.iter().filter(move |c| c.kind == kind)
+    /// The secrets cert-manager issues the Certificates into (the pods mount them).
+    pub fn certificate_secrets(&self) -> Vec<String> {
+        self.certificates
+            .iter()
+            .map(|c| c.spec.secret_name.clone())
+            .collect()
     }
 
     /// Keeps only secrets (what a halted database keeps).
-    pub fn only_secrets(mut self) -> Self {
-        self.children.retain(|c| c.kind == ChildKind::Secret);
-        self.certificate_secrets.clear();
-        self
+    pub fn only_secrets(self) -> Self {
+        let Desired {
+            secrets,
+            generated_secrets,
+            certificates: _,
+            services: _,
+            stateful_sets: _,
+            pdbs: _,
+        } = self;
+        Desired {
+            secrets,
+            generated_secrets,
+            ..Desired::default()
+        }
     }
 
     /// Compares the plan with the live children (`live` gives a child's live object by kind and
@@ -127,9 +207,18 @@ impl Desired {
         self,
         live: impl Fn(ChildKind, &str) -> Option<Value>,
     ) -> Result<Changes, serde_json::Error> {
+        let children = self.rendered()?;
         let mut changes = Changes {
-            generated: self.generated,
-            certificate_secrets: self.certificate_secrets,
+            certificate_secrets: self.certificate_secrets(),
+            sets: self
+                .stateful_sets
+                .iter()
+                .map(|s| {
+                    let replicas = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    (s.child_name().to_owned(), replicas)
+                })
+                .collect(),
+            generated: self.generated_secrets,
             ..Changes::default()
         };
         for secret in &changes.generated {
@@ -139,18 +228,12 @@ impl Desired {
                 .or_default()
                 .insert(secret.name.clone());
         }
-        for child in self.children {
+        for child in children {
             changes
                 .wanted
                 .entry(child.kind)
                 .or_default()
                 .insert(child.name.clone());
-            if child.kind == ChildKind::StatefulSet {
-                let replicas = child.body["spec"]["replicas"].as_i64().unwrap_or(1);
-                changes
-                    .sets
-                    .push((child.name.clone(), i32::try_from(replicas).unwrap_or(1)));
-            }
             let current = live(child.kind, &child.name);
             if needs_apply(&child.body, current.as_ref()) {
                 changes.applies.push(Apply {
@@ -237,45 +320,131 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn child(kind: ChildKind, name: &str, spec: Value) -> Child {
-        Child {
-            kind,
-            name: name.to_owned(),
-            body: json!({"metadata": {"name": name}, "spec": spec}),
+    fn meta(name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
         }
+    }
+
+    fn service(name: &str, port: i32) -> Service {
+        Service {
+            metadata: meta(name),
+            spec: Some(k8s_openapi::api::core::v1::ServiceSpec {
+                ports: Some(vec![k8s_openapi::api::core::v1::ServicePort {
+                    port,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    fn set(name: &str, replicas: Option<i32>) -> StatefulSet {
+        StatefulSet {
+            metadata: meta(name),
+            spec: Some(k8s_openapi::api::apps::v1::StatefulSetSpec {
+                replicas,
+                ..Default::default()
+            }),
+            ..StatefulSet::default()
+        }
+    }
+
+    fn certificate(secret: &str) -> Certificate {
+        let tls = api::common::TLSConfig {
+            issuer_ref: Some(k8s_openapi::api::core::v1::TypedLocalObjectReference {
+                api_group: None,
+                kind: "Issuer".into(),
+                name: "ca".into(),
+            }),
+            certificates: Some(vec![api::common::CertificateSpec {
+                alias: "server".into(),
+                secret_name: Some(secret.into()),
+                ..Default::default()
+            }]),
+        };
+        let db = crate::database::DbRef {
+            kind: crate::database::DbKind::MSSQLServer,
+            name: "db".into(),
+            namespace: "ns".into(),
+            uid: "u".into(),
+        };
+        let alias = crate::build::certificate::CertAlias {
+            alias: "server",
+            common_name: "db".into(),
+            dns_names: vec![],
+            ip_addresses: vec![],
+        };
+        crate::build::certificate::certificate(&db, &tls, &alias).unwrap()
+    }
+
+    fn body<T: ChildObject>(object: &T) -> Value {
+        object.render().unwrap().body
+    }
+
+    #[test]
+    fn rendering_follows_the_apply_order() {
+        let desired = Desired {
+            secrets: vec![Secret {
+                metadata: meta("config"),
+                ..Secret::default()
+            }],
+            generated_secrets: vec![],
+            certificates: vec![certificate("server-cert")],
+            services: vec![service("svc", 1)],
+            stateful_sets: vec![set("sts", Some(1))],
+            pdbs: vec![PodDisruptionBudget {
+                metadata: meta("pdb"),
+                ..PodDisruptionBudget::default()
+            }],
+        };
+        let kinds: Vec<ChildKind> = desired.rendered().unwrap().iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, ChildKind::ALL);
+        let halted = desired.clone().only_secrets();
+        assert_eq!(halted.secrets, desired.secrets);
+        assert!(halted.certificates.is_empty() && halted.stateful_sets.is_empty());
+        assert!(halted.services.is_empty() && halted.pdbs.is_empty());
     }
 
     #[test]
     fn changes_keep_only_what_differs_from_the_live_children() {
         let desired = Desired {
-            children: vec![
-                child(ChildKind::Service, "same", json!({"port": 1})),
-                child(ChildKind::Service, "drifted", json!({"port": 2})),
-                child(ChildKind::StatefulSet, "new", json!({"replicas": 3})),
-                child(ChildKind::StatefulSet, "defaulted", json!({})),
-            ],
-            generated: vec![GeneratedSecret {
+            services: vec![service("same", 1), service("drifted", 2)],
+            stateful_sets: vec![set("new", Some(3)), set("defaulted", None)],
+            generated_secrets: vec![GeneratedSecret {
                 name: "auth".into(),
                 type_: "Opaque".into(),
                 fixed: BTreeMap::new(),
                 random_keys: vec!["password".into()],
-                metadata: json!({}),
+                metadata: ObjectMeta::default(),
             }],
-            certificate_secrets: vec!["server-cert".into()],
+            certificates: vec![certificate("server-cert")],
+            ..Desired::default()
         };
-        let live = |kind: ChildKind, name: &str| match (kind, name) {
+        let live_objects = BTreeMap::from([
             // Fields the API server added do not count as a difference.
-            (ChildKind::Service, "same") => Some(
-                json!({"metadata": {"name": "same", "uid": "u"}, "spec": {"port": 1, "ip": "x"}}),
+            ((ChildKind::Service, "same"), {
+                let mut live = body(&service("same", 1));
+                live["metadata"]["uid"] = json!("u");
+                live["spec"]["clusterIP"] = json!("10.0.0.1");
+                live
+            }),
+            (
+                (ChildKind::Service, "drifted"),
+                body(&service("drifted", 9)),
             ),
-            (ChildKind::Service, "drifted") => {
-                Some(json!({"metadata": {"name": "drifted"}, "spec": {"port": 9}}))
-            }
-            (ChildKind::StatefulSet, "defaulted") => {
-                Some(json!({"metadata": {"name": "defaulted"}, "spec": {"replicas": 1}}))
-            }
-            _ => None,
-        };
+            (
+                (ChildKind::StatefulSet, "defaulted"),
+                body(&set("defaulted", Some(1))),
+            ),
+            (
+                (ChildKind::Certificate, "server-cert"),
+                body(&certificate("server-cert")),
+            ),
+        ]);
+        let live = |kind: ChildKind, name: &str| live_objects.get(&(kind, name)).cloned();
         let changes = desired.changes(live).unwrap();
         let applies: Vec<(ChildKind, &str, bool)> = changes
             .applies
@@ -290,10 +459,7 @@ mod tests {
             ]
         );
         let sent: Value = serde_json::from_str(changes.applies[1].body.get()).unwrap();
-        assert_eq!(
-            sent,
-            json!({"metadata": {"name": "new"}, "spec": {"replicas": 3}})
-        );
+        assert_eq!(sent, body(&set("new", Some(3))));
         assert_eq!(
             changes.applies_of(ChildKind::StatefulSet).count(),
             1,

@@ -344,7 +344,7 @@ async fn reconcile_inner<K: Database>(
                 message: e.message,
             })
             .and_then(|desired| {
-                if children.certificates.is_none() && !desired.certificate_secrets.is_empty() {
+                if children.certificates.is_none() && !desired.certificates.is_empty() {
                     Err(cert_manager_missing())
                 } else {
                     Ok(desired)
@@ -646,12 +646,7 @@ async fn apply_desired(
                 ByteString(crate::password::generate()?.into_bytes()),
             );
         }
-        let metadata = serde_json::from_value(generated.metadata.clone()).map_err(|source| {
-            Error::Serialization {
-                what: format!("metadata of secret {}", generated.name),
-                source,
-            }
-        })?;
+        let metadata = generated.metadata.clone();
         let secret = Secret {
             metadata,
             type_: Some(generated.type_.clone()),

@@ -1,6 +1,20 @@
-//! Pure builders: from a database object and its resolved Version to the JSON of every child.
-//! No I/O here; everything is covered by table tests.
+//! Pure builders: from a database object and its resolved Version to every child, as typed
+//! objects. No I/O here; everything is covered by table tests and the golden files of
+//! `tests/golden.rs`.
+//!
+//! One module per kind of child object ([`statefulset`], [`service`], [`secret`], [`pdb`],
+//! [`certificate`]), the shared pieces of pods ([`pod`]) and metadata ([`meta`]), the overlay of
+//! the user's templates ([`merge`]), and one module per database kind ([`mssql`],
+//! [`singlestore`]) that makes the database-specific choices and fills a
+//! [`crate::plan::Desired`].
 
-pub mod common;
+pub mod certificate;
+pub mod merge;
+pub mod meta;
 pub mod mssql;
+pub mod pdb;
+pub mod pod;
+pub mod secret;
+pub mod service;
 pub mod singlestore;
+pub mod statefulset;

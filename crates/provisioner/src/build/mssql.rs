@@ -7,12 +7,20 @@ use api::catalog::MSSQLServerVersion;
 use api::common::{DatabaseStatus, DeletionPolicy, HealthCheckSpec, ServiceAlias, StorageType};
 use api::mssql::{MSSQLServer, MSSQLServerMode};
 use api::names::{self, mssql as n};
-use serde_json::{Value, json};
-
-use super::common::{
-    self, Budget, CertAlias, StatefulSetParts, container_security_context, env, field_env,
-    resources, secret_env,
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, VolumeMount,
+    VolumeResourceRequirements,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde_json::Value;
+
+use super::certificate::{self, CertAlias};
+use super::pdb::{self, Budget};
+use super::pod::{
+    self, container_port, container_security_context, env, field_env, resources, secret_env,
+};
+use super::statefulset::{self, StatefulSetParts};
+use super::{merge, secret, service};
 use crate::database::{Database, DbKind, DbRef, PlanInput};
 use crate::plan::{Desired, PlanError};
 
@@ -167,7 +175,7 @@ pub fn validate(db: &MSSQLServer) -> Result<(), PlanError> {
             reserved.name
         )));
     }
-    common::check_reserved_volumes(template, &RESERVED_VOLUMES, &RESERVED_PATHS)?;
+    pod::check_reserved_volumes(template, &RESERVED_VOLUMES, &RESERVED_PATHS)?;
     if spec.tls.tls.issuer_ref.is_none() {
         return Err(PlanError::invalid("spec.tls.issuerRef is required"));
     }
@@ -205,8 +213,8 @@ pub fn plan(
 
     // Secrets.
     desired
-        .generated
-        .push(common::basic_auth_secret(&r, &auth, n::SA_USER));
+        .generated_secrets
+        .push(secret::basic_auth_secret(&r, &auth, n::SA_USER));
     if ag {
         let ag_spec = spec
             .topology
@@ -222,18 +230,18 @@ pub fn plan(
             .clone()
             .unwrap_or_else(|| n::master_key_secret(&r.name));
         desired
-            .generated
-            .push(common::basic_auth_secret(&r, &login, DBM_LOGIN_USER));
+            .generated_secrets
+            .push(secret::basic_auth_secret(&r, &login, DBM_LOGIN_USER));
         desired
-            .generated
-            .push(common::random_secret(&r, &master, "password"));
+            .generated_secrets
+            .push(secret::random_secret(&r, &master, "password"));
     }
     let config_name = names::config_secret(&r.name, &r.uid);
-    let config = common::render_configuration(configuration(db).as_ref(), input.config_sources)?;
+    let config = secret::render_configuration(configuration(db).as_ref(), input.config_sources)?;
     if let Some(data) = &config {
         desired
-            .children
-            .push(common::config_secret(&r, &config_name, data));
+            .secrets
+            .push(secret::config_secret(&r, &config_name, data));
     }
 
     // Certificates.
@@ -242,7 +250,7 @@ pub fn plan(
     if ag {
         services.push(names::secondary_service(&r.name));
     }
-    let dns = common::service_dns_names(&r, &services);
+    let dns = certificate::service_dns_names(&r, &services);
     let mut aliases = vec![
         CertAlias {
             alias: "server",
@@ -266,18 +274,17 @@ pub fn plan(
         });
     }
     for alias in &aliases {
-        desired.children.push(common::certificate(&r, tls, alias)?);
         desired
-            .certificate_secrets
-            .push(common::cert_secret_name(&r, tls, alias.alias));
+            .certificates
+            .push(certificate::certificate(&r, tls, alias)?);
     }
-    let server_cert = common::cert_secret_name(&r, tls, "server");
-    let client_cert = common::cert_secret_name(&r, tls, "client");
-    let endpoint_cert = common::cert_secret_name(&r, tls, "endpoint");
+    let server_cert = certificate::cert_secret_name(&r, tls, "server");
+    let client_cert = certificate::cert_secret_name(&r, tls, "client");
+    let endpoint_cert = certificate::cert_secret_name(&r, tls, "endpoint");
 
     // Services.
     let set = n::petset(&r.name);
-    let set_selector = common::set_selector(&r, &set);
+    let set_selector = statefulset::set_selector(&r, &set);
     let role = |value: &str| {
         let mut s = r.selector();
         s.insert(names::LABEL_ROLE.to_owned(), value.to_owned());
@@ -289,72 +296,77 @@ pub fn plan(
         set_selector.clone()
     };
     let templates = spec.service_templates.as_ref();
-    desired.children.push(common::service(
+    let db_port = || service::port(n::DB_PORT_NAME, n::DB_PORT);
+    desired.services.push(service::service(
         &r,
         &names::primary_service(&r.name),
         &BTreeMap::new(),
-        json!({"type": "ClusterIP", "selector": primary_selector, "ports": [common::port(n::DB_PORT_NAME, n::DB_PORT)]}),
-        common::service_template(templates, ServiceAlias::Primary),
+        service::cluster_ip(primary_selector, vec![db_port()]),
+        service::service_template(templates, ServiceAlias::Primary),
     )?);
     if ag {
-        desired.children.push(common::service(
+        desired.services.push(service::service(
             &r,
             &names::secondary_service(&r.name),
             &BTreeMap::new(),
-            json!({"type": "ClusterIP", "selector": role(names::ROLE_SECONDARY), "ports": [common::port(n::DB_PORT_NAME, n::DB_PORT)]}),
-            common::service_template(templates, ServiceAlias::Secondary),
+            service::cluster_ip(role(names::ROLE_SECONDARY), vec![db_port()]),
+            service::service_template(templates, ServiceAlias::Secondary),
         )?);
     }
-    let mut governing_ports = vec![common::port(n::DB_PORT_NAME, n::DB_PORT)];
+    let mut governing_ports = vec![db_port()];
     if ag {
-        governing_ports.push(common::port(n::MIRRORING_PORT_NAME, n::MIRRORING_PORT));
-        governing_ports.push(common::port(n::COORDINATOR_PORT_NAME, n::COORDINATOR_PORT));
-        governing_ports.push(common::port(
+        governing_ports.push(service::port(n::MIRRORING_PORT_NAME, n::MIRRORING_PORT));
+        governing_ports.push(service::port(n::COORDINATOR_PORT_NAME, n::COORDINATOR_PORT));
+        governing_ports.push(service::port(
             n::COORDINATOR_CLIENT_PORT_NAME,
             n::COORDINATOR_CLIENT_PORT,
         ));
     }
     desired
-        .children
-        .push(common::governing_service(&r, governing_ports)?);
+        .services
+        .push(service::governing_service(&r, governing_ports)?);
     let monitored = spec.monitor.is_some();
     if monitored {
-        desired.children.push(common::stats_service(
+        desired.services.push(service::stats_service(
             &r,
             exporter_port(spec.monitor.as_ref()),
-            common::service_template(templates, ServiceAlias::Stats),
+            service::service_template(templates, ServiceAlias::Stats),
         )?);
     }
 
     // StatefulSets.
     let ephemeral = spec.storage_type() == StorageType::Ephemeral;
-    let mut volumes = vec![json!({"name": INIT_SCRIPTS_VOLUME, "emptyDir": {}})];
+    let mut volumes = vec![pod::empty_dir(INIT_SCRIPTS_VOLUME)];
     if ephemeral {
-        volumes.push(json!({"name": names::DATA_VOLUME, "emptyDir": {}}));
+        volumes.push(pod::empty_dir(names::DATA_VOLUME));
     }
     let mut mounts = vec![
-        json!({"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}),
-        json!({"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}),
+        pod::mount(names::DATA_VOLUME, n::DATA_PATH),
+        pod::mount(INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH),
     ];
     if config.is_some() {
-        volumes.push(json!({"name": CONFIG_VOLUME, "secret": {"secretName": config_name}}));
-        mounts.push(
-            json!({"name": CONFIG_VOLUME, "mountPath": n::CONFIG_PATH, "subPath": n::CONFIG_KEY}),
-        );
+        volumes.push(pod::secret_volume(CONFIG_VOLUME, &config_name, None));
+        mounts.push(VolumeMount {
+            sub_path: Some(n::CONFIG_KEY.into()),
+            ..pod::mount(CONFIG_VOLUME, n::CONFIG_PATH)
+        });
     }
-    volumes.push(
-        json!({"name": CERTS_VOLUME, "secret": {"secretName": server_cert, "defaultMode": 0o440}}),
-    );
-    mounts.push(json!({"name": CERTS_VOLUME, "mountPath": n::CERTS_PATH, "readOnly": true}));
-    volumes.push(
-        json!({"name": TLS_VOLUME, "secret": {"secretName": client_cert, "defaultMode": 0o440}}),
-    );
-    mounts.push(json!({"name": TLS_VOLUME, "mountPath": n::TLS_PATH, "readOnly": true}));
-    volumes.push(json!({"name": CA_VOLUME, "secret": {"secretName": server_cert, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}));
-    mounts.push(json!({"name": CA_VOLUME, "mountPath": n::CA_CERTS_PATH, "readOnly": true}));
+    volumes.push(pod::secret_volume(CERTS_VOLUME, &server_cert, Some(0o440)));
+    mounts.push(pod::read_only_mount(CERTS_VOLUME, n::CERTS_PATH));
+    volumes.push(pod::secret_volume(TLS_VOLUME, &client_cert, Some(0o440)));
+    mounts.push(pod::read_only_mount(TLS_VOLUME, n::TLS_PATH));
+    volumes.push(pod::secret_key_volume(CA_VOLUME, &server_cert, "ca.crt"));
+    mounts.push(pod::read_only_mount(CA_VOLUME, n::CA_CERTS_PATH));
     if ag {
-        volumes.push(json!({"name": ENDPOINT_CERT_VOLUME, "secret": {"secretName": endpoint_cert, "defaultMode": 0o440}}));
-        mounts.push(json!({"name": ENDPOINT_CERT_VOLUME, "mountPath": n::ENDPOINT_CERT_PATH, "readOnly": true}));
+        volumes.push(pod::secret_volume(
+            ENDPOINT_CERT_VOLUME,
+            &endpoint_cert,
+            Some(0o440),
+        ));
+        mounts.push(pod::read_only_mount(
+            ENDPOINT_CERT_VOLUME,
+            n::ENDPOINT_CERT_PATH,
+        ));
     }
 
     let mut db_env = vec![
@@ -364,25 +376,24 @@ pub fn plan(
     if ag {
         db_env.push(env(n::ENV_ENABLE_HADR, "1"));
     }
-    let mut db_ports =
-        vec![json!({"name": n::DB_PORT_NAME, "containerPort": n::DB_PORT, "protocol": "TCP"})];
+    let mut db_ports = vec![container_port(n::DB_PORT_NAME, n::DB_PORT)];
     if ag {
-        db_ports.push(json!({"name": n::MIRRORING_PORT_NAME, "containerPort": n::MIRRORING_PORT, "protocol": "TCP"}));
+        db_ports.push(container_port(n::MIRRORING_PORT_NAME, n::MIRRORING_PORT));
     }
-    let mut containers = vec![json!({
-        "name": n::CONTAINER,
-        "image": version.db.image,
-        "env": db_env,
-        "ports": db_ports,
-        "resources": resources("1500m", "2Gi", "4Gi"),
-        "securityContext": container_security_context(run_as, run_as, true),
-        "volumeMounts": mounts,
-    })];
-    let coordinator_env = coordinator_env(&r, &auth);
-    let coordinator_ports = json!([
-        {"name": n::COORDINATOR_PORT_NAME, "containerPort": n::COORDINATOR_PORT, "protocol": "TCP"},
-        {"name": n::COORDINATOR_CLIENT_PORT_NAME, "containerPort": n::COORDINATOR_CLIENT_PORT, "protocol": "TCP"},
-    ]);
+    let mut containers = vec![Container {
+        name: n::CONTAINER.into(),
+        image: Some(version.db.image.clone()),
+        env: Some(db_env),
+        ports: Some(db_ports),
+        resources: Some(resources("1500m", "2Gi", "4Gi")),
+        security_context: Some(container_security_context(run_as, run_as, true)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    }];
+    let coordinator_ports = vec![
+        container_port(n::COORDINATOR_PORT_NAME, n::COORDINATOR_PORT),
+        container_port(n::COORDINATOR_CLIENT_PORT_NAME, n::COORDINATOR_CLIENT_PORT),
+    ];
     if ag {
         let le = spec
             .topology
@@ -390,61 +401,74 @@ pub fn plan(
             .and_then(|t| t.availability_group.clone())
             .unwrap_or_default()
             .leader_election();
-        containers.push(json!({
-            "name": n::COORDINATOR_CONTAINER,
-            "image": version.coordinator.image,
-            "args": [
-                "run",
+        containers.push(Container {
+            name: n::COORDINATOR_CONTAINER.into(),
+            image: Some(version.coordinator.image.clone()),
+            args: Some(vec![
+                "run".into(),
                 format!("--ag-name={}", n::availability_group(&r.name)),
                 format!("--election-tick={}", le.election_tick()),
                 format!("--heartbeat-tick={}", le.heartbeat_tick()),
-                format!("--period={}", le.period.clone().unwrap_or_else(|| "100ms".into())),
-            ],
-            "env": coordinator_env,
-            "ports": coordinator_ports,
-            "resources": resources("200m", "256Mi", "256Mi"),
-            "securityContext": container_security_context(run_as, run_as, false),
-            "volumeMounts": [
-                {"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH},
-                {"name": ENDPOINT_CERT_VOLUME, "mountPath": n::ENDPOINT_CERT_PATH, "readOnly": true},
-            ],
-        }));
+                format!(
+                    "--period={}",
+                    le.period.clone().unwrap_or_else(|| "100ms".into())
+                ),
+            ]),
+            env: Some(coordinator_env(&r, &auth)),
+            ports: Some(coordinator_ports.clone()),
+            resources: Some(resources("200m", "256Mi", "256Mi")),
+            security_context: Some(container_security_context(run_as, run_as, false)),
+            volume_mounts: Some(vec![
+                pod::mount(names::DATA_VOLUME, n::DATA_PATH),
+                pod::read_only_mount(ENDPOINT_CERT_VOLUME, n::ENDPOINT_CERT_PATH),
+            ]),
+            ..Container::default()
+        });
     }
     if monitored {
-        containers.push(json!({
-            "name": n::EXPORTER_CONTAINER,
-            "image": version.exporter.image,
-            "env": [
+        containers.push(Container {
+            name: n::EXPORTER_CONTAINER.into(),
+            image: Some(version.exporter.image.clone()),
+            env: Some(vec![
                 secret_env("SQL_USERNAME", &auth, "username"),
                 secret_env("SQL_PASSWORD", &auth, "password"),
-            ],
-            "ports": [{"name": "metrics", "containerPort": exporter_port(spec.monitor.as_ref()), "protocol": "TCP"}],
-            "resources": resources("100m", "128Mi", "256Mi"),
-            "securityContext": container_security_context(run_as, run_as, false),
-        }));
+            ]),
+            ports: Some(vec![container_port(
+                "metrics",
+                exporter_port(spec.monitor.as_ref()),
+            )]),
+            resources: Some(resources("100m", "128Mi", "256Mi")),
+            security_context: Some(container_security_context(run_as, run_as, false)),
+            ..Container::default()
+        });
     }
-    let pod_spec = json!({
-        "initContainers": [{
-            "name": n::INIT_CONTAINER,
-            "image": version.init_container.image,
-            "resources": resources("200m", "256Mi", "512Mi"),
-            "securityContext": container_security_context(run_as, run_as, false),
-            "volumeMounts": [{"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}],
-        }],
-        "containers": containers,
-        "volumes": volumes,
-        "securityContext": {"fsGroup": run_as},
-        "topologySpreadConstraints": common::spread_constraints(&set_selector),
-    });
+    let pod_spec = PodSpec {
+        init_containers: Some(vec![Container {
+            name: n::INIT_CONTAINER.into(),
+            image: Some(version.init_container.image.clone()),
+            resources: Some(resources("200m", "256Mi", "512Mi")),
+            security_context: Some(container_security_context(run_as, run_as, false)),
+            volume_mounts: Some(vec![pod::mount(INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH)]),
+            ..Container::default()
+        }]),
+        containers,
+        volumes: Some(volumes),
+        security_context: Some(PodSecurityContext {
+            fs_group: Some(run_as),
+            ..PodSecurityContext::default()
+        }),
+        topology_spread_constraints: Some(pod::spread_constraints(&set_selector)),
+        ..PodSpec::default()
+    };
     let template = spec.pod_template.as_ref();
-    let pod_spec = common::merge_pod_spec(pod_spec, template)?;
-    let (pod_labels, pod_annotations) = common::template_meta(template);
+    let pod_spec = merge::merge_pod_spec(pod_spec, template)?;
+    let (pod_labels, pod_annotations) = pod::template_meta(template);
     let controller = template.and_then(|t| t.controller.as_ref());
     let claim = match (&spec.storage, ephemeral) {
-        (Some(storage), false) => Some(common::claim_template(&r, storage)?),
+        (Some(storage), false) => Some(pod::claim_template(&r, storage.clone())),
         _ => None,
     };
-    desired.children.push(common::stateful_set(
+    desired.stateful_sets.push(statefulset::stateful_set(
         &r,
         StatefulSetParts {
             name: &set,
@@ -463,7 +487,7 @@ pub fn plan(
         },
     ));
     let arbiter = spec.needs_arbiter();
-    desired.children.push(common::pdb(
+    desired.pdbs.push(pdb::pdb(
         &r,
         &set,
         &set_selector,
@@ -471,60 +495,64 @@ pub fn plan(
     ));
     if arbiter {
         let arbiter_set = n::arbiter_petset(&r.name);
-        let arbiter_selector = common::set_selector(&r, &arbiter_set);
+        let arbiter_selector = statefulset::set_selector(&r, &arbiter_set);
         let arbiter_spec = spec.arbiter.clone().unwrap_or_default();
-        let arbiter_resources = match &arbiter_spec.resources {
-            Some(res) => serde_json::to_value(res)
-                .map_err(|e| PlanError::invalid(format!("spec.arbiter.resources: {e}")))?,
-            None => resources("200m", "256Mi", "256Mi"),
-        };
         let mut arbiter_volumes = vec![];
         if ephemeral {
-            arbiter_volumes.push(json!({"name": names::DATA_VOLUME, "emptyDir": {}}));
+            arbiter_volumes.push(pod::empty_dir(names::DATA_VOLUME));
         }
-        let mut arbiter_pod = json!({
-            "containers": [{
-                "name": ARBITER_CONTAINER,
-                "image": version.coordinator.image,
-                "args": ["arbiter", format!("--ag-name={}", n::availability_group(&r.name))],
-                "env": coordinator_env_for_arbiter(&r, &auth),
-                "ports": coordinator_ports,
-                "resources": arbiter_resources,
-                "securityContext": container_security_context(run_as, run_as, false),
-                "volumeMounts": [{"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}],
+        let mut arbiter_env = coordinator_env(&r, &auth);
+        arbiter_env.push(env("ARBITER", "true"));
+        let arbiter_pod = PodSpec {
+            containers: vec![Container {
+                name: ARBITER_CONTAINER.into(),
+                image: Some(version.coordinator.image.clone()),
+                args: Some(vec![
+                    "arbiter".into(),
+                    format!("--ag-name={}", n::availability_group(&r.name)),
+                ]),
+                env: Some(arbiter_env),
+                ports: Some(coordinator_ports),
+                resources: Some(
+                    arbiter_spec
+                        .resources
+                        .clone()
+                        .unwrap_or_else(|| resources("200m", "256Mi", "256Mi")),
+                ),
+                security_context: Some(container_security_context(run_as, run_as, false)),
+                volume_mounts: Some(vec![pod::mount(names::DATA_VOLUME, n::DATA_PATH)]),
+                ..Container::default()
             }],
-            "volumes": arbiter_volumes,
-            "securityContext": {"fsGroup": run_as},
-        });
-        if let Some(selector) = &arbiter_spec.node_selector {
-            arbiter_pod["nodeSelector"] = json!(selector);
-        }
-        if let Some(tolerations) = &arbiter_spec.tolerations {
-            arbiter_pod["tolerations"] = serde_json::to_value(tolerations)
-                .map_err(|e| PlanError::invalid(format!("spec.arbiter.tolerations: {e}")))?;
-        }
-        let arbiter_claim = if ephemeral {
-            None
-        } else {
-            let class = spec
-                .storage
-                .as_ref()
-                .and_then(|s| s.storage_class_name.clone());
-            let mut claim_spec = json!({
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "2Gi"}},
-            });
-            if let Some(class) = class {
-                claim_spec["storageClassName"] = json!(class);
-            }
-            Some(json!({
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": names::DATA_VOLUME, "labels": r.labels()},
-                "spec": claim_spec,
-            }))
+            volumes: Some(arbiter_volumes),
+            security_context: Some(PodSecurityContext {
+                fs_group: Some(run_as),
+                ..PodSecurityContext::default()
+            }),
+            node_selector: arbiter_spec.node_selector.clone(),
+            tolerations: arbiter_spec.tolerations.clone(),
+            ..PodSpec::default()
         };
-        desired.children.push(common::stateful_set(
+        let arbiter_claim = (!ephemeral).then(|| {
+            pod::claim_template(
+                &r,
+                PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some(BTreeMap::from([(
+                            "storage".to_owned(),
+                            Quantity("2Gi".into()),
+                        )])),
+                        ..VolumeResourceRequirements::default()
+                    }),
+                    storage_class_name: spec
+                        .storage
+                        .as_ref()
+                        .and_then(|s| s.storage_class_name.clone()),
+                    ..PersistentVolumeClaimSpec::default()
+                },
+            )
+        });
+        desired.stateful_sets.push(statefulset::stateful_set(
             &r,
             StatefulSetParts {
                 name: &arbiter_set,
@@ -538,7 +566,7 @@ pub fn plan(
                 controller_annotations: BTreeMap::new(),
             },
         ));
-        desired.children.push(common::pdb(
+        desired.pdbs.push(pdb::pdb(
             &r,
             &arbiter_set,
             &arbiter_selector,
@@ -548,8 +576,9 @@ pub fn plan(
     Ok(desired)
 }
 
-fn coordinator_env(r: &DbRef, auth: &str) -> Value {
-    json!([
+/// The env of the coordinator sidecar (and, with `ARBITER`, of the arbiter).
+fn coordinator_env(r: &DbRef, auth: &str) -> Vec<EnvVar> {
+    vec![
         field_env("POD_NAME", "metadata.name"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
         env("DB_NAME", &r.name),
@@ -557,15 +586,7 @@ fn coordinator_env(r: &DbRef, auth: &str) -> Value {
         env("GOVERNING_SERVICE", &names::governing_service(&r.name)),
         secret_env(n::ENV_SA_USERNAME, auth, "username"),
         secret_env(n::ENV_SA_PASSWORD, auth, "password"),
-    ])
-}
-
-fn coordinator_env_for_arbiter(r: &DbRef, auth: &str) -> Value {
-    let mut list = coordinator_env(r, auth);
-    if let Some(items) = list.as_array_mut() {
-        items.push(env("ARBITER", "true"));
-    }
-    list
+    ]
 }
 
 /// The exporter port: `monitor.prometheus.exporter.port` or 9399.

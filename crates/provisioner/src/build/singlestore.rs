@@ -10,13 +10,18 @@ use api::common::{
 };
 use api::names::{self, singlestore as n};
 use api::singlestore::{Singlestore, SinglestoreNode};
-use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
-use serde_json::{Value, json};
-
-use super::common::{
-    self, Budget, CertAlias, StatefulSetParts, container_security_context, env, field_env,
-    resources, secret_env,
+use k8s_openapi::api::core::v1::{
+    Container, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec,
 };
+use serde_json::Value;
+
+use super::certificate::{self, CertAlias};
+use super::pdb::{self, Budget};
+use super::pod::{
+    self, container_port, container_security_context, env, field_env, resources, secret_env,
+};
+use super::statefulset::{self, StatefulSetParts};
+use super::{merge, secret, service};
 use crate::database::{Database, DbKind, DbRef, PlanInput};
 use crate::plan::{Desired, PlanError};
 
@@ -133,7 +138,7 @@ pub fn validate(db: &Singlestore) -> Result<(), PlanError> {
                     "spec.storage is required for a standalone Singlestore when spec.storageType is Durable",
                 ));
             }
-            common::check_reserved_volumes(
+            pod::check_reserved_volumes(
                 spec.pod_template.as_ref(),
                 &RESERVED_VOLUMES,
                 &RESERVED_PATHS,
@@ -156,7 +161,7 @@ pub fn validate(db: &Singlestore) -> Result<(), PlanError> {
                         "spec.topology.{role}.storage is required when spec.storageType is Durable"
                     )));
                 }
-                common::check_reserved_volumes(
+                pod::check_reserved_volumes(
                     node.pod_template.as_ref(),
                     &RESERVED_VOLUMES,
                     &RESERVED_PATHS,
@@ -193,13 +198,13 @@ pub fn plan(
     let license = spec.license_secret.name.clone().unwrap_or_default();
     let mut desired = Desired::default();
     desired
-        .generated
-        .push(common::basic_auth_secret(&r, &auth, n::ROOT_USER));
+        .generated_secrets
+        .push(secret::basic_auth_secret(&r, &auth, n::ROOT_USER));
 
     // Certificates.
     let tls_secret = match &spec.tls {
         Some(tls) if tls.issuer_ref.is_some() => {
-            let dns = common::service_dns_names(&r, &[names::primary_service(&r.name)]);
+            let dns = certificate::service_dns_names(&r, &[names::primary_service(&r.name)]);
             for alias in [
                 CertAlias {
                     alias: "server",
@@ -214,12 +219,11 @@ pub fn plan(
                     ip_addresses: vec![],
                 },
             ] {
-                desired.children.push(common::certificate(&r, tls, &alias)?);
                 desired
-                    .certificate_secrets
-                    .push(common::cert_secret_name(&r, tls, alias.alias));
+                    .certificates
+                    .push(certificate::certificate(&r, tls, &alias)?);
             }
-            Some(common::cert_secret_name(&r, tls, "server"))
+            Some(certificate::cert_secret_name(&r, tls, "server"))
         }
         _ => None,
     };
@@ -307,20 +311,22 @@ pub fn plan(
 
     // Services.
     let templates = spec.service_templates.as_ref();
-    desired.children.push(common::service(
+    desired.services.push(service::service(
         &r,
         &names::primary_service(&r.name),
         &BTreeMap::new(),
-        json!({
-            "type": "ClusterIP",
-            "selector": common::set_selector(&r, &primary_set),
-            "ports": [common::port(n::DB_PORT_NAME, n::DB_PORT), common::port(n::STUDIO_PORT_NAME, n::STUDIO_PORT)],
-        }),
-        common::service_template(templates, ServiceAlias::Primary),
+        service::cluster_ip(
+            statefulset::set_selector(&r, &primary_set),
+            vec![
+                service::port(n::DB_PORT_NAME, n::DB_PORT),
+                service::port(n::STUDIO_PORT_NAME, n::STUDIO_PORT),
+            ],
+        ),
+        service::service_template(templates, ServiceAlias::Primary),
     )?);
-    desired.children.push(common::governing_service(
+    desired.services.push(service::governing_service(
         &r,
-        vec![common::port(n::DB_PORT_NAME, n::DB_PORT)],
+        vec![service::port(n::DB_PORT_NAME, n::DB_PORT)],
     )?);
     if spec.monitor.is_some() {
         let port = spec
@@ -330,10 +336,10 @@ pub fn plan(
             .and_then(Value::as_i64)
             .and_then(|p| i32::try_from(p).ok())
             .unwrap_or(n::EXPORTER_PORT);
-        desired.children.push(common::stats_service(
+        desired.services.push(service::stats_service(
             &r,
             port,
-            common::service_template(templates, ServiceAlias::Stats),
+            service::service_template(templates, ServiceAlias::Stats),
         )?);
     }
 
@@ -349,33 +355,28 @@ pub fn plan(
         .unwrap_or(run_as);
     let ephemeral = spec.storage_type() == StorageType::Ephemeral;
     for role in roles {
-        let selector = common::set_selector(&r, &role.set);
-        let config = common::render_configuration(role.configuration, input.config_sources)?;
+        let selector = statefulset::set_selector(&r, &role.set);
+        let config = secret::render_configuration(role.configuration, input.config_sources)?;
         if let Some(data) = &config {
             desired
-                .children
-                .push(common::config_secret(&r, &role.config_secret, data));
+                .secrets
+                .push(secret::config_secret(&r, &role.config_secret, data));
         }
-        let mut volumes = vec![json!({"name": INIT_SCRIPTS_VOLUME, "emptyDir": {}})];
+        let mut volumes = vec![pod::empty_dir(INIT_SCRIPTS_VOLUME)];
         if ephemeral {
-            volumes.push(json!({"name": names::DATA_VOLUME, "emptyDir": {}}));
+            volumes.push(pod::empty_dir(names::DATA_VOLUME));
         }
         let mut mounts = vec![
-            json!({"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}),
-            json!({"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}),
+            pod::mount(names::DATA_VOLUME, n::DATA_PATH),
+            pod::mount(INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH),
         ];
         if config.is_some() {
-            volumes
-                .push(json!({"name": CONFIG_VOLUME, "secret": {"secretName": role.config_secret}}));
-            mounts.push(
-                json!({"name": CONFIG_VOLUME, "mountPath": n::CONFIG_PATH, "readOnly": true}),
-            );
+            volumes.push(pod::secret_volume(CONFIG_VOLUME, &role.config_secret, None));
+            mounts.push(pod::read_only_mount(CONFIG_VOLUME, n::CONFIG_PATH));
         }
         if let Some(secret) = &tls_secret {
-            volumes.push(
-                json!({"name": TLS_VOLUME, "secret": {"secretName": secret, "defaultMode": 0o440}}),
-            );
-            mounts.push(json!({"name": TLS_VOLUME, "mountPath": n::TLS_PATH, "readOnly": true}));
+            volumes.push(pod::secret_volume(TLS_VOLUME, secret, Some(0o440)));
+            mounts.push(pod::read_only_mount(TLS_VOLUME, n::TLS_PATH));
         }
         let mut db_env = vec![
             secret_env("ROOT_USERNAME", &auth, "username"),
@@ -386,52 +387,63 @@ pub fn plan(
             db_env.push(env("NODE_TYPE", kind));
             db_env.push(env("MASTER_AGGREGATOR", &master_host));
         }
-        let mut containers = vec![json!({
-            "name": n::CONTAINER,
-            "image": role.image,
-            "env": db_env,
-            "ports": [
-                {"name": n::DB_PORT_NAME, "containerPort": n::DB_PORT, "protocol": "TCP"},
-                {"name": n::STUDIO_PORT_NAME, "containerPort": n::STUDIO_PORT, "protocol": "TCP"},
-            ],
-            "resources": resources("600m", "2Gi", "2Gi"),
-            "securityContext": container_security_context(run_as, run_as_group, false),
-            "volumeMounts": mounts,
-        })];
+        let mut containers = vec![Container {
+            name: n::CONTAINER.into(),
+            image: Some(role.image.to_owned()),
+            env: Some(db_env),
+            ports: Some(vec![
+                container_port(n::DB_PORT_NAME, n::DB_PORT),
+                container_port(n::STUDIO_PORT_NAME, n::STUDIO_PORT),
+            ]),
+            resources: Some(resources("600m", "2Gi", "2Gi")),
+            security_context: Some(container_security_context(run_as, run_as_group, false)),
+            volume_mounts: Some(mounts),
+            ..Container::default()
+        }];
         if role.coordinator {
-            containers.push(json!({
-                "name": n::COORDINATOR_CONTAINER,
-                "image": version.coordinator.image,
-                "args": ["run", format!("--db-name={}", r.name), format!("--node-type={}", role.role.unwrap_or_default())],
-                "env": [
+            containers.push(Container {
+                name: n::COORDINATOR_CONTAINER.into(),
+                image: Some(version.coordinator.image.clone()),
+                args: Some(vec![
+                    "run".into(),
+                    format!("--db-name={}", r.name),
+                    format!("--node-type={}", role.role.unwrap_or_default()),
+                ]),
+                env: Some(vec![
                     field_env("POD_NAME", "metadata.name"),
                     field_env("POD_NAMESPACE", "metadata.namespace"),
                     env("GOVERNING_SERVICE", &names::governing_service(&r.name)),
                     secret_env("ROOT_USERNAME", &auth, "username"),
                     secret_env("ROOT_PASSWORD", &auth, "password"),
-                ],
-                "resources": resources("200m", "256Mi", "256Mi"),
-                "securityContext": container_security_context(run_as, run_as_group, false),
-                "volumeMounts": [{"name": names::DATA_VOLUME, "mountPath": n::DATA_PATH}],
-            }));
+                ]),
+                resources: Some(resources("200m", "256Mi", "256Mi")),
+                security_context: Some(container_security_context(run_as, run_as_group, false)),
+                volume_mounts: Some(vec![pod::mount(names::DATA_VOLUME, n::DATA_PATH)]),
+                ..Container::default()
+            });
         }
-        let mut pod_spec = json!({
-            "containers": containers,
-            "volumes": volumes,
-            "securityContext": {"fsGroup": run_as},
-            "topologySpreadConstraints": common::spread_constraints(&selector),
-        });
-        if let Some(init) = &version.init_container {
-            pod_spec["initContainers"] = json!([{
-                "name": n::INIT_CONTAINER,
-                "image": init.image,
-                "resources": resources("200m", "256Mi", "512Mi"),
-                "securityContext": container_security_context(run_as, run_as_group, false),
-                "volumeMounts": [{"name": INIT_SCRIPTS_VOLUME, "mountPath": n::SCRIPTS_PATH}],
-            }]);
-        }
-        let pod_spec = common::merge_pod_spec(pod_spec, role.template)?;
-        let (mut pod_labels, pod_annotations) = common::template_meta(role.template);
+        let pod_spec = PodSpec {
+            init_containers: version.init_container.as_ref().map(|init| {
+                vec![Container {
+                    name: n::INIT_CONTAINER.into(),
+                    image: Some(init.image.clone()),
+                    resources: Some(resources("200m", "256Mi", "512Mi")),
+                    security_context: Some(container_security_context(run_as, run_as_group, false)),
+                    volume_mounts: Some(vec![pod::mount(INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH)]),
+                    ..Container::default()
+                }]
+            }),
+            containers,
+            volumes: Some(volumes),
+            security_context: Some(PodSecurityContext {
+                fs_group: Some(run_as),
+                ..PodSecurityContext::default()
+            }),
+            topology_spread_constraints: Some(pod::spread_constraints(&selector)),
+            ..PodSpec::default()
+        };
+        let pod_spec = merge::merge_pod_spec(pod_spec, role.template)?;
+        let (mut pod_labels, pod_annotations) = pod::template_meta(role.template);
         if let Some(kind) = role.role {
             pod_labels
                 .entry("kubedb.com/node-type".into())
@@ -439,10 +451,10 @@ pub fn plan(
         }
         let controller = role.template.and_then(|t| t.controller.as_ref());
         let claim = match (role.storage, ephemeral) {
-            (Some(storage), false) => Some(common::claim_template(&r, storage)?),
+            (Some(storage), false) => Some(pod::claim_template(&r, storage.clone())),
             _ => None,
         };
-        desired.children.push(common::stateful_set(
+        desired.stateful_sets.push(statefulset::stateful_set(
             &r,
             StatefulSetParts {
                 name: &role.set,
@@ -460,7 +472,7 @@ pub fn plan(
                     .unwrap_or_default(),
             },
         ));
-        desired.children.push(common::pdb(
+        desired.pdbs.push(pdb::pdb(
             &r,
             &role.set,
             &selector,

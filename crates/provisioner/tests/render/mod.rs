@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use provisioner::plan::{ChildKind, Desired};
+use provisioner::plan::Desired;
 use serde_json::{Value, json};
 
 /// The plan as one JSON document: every applied child by `Kind/name`, the order of the children
@@ -11,27 +11,20 @@ use serde_json::{Value, json};
 pub fn desired(desired: &Desired) -> Value {
     let mut children = BTreeMap::new();
     let mut order: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for kind in ChildKind::ALL {
-        for child in desired.of(kind) {
-            children.insert(
-                format!("{}/{}", kind.kind(), child.name),
-                child.body.clone(),
-            );
-            order
-                .entry(kind.kind())
-                .or_default()
-                .push(child.name.clone());
-        }
+    for child in desired.rendered().expect("children render as JSON") {
+        let kind = child.kind.kind();
+        children.insert(format!("{kind}/{}", child.name), child.body);
+        order.entry(kind).or_default().push(child.name);
     }
     let generated: Vec<Value> = desired
-        .generated
+        .generated_secrets
         .iter()
         .map(|g| {
             json!({"name": g.name, "type": g.type_, "fixed": g.fixed, "randomKeys": g.random_keys,
                    "metadata": g.metadata})
         })
         .collect();
-    let mut certificate_secrets = desired.certificate_secrets.clone();
+    let mut certificate_secrets = desired.certificate_secrets();
     certificate_secrets.sort();
     json!({
         "children": children,

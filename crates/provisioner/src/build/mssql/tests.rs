@@ -47,7 +47,16 @@ fn plan_of(db: &MSSQLServer) -> Desired {
 }
 
 fn names_of(desired: &Desired, kind: crate::plan::ChildKind) -> Vec<String> {
-    let mut names: Vec<String> = desired.names(kind).into_iter().map(str::to_owned).collect();
+    let mut names: Vec<String> = desired
+        .rendered()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.name)
+        .collect();
+    if kind == crate::plan::ChildKind::Secret {
+        names.extend(desired.generated_secrets.iter().map(|g| g.name.clone()));
+    }
     names.sort();
     names
 }
@@ -88,18 +97,24 @@ fn children_per_topology() {
     }
 }
 
-fn statefulset<'a>(desired: &'a Desired, name: &str) -> &'a Value {
-    &desired
-        .of(crate::plan::ChildKind::StatefulSet)
-        .find(|c| c.name == name)
+/// The rendered child of `kind` named `name`.
+fn child(desired: &Desired, kind: crate::plan::ChildKind, name: &str) -> crate::plan::Child {
+    desired
+        .rendered()
         .unwrap()
-        .body
+        .into_iter()
+        .find(|c| c.kind == kind && c.name == name)
+        .unwrap()
+}
+
+fn statefulset(desired: &Desired, name: &str) -> Value {
+    child(desired, crate::plan::ChildKind::StatefulSet, name).body
 }
 
 #[test]
 fn availability_group_statefulset() {
     let desired = plan_of(&db(ag(3)));
-    let sts = statefulset(&desired, "ms");
+    let sts = &statefulset(&desired, "ms");
     assert_eq!(sts["spec"]["updateStrategy"]["type"], "OnDelete");
     assert_eq!(sts["spec"]["replicas"], 3);
     assert_eq!(sts["spec"]["serviceName"], "ms-pods");
@@ -211,7 +226,7 @@ fn availability_group_statefulset() {
 #[test]
 fn arbiter_and_budgets() {
     let desired = plan_of(&db(ag(2)));
-    let arbiter = statefulset(&desired, "ms-arbiter");
+    let arbiter = &statefulset(&desired, "ms-arbiter");
     assert_eq!(arbiter["spec"]["replicas"], 1);
     let containers = arbiter["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -241,7 +256,7 @@ fn arbiter_and_budgets() {
 #[test]
 fn ephemeral_uses_empty_dir() {
     let desired = plan_of(&db(json!({"storageType": "Ephemeral"})));
-    let sts = statefulset(&desired, "ms");
+    let sts = &statefulset(&desired, "ms");
     assert!(sts["spec"].get("volumeClaimTemplates").is_none());
     let volumes = sts["spec"]["template"]["spec"]["volumes"]
         .as_array()
@@ -258,28 +273,19 @@ fn monitoring_and_configuration() {
     let mut spec = json!({"monitor": {"agent": "prometheus.io/operator"}, "configuration": {"inline": {"mssql.conf": "[memory]\nmemorylimitmb = 2048\n"}}});
     spec["serviceTemplates"] = json!([{"alias": "primary", "spec": {"type": "NodePort"}}]);
     let desired = plan_of(&db(spec));
-    let stats = desired
-        .of(crate::plan::ChildKind::Service)
-        .find(|c| c.name == "ms-stats")
-        .unwrap();
+    let stats = child(&desired, crate::plan::ChildKind::Service, "ms-stats");
     assert_eq!(stats.body["metadata"]["labels"]["kubedb.com/role"], "stats");
     assert_eq!(stats.body["spec"]["ports"][0]["port"], 9399);
-    let primary = desired
-        .of(crate::plan::ChildKind::Service)
-        .find(|c| c.name == "ms")
-        .unwrap();
+    let primary = child(&desired, crate::plan::ChildKind::Service, "ms");
     assert_eq!(primary.body["spec"]["type"], "NodePort");
-    let config = desired
-        .of(crate::plan::ChildKind::Secret)
-        .find(|c| c.name == "ms-123456")
-        .unwrap();
+    let config = child(&desired, crate::plan::ChildKind::Secret, "ms-123456");
     assert!(
         config.body["stringData"]["mssql.conf"]
             .as_str()
             .unwrap()
             .contains("memorylimitmb")
     );
-    let sts = statefulset(&desired, "ms");
+    let sts = &statefulset(&desired, "ms");
     let names: Vec<&str> = sts["spec"]["template"]["spec"]["containers"]
         .as_array()
         .unwrap()

@@ -39,8 +39,11 @@ fn plan_of(db: &Singlestore) -> Desired {
 
 fn sets(desired: &Desired) -> Vec<(String, Value)> {
     desired
-        .of(crate::plan::ChildKind::StatefulSet)
-        .map(|c| (c.name.clone(), c.body.clone()))
+        .rendered()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == crate::plan::ChildKind::StatefulSet)
+        .map(|c| (c.name, c.body))
         .collect()
 }
 
@@ -71,9 +74,9 @@ fn standalone_uses_cluster_in_a_box() {
     );
     assert_eq!(containers[0]["securityContext"]["runAsUser"], 999);
     assert_eq!(containers[0]["securityContext"]["runAsGroup"], 998);
-    assert_eq!(desired.generated[0].name, "sdb-auth");
-    assert_eq!(desired.generated[0].fixed["username"], "root");
-    assert!(desired.certificate_secrets.is_empty());
+    assert_eq!(desired.generated_secrets[0].name, "sdb-auth");
+    assert_eq!(desired.generated_secrets[0].fixed["username"], "root");
+    assert!(desired.certificate_secrets().is_empty());
 }
 
 #[test]
@@ -108,18 +111,24 @@ fn topology_with_suffix_and_tls() {
     assert!(mounts.iter().any(|m| m["mountPath"] == "/etc/memsql/certs"));
     assert_eq!(sets[1].1["spec"]["replicas"], 3);
     let primary = desired
-        .of(crate::plan::ChildKind::Service)
-        .find(|c| c.name == "sdb")
+        .rendered()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind == crate::plan::ChildKind::Service && c.name == "sdb")
         .unwrap();
     assert_eq!(
         primary.body["spec"]["selector"]["kubedb.com/petset"],
         "sdb-x-aggregator"
     );
     assert_eq!(
-        desired.certificate_secrets,
+        desired.certificate_secrets(),
         ["sdb-server-cert", "sdb-client-cert"]
     );
-    let pdbs: Vec<&str> = desired.names(crate::plan::ChildKind::PodDisruptionBudget);
+    let pdbs: Vec<&str> = desired
+        .pdbs
+        .iter()
+        .map(crate::plan::ChildObject::child_name)
+        .collect();
     assert_eq!(pdbs, ["sdb-x-aggregator", "sdb-leaf"]);
 }
 
