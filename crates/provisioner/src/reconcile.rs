@@ -31,7 +31,7 @@ use crate::health::{self, Engine, ProbeSettings, SqlTarget};
 use crate::health_check::{SqlProbes, pod_health, role_holder};
 use crate::metrics::Metrics;
 use crate::plan::{Changes, ChildKind, Desired};
-use crate::status::{self, Blocker, Health, Observation, SetReadiness};
+use crate::status::{self, AgObservation, Blocker, Health, Observation, SetReadiness};
 
 /// How often a blocked database is looked at again.
 pub const BLOCKED_RECHECK: Duration = Duration::from_secs(10);
@@ -417,9 +417,10 @@ async fn reconcile_inner<K: Database>(
                 .any(|s| s.meta().name.as_deref() == Some(name))
         });
     let primary_sets = db.primary_sets();
-    let ag_primary = db
-        .tracks_ag_primary()
-        .then(|| role_holder(&children.pods, &primary_sets, names::ROLE_PRIMARY));
+    let ag = db.tracks_ag_primary().then(|| AgObservation {
+        name: names::mssql::availability_group(&r.name),
+        primary: role_holder(&children.pods, &primary_sets, names::ROLE_PRIMARY),
+    });
     let health = if plan.is_ok() && provisioning_started && !halted {
         check_health(ctx, db, &r, &children.pods, &primary_sets, slot).await?
     } else {
@@ -434,8 +435,7 @@ async fn reconcile_inner<K: Database>(
         provisioning_started: provisioning_started && plan.is_ok(),
         halted: halted && plan.is_ok(),
         sets,
-        ag_primary,
-        ag_name: names::mssql::availability_group(&r.name),
+        ag,
         health,
         deletion_blocked: None,
     };

@@ -56,6 +56,15 @@ pub struct Health {
     pub message: String,
 }
 
+/// An MSSQL availability group as observed by the reconciler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgObservation {
+    /// AG name (for the `AGPrimaryReplicaReady` message).
+    pub name: String,
+    /// The pod carrying `kubedb.com/role=primary`, if any.
+    pub primary: Option<String>,
+}
+
 /// Everything the status depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
@@ -75,14 +84,36 @@ pub struct Observation {
     pub halted: bool,
     /// Readiness of every desired StatefulSet.
     pub sets: Vec<SetReadiness>,
-    /// MSSQL AG: the pod carrying `kubedb.com/role=primary`, if any (`None` when not an AG).
-    pub ag_primary: Option<Option<String>>,
-    /// AG name (for the `AGPrimaryReplicaReady` message).
-    pub ag_name: String,
+    /// The availability group, for a database that tracks an AG primary
+    /// ([`crate::database::Database::tracks_ag_primary`]); `None` for every other database.
+    pub ag: Option<AgObservation>,
     /// Health check result.
     pub health: Health,
     /// The deletion-refused message, when the object is being deleted under DoNotTerminate.
     pub deletion_blocked: Option<String>,
+}
+
+/// What one step of the status computation does to one condition.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    /// Set this condition ([`set_condition`]: an unchanged one keeps its transition time).
+    Set(Condition),
+    /// Remove the condition of this type.
+    Remove(&'static str),
+    /// Leave the conditions as they are.
+    Keep,
+}
+
+fn apply(conditions: &mut Vec<Condition>, change: Change) {
+    match change {
+        Change::Set(condition) => {
+            set_condition(conditions, condition);
+        }
+        Change::Remove(type_) => {
+            remove_condition(conditions, type_);
+        }
+        Change::Keep => {}
+    }
 }
 
 fn cond(
@@ -126,246 +157,33 @@ pub fn replica_message(sets: &[SetReadiness]) -> (bool, String) {
 pub fn compute_conditions(current: &[Condition], obs: &Observation, now: &Time) -> Vec<Condition> {
     let mut conditions = current.to_vec();
     let g = obs.generation;
-    let kind = obs.kind.as_str();
-
-    // The Paused handshake: acknowledge a request.
-    if let Some(paused) = get_condition(current, db_types::PAUSED)
-        && paused.status == ConditionStatus::Unknown
-    {
-        let mut ack = paused.clone();
-        ack.status = ConditionStatus::True;
-        ack.last_transition_time = now.clone();
-        set_condition(&mut conditions, ack);
-    }
-
-    match &obs.deletion_blocked {
-        Some(message) => {
-            set_condition(
-                &mut conditions,
-                cond(
-                    DELETION_BLOCKED,
-                    ConditionStatus::True,
-                    REASON_DO_NOT_TERMINATE,
-                    message.clone(),
-                    g,
-                    now,
-                ),
-            );
-        }
-        None => {
-            remove_condition(&mut conditions, DELETION_BLOCKED);
-        }
-    }
-
-    match &obs.blocker {
-        Some(b) => {
-            set_condition(
-                &mut conditions,
-                cond(
-                    PROVISIONING_BLOCKED,
-                    ConditionStatus::True,
-                    &b.reason,
-                    b.message.clone(),
-                    g,
-                    now,
-                ),
-            );
-        }
-        None => {
-            remove_condition(&mut conditions, PROVISIONING_BLOCKED);
-        }
-    }
-
-    match &obs.missing_certificates {
-        None => {
-            remove_condition(&mut conditions, CERTIFICATES_ISSUED);
-        }
-        Some(missing) if missing.is_empty() => {
-            set_condition(
-                &mut conditions,
-                cond(
-                    CERTIFICATES_ISSUED,
-                    ConditionStatus::True,
-                    REASON_CERTIFICATES_ISSUED,
-                    "All TLS certificates are issued.".into(),
-                    g,
-                    now,
-                ),
-            );
-        }
-        Some(missing) => {
-            let message = format!(
-                "waiting for cert-manager to issue the secret {} (Certificate of the same name)",
-                missing.join(", ")
-            );
-            set_condition(
-                &mut conditions,
-                cond(
-                    CERTIFICATES_ISSUED,
-                    ConditionStatus::False,
-                    REASON_WAITING_FOR_CERTIFICATE,
-                    message,
-                    g,
-                    now,
-                ),
-            );
-        }
-    }
-
-    if obs.provisioning_started {
-        set_condition(
-            &mut conditions,
-            cond(
-                db_types::PROVISIONING_STARTED,
-                ConditionStatus::True,
-                db_reasons::DATABASE_PROVISIONING_STARTED_SUCCESSFULLY,
-                format!(
-                    "The KubeDB operator has started the provisioning of {kind}: {}",
-                    obs.key
-                ),
-                g,
-                now,
-            ),
-        );
-    }
-
-    if obs.halted {
-        set_condition(
-            &mut conditions,
-            cond(
-                db_types::HALTED,
-                ConditionStatus::True,
-                db_reasons::DATABASE_HALTED_SUCCESSFULLY,
-                format!(
-                    "{kind} {} is halted: every child except the PVCs and secrets was removed",
-                    obs.key
-                ),
-                g,
-                now,
-            ),
-        );
+    apply(&mut conditions, acknowledge_pause(current, now));
+    apply(
+        &mut conditions,
+        deletion_blocked(obs.deletion_blocked.as_deref(), g, now),
+    );
+    apply(
+        &mut conditions,
+        provisioning_blocked(obs.blocker.as_ref(), g, now),
+    );
+    apply(
+        &mut conditions,
+        certificates_issued(obs.missing_certificates.as_deref(), g, now),
+    );
+    apply(&mut conditions, provisioning_started(obs, now));
+    apply(&mut conditions, halted(obs, now));
+    // Halted, not yet started or blocked: readiness is left as it was.
+    if obs.halted || !obs.provisioning_started || obs.blocker.is_some() {
         return conditions;
     }
-    remove_condition(&mut conditions, db_types::HALTED);
-    if !obs.provisioning_started || obs.blocker.is_some() {
-        return conditions;
-    }
-
-    let (replicas_ready, replica_msg) = replica_message(&obs.sets);
-    set_condition(
-        &mut conditions,
-        if replicas_ready {
-            cond(
-                db_types::REPLICA_READY,
-                ConditionStatus::True,
-                db_reasons::ALL_REPLICAS_READY,
-                replica_msg.clone(),
-                g,
-                now,
-            )
-        } else {
-            cond(
-                db_types::REPLICA_READY,
-                ConditionStatus::False,
-                db_reasons::SOME_REPLICAS_NOT_READY,
-                replica_msg.clone(),
-                g,
-                now,
-            )
-        },
-    );
-
-    if let Some(Some(_primary)) = &obs.ag_primary
-        && !get_condition(&conditions, db_types::AG_PRIMARY_REPLICA_READY)
-            .is_some_and(Condition::is_true)
-    {
-        set_condition(
-            &mut conditions,
-            cond(
-                db_types::AG_PRIMARY_REPLICA_READY,
-                ConditionStatus::True,
-                db_reasons::AVAILABILITY_GROUP_CREATED_IN_PRIMARY,
-                format!(
-                    "Availability group {} is created on the primary replica",
-                    obs.ag_name
-                ),
-                g,
-                now,
-            ),
-        );
-    }
-
-    set_condition(
-        &mut conditions,
-        if obs.health.accepting {
-            cond(
-                db_types::ACCEPTING_CONNECTION,
-                ConditionStatus::True,
-                db_reasons::DATABASE_ACCEPTING_CONNECTION_REQUEST,
-                format!("{kind} {} is accepting connection requests", obs.key),
-                g,
-                now,
-            )
-        } else {
-            cond(
-                db_types::ACCEPTING_CONNECTION,
-                ConditionStatus::False,
-                db_reasons::DATABASE_NOT_ACCEPTING_CONNECTION_REQUEST,
-                format!(
-                    "{kind} {} is not accepting connection requests: {}",
-                    obs.key, obs.health.message
-                ),
-                g,
-                now,
-            )
-        },
-    );
-
-    let ready = replicas_ready && obs.health.accepting && obs.health.ready;
-    let not_ready_message = if !replicas_ready {
-        replica_msg
-    } else {
-        obs.health.message.clone()
-    };
-    set_condition(
-        &mut conditions,
-        if ready {
-            cond(
-                db_types::READY,
-                ConditionStatus::True,
-                db_reasons::READINESS_CHECK_SUCCEEDED,
-                format!("{kind} {} passes the readiness checks", obs.key),
-                g,
-                now,
-            )
-        } else {
-            cond(
-                db_types::READY,
-                ConditionStatus::False,
-                db_reasons::READINESS_CHECK_FAILED,
-                format!(
-                    "{kind} {} fails the readiness checks: {not_ready_message}",
-                    obs.key
-                ),
-                g,
-                now,
-            )
-        },
-    );
-
-    if ready && !get_condition(&conditions, db_types::PROVISIONED).is_some_and(Condition::is_true) {
-        set_condition(
-            &mut conditions,
-            cond(
-                db_types::PROVISIONED,
-                ConditionStatus::True,
-                db_reasons::DATABASE_SUCCESSFULLY_PROVISIONED,
-                format!("{kind} {} is successfully provisioned", obs.key),
-                g,
-                now,
-            ),
-        );
-    }
+    apply(&mut conditions, replica_ready(&obs.sets, g, now));
+    let change = ag_primary_ready(&conditions, obs.ag.as_ref(), g, now);
+    apply(&mut conditions, change);
+    apply(&mut conditions, accepting_connection(obs, now));
+    let readiness = readiness(&obs.sets, &obs.health);
+    apply(&mut conditions, ready(&readiness, obs, now));
+    let change = provisioned(readiness.is_ok(), &conditions, obs, now);
+    apply(&mut conditions, change);
     conditions
 }
 
@@ -378,33 +196,259 @@ pub fn deletion_conditions(
     now: &Time,
 ) -> Vec<Condition> {
     let mut conditions = current.to_vec();
-    if let Some(paused) = get_condition(current, db_types::PAUSED)
-        && paused.status == ConditionStatus::Unknown
-    {
-        let mut ack = paused.clone();
-        ack.status = ConditionStatus::True;
-        ack.last_transition_time = now.clone();
-        set_condition(&mut conditions, ack);
-    }
-    match blocked {
-        Some(message) => {
-            set_condition(
-                &mut conditions,
-                cond(
-                    DELETION_BLOCKED,
-                    ConditionStatus::True,
-                    REASON_DO_NOT_TERMINATE,
-                    message,
-                    generation,
-                    now,
-                ),
-            );
-        }
-        None => {
-            remove_condition(&mut conditions, DELETION_BLOCKED);
-        }
-    }
+    apply(&mut conditions, acknowledge_pause(current, now));
+    apply(
+        &mut conditions,
+        deletion_blocked(blocked.as_deref(), generation, now),
+    );
     conditions
+}
+
+/// The Paused handshake: a requested pause (`Paused` Unknown) is acknowledged by turning it
+/// True, stamped `now`, with its reason and message kept. The provisioner never removes it.
+fn acknowledge_pause(current: &[Condition], now: &Time) -> Change {
+    match get_condition(current, db_types::PAUSED) {
+        Some(paused) if paused.status == ConditionStatus::Unknown => {
+            let mut ack = paused.clone();
+            ack.status = ConditionStatus::True;
+            ack.last_transition_time = now.clone();
+            Change::Set(ack)
+        }
+        _ => Change::Keep,
+    }
+}
+
+/// [`DELETION_BLOCKED`] True with the refusal message while a deletion is refused; absent
+/// otherwise.
+fn deletion_blocked(message: Option<&str>, generation: i64, now: &Time) -> Change {
+    match message {
+        Some(message) => Change::Set(cond(
+            DELETION_BLOCKED,
+            ConditionStatus::True,
+            REASON_DO_NOT_TERMINATE,
+            message.to_owned(),
+            generation,
+            now,
+        )),
+        None => Change::Remove(DELETION_BLOCKED),
+    }
+}
+
+/// [`PROVISIONING_BLOCKED`] True with the blocker's reason and message; absent without one.
+fn provisioning_blocked(blocker: Option<&Blocker>, generation: i64, now: &Time) -> Change {
+    match blocker {
+        Some(b) => Change::Set(cond(
+            PROVISIONING_BLOCKED,
+            ConditionStatus::True,
+            &b.reason,
+            b.message.clone(),
+            generation,
+            now,
+        )),
+        None => Change::Remove(PROVISIONING_BLOCKED),
+    }
+}
+
+/// [`CERTIFICATES_ISSUED`]: absent without TLS, True when nothing is missing, False naming the
+/// missing secrets otherwise.
+fn certificates_issued(missing: Option<&[String]>, generation: i64, now: &Time) -> Change {
+    match missing {
+        None => Change::Remove(CERTIFICATES_ISSUED),
+        Some([]) => Change::Set(cond(
+            CERTIFICATES_ISSUED,
+            ConditionStatus::True,
+            REASON_CERTIFICATES_ISSUED,
+            "All TLS certificates are issued.".into(),
+            generation,
+            now,
+        )),
+        Some(missing) => Change::Set(cond(
+            CERTIFICATES_ISSUED,
+            ConditionStatus::False,
+            REASON_WAITING_FOR_CERTIFICATE,
+            format!(
+                "waiting for cert-manager to issue the secret {} (Certificate of the same name)",
+                missing.join(", ")
+            ),
+            generation,
+            now,
+        )),
+    }
+}
+
+/// `ProvisioningStarted` True once the children exist; never removed.
+fn provisioning_started(obs: &Observation, now: &Time) -> Change {
+    if !obs.provisioning_started {
+        return Change::Keep;
+    }
+    Change::Set(cond(
+        db_types::PROVISIONING_STARTED,
+        ConditionStatus::True,
+        db_reasons::DATABASE_PROVISIONING_STARTED_SUCCESSFULLY,
+        format!(
+            "The KubeDB operator has started the provisioning of {}: {}",
+            obs.kind.as_str(),
+            obs.key
+        ),
+        obs.generation,
+        now,
+    ))
+}
+
+/// `Halted` True while `spec.halted`; absent otherwise.
+fn halted(obs: &Observation, now: &Time) -> Change {
+    if !obs.halted {
+        return Change::Remove(db_types::HALTED);
+    }
+    Change::Set(cond(
+        db_types::HALTED,
+        ConditionStatus::True,
+        db_reasons::DATABASE_HALTED_SUCCESSFULLY,
+        format!(
+            "{} {} is halted: every child except the PVCs and secrets was removed",
+            obs.kind.as_str(),
+            obs.key
+        ),
+        obs.generation,
+        now,
+    ))
+}
+
+/// `ReplicaReady` from the StatefulSets' readiness ([`replica_message`]).
+fn replica_ready(sets: &[SetReadiness], generation: i64, now: &Time) -> Change {
+    let (all_ready, message) = replica_message(sets);
+    Change::Set(if all_ready {
+        cond(
+            db_types::REPLICA_READY,
+            ConditionStatus::True,
+            db_reasons::ALL_REPLICAS_READY,
+            message,
+            generation,
+            now,
+        )
+    } else {
+        cond(
+            db_types::REPLICA_READY,
+            ConditionStatus::False,
+            db_reasons::SOME_REPLICAS_NOT_READY,
+            message,
+            generation,
+            now,
+        )
+    })
+}
+
+/// `AGPrimaryReplicaReady` True once an availability group has a primary; latched: never turned
+/// back (nor rewritten) once True, and never set for a database that is not an AG.
+fn ag_primary_ready(
+    conditions: &[Condition],
+    ag: Option<&AgObservation>,
+    generation: i64,
+    now: &Time,
+) -> Change {
+    let Some(ag) = ag else {
+        return Change::Keep;
+    };
+    if ag.primary.is_none()
+        || get_condition(conditions, db_types::AG_PRIMARY_REPLICA_READY)
+            .is_some_and(Condition::is_true)
+    {
+        return Change::Keep;
+    }
+    Change::Set(cond(
+        db_types::AG_PRIMARY_REPLICA_READY,
+        ConditionStatus::True,
+        db_reasons::AVAILABILITY_GROUP_CREATED_IN_PRIMARY,
+        format!(
+            "Availability group {} is created on the primary replica",
+            ag.name
+        ),
+        generation,
+        now,
+    ))
+}
+
+/// `AcceptingConnection` from the health check.
+fn accepting_connection(obs: &Observation, now: &Time) -> Change {
+    let kind = obs.kind.as_str();
+    Change::Set(if obs.health.accepting {
+        cond(
+            db_types::ACCEPTING_CONNECTION,
+            ConditionStatus::True,
+            db_reasons::DATABASE_ACCEPTING_CONNECTION_REQUEST,
+            format!("{kind} {} is accepting connection requests", obs.key),
+            obs.generation,
+            now,
+        )
+    } else {
+        cond(
+            db_types::ACCEPTING_CONNECTION,
+            ConditionStatus::False,
+            db_reasons::DATABASE_NOT_ACCEPTING_CONNECTION_REQUEST,
+            format!(
+                "{kind} {} is not accepting connection requests: {}",
+                obs.key, obs.health.message
+            ),
+            obs.generation,
+            now,
+        )
+    })
+}
+
+/// Whether the database is ready: every replica ready, accepting connections and passing the
+/// read (and write) checks; otherwise why not (the replicas first, then the health message).
+fn readiness(sets: &[SetReadiness], health: &Health) -> Result<(), String> {
+    let (replicas_ready, replica_msg) = replica_message(sets);
+    if !replicas_ready {
+        Err(replica_msg)
+    } else if health.accepting && health.ready {
+        Ok(())
+    } else {
+        Err(health.message.clone())
+    }
+}
+
+/// `Ready` from [`readiness`].
+fn ready(readiness: &Result<(), String>, obs: &Observation, now: &Time) -> Change {
+    let kind = obs.kind.as_str();
+    Change::Set(match readiness {
+        Ok(()) => cond(
+            db_types::READY,
+            ConditionStatus::True,
+            db_reasons::READINESS_CHECK_SUCCEEDED,
+            format!("{kind} {} passes the readiness checks", obs.key),
+            obs.generation,
+            now,
+        ),
+        Err(why) => cond(
+            db_types::READY,
+            ConditionStatus::False,
+            db_reasons::READINESS_CHECK_FAILED,
+            format!("{kind} {} fails the readiness checks: {why}", obs.key),
+            obs.generation,
+            now,
+        ),
+    })
+}
+
+/// `Provisioned` True the first time the database is ready; latched: never turned back (nor
+/// rewritten) once True.
+fn provisioned(ready: bool, conditions: &[Condition], obs: &Observation, now: &Time) -> Change {
+    if !ready || get_condition(conditions, db_types::PROVISIONED).is_some_and(Condition::is_true) {
+        return Change::Keep;
+    }
+    Change::Set(cond(
+        db_types::PROVISIONED,
+        ConditionStatus::True,
+        db_reasons::DATABASE_SUCCESSFULLY_PROVISIONED,
+        format!(
+            "{} {} is successfully provisioned",
+            obs.kind.as_str(),
+            obs.key
+        ),
+        obs.generation,
+        now,
+    ))
 }
 
 /// The phase of `conditions` (the api crate's calculator).
