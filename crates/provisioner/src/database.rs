@@ -153,8 +153,11 @@ pub trait Database:
     fn sql_endpoint(&self) -> (String, u16);
     /// Names of the StatefulSets whose pods serve the primary endpoint.
     fn primary_sets(&self) -> Vec<String>;
-    /// Whether an AG primary role is tracked (`AGPrimaryReplicaReady`).
-    fn tracks_ag_primary(&self) -> bool;
+    /// The availability group whose primary is tracked (`AGPrimaryReplicaReady`, the pod
+    /// labelled primary behind the primary service), if the database is one.
+    fn availability_group(&self) -> Option<String>;
+    /// The SQL dialect and topology the `--health-check=sql` probe talks to.
+    fn sql_engine(&self) -> crate::health::Engine;
     /// Builds every child this database should have. Pure.
     fn plan(&self, input: &PlanInput<'_, Self::Version>) -> Result<Desired, PlanError>;
 }

@@ -51,6 +51,17 @@ impl ChildKind {
         }
     }
 
+    /// What happens to the children of this kind when the database is deleted.
+    pub fn on_deletion(self) -> OnDeletion {
+        match self {
+            Self::StatefulSet | Self::Service | Self::PodDisruptionBudget | Self::Certificate => {
+                OnDeletion::Delete
+            }
+            // Credentials a user may still need to read the data the PVCs keep.
+            Self::Secret => OnDeletion::KeptUnlessWipeOut,
+        }
+    }
+
     /// Kind as spelled in the API.
     pub fn kind(self) -> &'static str {
         match self {
@@ -61,6 +72,17 @@ impl ChildKind {
             Self::Certificate => "Certificate",
         }
     }
+}
+
+/// What the deletion of a database does with a kind of child (in the reverse of
+/// [`ChildKind::ALL`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDeletion {
+    /// The owned children are deleted.
+    Delete,
+    /// `deletionPolicy: WipeOut` deletes every labelled one; other policies orphan the owned ones
+    /// so that garbage collection keeps them.
+    KeptUnlessWipeOut,
 }
 
 /// One child rendered as JSON, ready to compare with the live object and to server-side apply.
@@ -108,6 +130,12 @@ child_object!(Secret, ChildKind::Secret);
 child_object!(PodDisruptionBudget, ChildKind::PodDisruptionBudget);
 child_object!(Certificate, ChildKind::Certificate);
 
+/// Something that looks at the children of a [`Desired`], kind by kind ([`Desired::visit`]).
+pub trait KindVisitor {
+    /// Called once per kind of child, with the children of that kind.
+    fn visit<T: ChildObject>(&mut self, items: &[T]);
+}
+
 /// A secret with random credentials, created once when missing and never changed afterwards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratedSecret {
@@ -146,18 +174,10 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// Every applied child as JSON, in the order they are applied ([`ChildKind::ALL`]: secrets
-    /// and certificates before the pods that mount them).
-    pub fn rendered(&self) -> Result<Vec<Child>, serde_json::Error> {
-        fn render<T: ChildObject>(
-            out: &mut Vec<Child>,
-            items: &[T],
-        ) -> Result<(), serde_json::Error> {
-            for item in items {
-                out.push(item.render()?);
-            }
-            Ok(())
-        }
+    /// Calls `visitor` with the children of each kind, in the order they are applied
+    /// ([`ChildKind::ALL`]: secrets and certificates before the pods that mount them). The one
+    /// place that lists the kinds of children: the destructuring has no `..`.
+    pub fn visit(&self, visitor: &mut impl KindVisitor) {
         let Desired {
             secrets,
             generated_secrets: _,
@@ -166,13 +186,34 @@ impl Desired {
             stateful_sets,
             pdbs,
         } = self;
-        let mut out = Vec::new();
-        render(&mut out, secrets)?;
-        render(&mut out, certificates)?;
-        render(&mut out, services)?;
-        render(&mut out, stateful_sets)?;
-        render(&mut out, pdbs)?;
-        Ok(out)
+        visitor.visit(secrets);
+        visitor.visit(certificates);
+        visitor.visit(services);
+        visitor.visit(stateful_sets);
+        visitor.visit(pdbs);
+    }
+
+    /// Every applied child as JSON, in the order they are applied.
+    pub fn rendered(&self) -> Result<Vec<Child>, serde_json::Error> {
+        struct Render(Result<Vec<Child>, serde_json::Error>);
+        impl KindVisitor for Render {
+            fn visit<T: ChildObject>(&mut self, items: &[T]) {
+                if let Ok(out) = &mut self.0 {
+                    for item in items {
+                        match item.render() {
+                            Ok(child) => out.push(child),
+                            Err(e) => {
+                                self.0 = Err(e);
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut render = Render(Ok(Vec::new()));
+        self.visit(&mut render);
+        render.0
     }
 
     /// The secrets cert-manager issues the Certificates into (the pods mount them).
@@ -382,6 +423,32 @@ mod tests {
 
     fn body<T: ChildObject>(object: &T) -> Value {
         object.render().unwrap().body
+    }
+
+    #[test]
+    fn all_lists_every_kind_of_desired_in_apply_order() {
+        struct Kinds(Vec<ChildKind>);
+        impl KindVisitor for Kinds {
+            fn visit<T: ChildObject>(&mut self, _: &[T]) {
+                self.0.push(T::KIND);
+            }
+        }
+        let mut kinds = Kinds(Vec::new());
+        Desired::default().visit(&mut kinds);
+        assert_eq!(kinds.0, ChildKind::ALL);
+        let deleted: Vec<ChildKind> = ChildKind::ALL
+            .into_iter()
+            .filter(|k| k.on_deletion() == OnDeletion::Delete)
+            .collect();
+        assert_eq!(
+            deleted,
+            [
+                ChildKind::Certificate,
+                ChildKind::Service,
+                ChildKind::StatefulSet,
+                ChildKind::PodDisruptionBudget
+            ]
+        );
     }
 
     #[test]

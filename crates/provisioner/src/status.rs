@@ -85,7 +85,7 @@ pub struct Observation {
     /// Readiness of every desired StatefulSet.
     pub sets: Vec<SetReadiness>,
     /// The availability group, for a database that tracks an AG primary
-    /// ([`crate::database::Database::tracks_ag_primary`]); `None` for every other database.
+    /// ([`crate::database::Database::availability_group`]); `None` for every other database.
     pub ag: Option<AgObservation>,
     /// Health check result.
     pub health: Health,

@@ -108,8 +108,13 @@ impl Database for MSSQLServer {
     fn primary_sets(&self) -> Vec<String> {
         vec![n::petset(&self.metadata.name.clone().unwrap_or_default())]
     }
-    fn tracks_ag_primary(&self) -> bool {
-        self.spec.is_availability_group()
+    fn availability_group(&self) -> Option<String> {
+        self.spec
+            .is_availability_group()
+            .then(|| n::availability_group(&self.metadata.name.clone().unwrap_or_default()))
+    }
+    fn sql_engine(&self) -> crate::health::Engine {
+        crate::health::Engine::SqlServer
     }
     fn plan(&self, input: &PlanInput<'_, MSSQLServerVersion>) -> Result<Desired, PlanError> {
         plan(self, input)

@@ -105,8 +105,13 @@ impl Database for Singlestore {
             Some(t) => vec![n::aggregator_petset(&name, suffix(t.aggregator.as_ref()))],
         }
     }
-    fn tracks_ag_primary(&self) -> bool {
-        false
+    fn availability_group(&self) -> Option<String> {
+        None
+    }
+    fn sql_engine(&self) -> crate::health::Engine {
+        crate::health::Engine::SingleStore {
+            cluster: self.spec.topology.is_some(),
+        }
     }
     fn plan(&self, input: &PlanInput<'_, SinglestoreVersion>) -> Result<Desired, PlanError> {
         plan(self, input)

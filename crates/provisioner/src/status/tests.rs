@@ -311,7 +311,9 @@ fn provisioning_blocked_carries_the_blockers_reason() {
 
 #[test]
 fn certificates_issued_by_missing_secrets() {
-    let table: [(Option<Vec<String>>, Option<(ConditionStatus, &str, &str)>); 4] = [
+    /// The condition's status, reason and message start, or none.
+    type Expected = Option<(ConditionStatus, &'static str, &'static str)>;
+    let table: [(Option<Vec<String>>, Expected); 4] = [
         (None, None),
         (
             Some(vec![]),

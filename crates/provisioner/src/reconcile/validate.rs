@@ -1,0 +1,207 @@
+//! The validate step, pure: from what was observed to the children the database should have, or
+//! the [`Blocker`] that says why it cannot have them (an unknown or deprecated Version, a missing
+//! user secret, an invalid spec, TLS without cert-manager). The building itself is
+//! [`crate::build`]'s, through [`Database::plan`].
+
+use super::observe::Observed;
+use crate::database::{Database, PlanInput};
+use crate::plan::Desired;
+use crate::status::Blocker;
+
+/// The children `db` should have now: everything its spec produces, or only its secrets while
+/// it is halted.
+pub fn desired<K: Database>(db: &K, observed: &Observed<K::Version>) -> Result<Desired, Blocker> {
+    let version = observed.version.as_ref().map_err(Clone::clone)?;
+    if !observed.missing_user_secrets.is_empty() {
+        return Err(Blocker {
+            reason: "SecretNotFound".into(),
+            message: format!(
+                "the secret {} does not exist in namespace {}; create it (the license secret needs the key `password`)",
+                observed.missing_user_secrets.join(", "),
+                kube::ResourceExt::namespace(db).unwrap_or_default()
+            ),
+        });
+    }
+    let desired = db
+        .plan(&PlanInput {
+            version,
+            config_sources: &observed.config_sources,
+        })
+        .map_err(|e| Blocker {
+            reason: e.reason.to_owned(),
+            message: e.message,
+        })?;
+    if observed.children.certificates.is_none() && !desired.certificates.is_empty() {
+        return Err(cert_manager_missing());
+    }
+    Ok(if db.halted() {
+        desired.only_secrets()
+    } else {
+        desired
+    })
+}
+
+/// The blocker of a TLS database when the Certificate API is not served.
+pub fn cert_manager_missing() -> Blocker {
+    Blocker {
+        reason: "CertManagerNotInstalled".into(),
+        message: "the cert-manager.io/v1 Certificate API is not served in this cluster: install cert-manager (the database's TLS certificates are issued through it)".into(),
+    }
+}
+
+/// The update target the StatefulSets are pinned to, if it differs from `spec_version` (pure).
+/// Several StatefulSets of one database carry the same target; the first one that differs wins.
+pub fn pinned_target<'a>(spec_version: &str, pins: &[&'a str]) -> Option<&'a str> {
+    pins.iter()
+        .copied()
+        .find(|p| !p.is_empty() && *p != spec_version)
+}
+
+/// The blocker of an unknown (`exists == false`) or deprecated version.
+pub fn version_blocker(kind: &str, name: &str, exists: bool, available: &[String]) -> Blocker {
+    let list = if available.is_empty() {
+        "none".to_owned()
+    } else {
+        available.join(", ")
+    };
+    if exists {
+        Blocker {
+            reason: "VersionDeprecated".into(),
+            message: format!(
+                "{kind} {name:?} is deprecated and is not provisioned; available versions: {list}"
+            ),
+        }
+    } else {
+        Blocker {
+            reason: "VersionNotFound".into(),
+            message: format!("{kind} {name:?} does not exist; available versions: {list}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Children;
+    use api::Singlestore;
+    use serde_json::json;
+
+    fn singlestore(spec: serde_json::Value) -> Singlestore {
+        let mut base = json!({"version": "8.7.21", "licenseSecret": {"name": "license"},
+            "storage": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+        for (k, v) in spec.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(
+            json!({"apiVersion": "kubedb.com/v1alpha2", "kind": "Singlestore",
+            "metadata": {"name": "sdb", "namespace": "demo", "uid": "u"}, "spec": base}),
+        )
+        .unwrap()
+    }
+
+    fn observed(
+        missing: &[&str],
+        cert_manager: bool,
+    ) -> Observed<api::catalog::SinglestoreVersion> {
+        let version = api::fixtures::singlestore_versions()
+            .into_iter()
+            .find(|v| v.metadata.name.as_deref() == Some("8.7.21"))
+            .unwrap();
+        Observed {
+            children: Children {
+                certificates: cert_manager.then(Vec::new),
+                ..Children::default()
+            },
+            version: Ok(version),
+            config_sources: Default::default(),
+            missing_user_secrets: missing.iter().map(|s| s.to_string()).collect(),
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn blockers_and_halted_databases() {
+        let tls = json!({"tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": "ca"}}});
+        /// StatefulSets, services and PDBs kept, or the blocker's reason.
+        type Outcome = Result<[usize; 3], &'static str>;
+        // (spec, missing user secrets, cert-manager served, outcome)
+        let cases: [(serde_json::Value, &[&str], bool, Outcome); 6] = [
+            (json!({}), &[], true, Ok([1, 2, 1])),
+            (json!({}), &["license"], true, Err("SecretNotFound")),
+            (tls.clone(), &[], false, Err("CertManagerNotInstalled")),
+            (tls, &[], true, Ok([1, 2, 1])),
+            (json!({"halted": true}), &[], true, Ok([0, 0, 0])),
+            (
+                json!({"topology": {"aggregator": {"replicas": 0}, "leaf": {}}}),
+                &[],
+                true,
+                Err("InvalidSpec"),
+            ),
+        ];
+        for (spec, missing, cert_manager, want) in cases {
+            let db = singlestore(spec.clone());
+            let got = desired(&db, &observed(missing, cert_manager));
+            match (got, want) {
+                (Ok(desired), Ok([sets, services, pdbs])) => {
+                    assert_eq!(desired.stateful_sets.len(), sets, "{spec}");
+                    assert_eq!(desired.services.len(), services, "{spec}");
+                    assert_eq!(desired.pdbs.len(), pdbs, "{spec}");
+                    assert_eq!(desired.generated_secrets.len(), 1, "{spec}: secrets stay");
+                }
+                (Err(blocker), Err(reason)) => {
+                    assert_eq!(blocker.reason, reason, "{spec}: {}", blocker.message);
+                }
+                (got, want) => panic!("{spec}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_secret_is_named_with_its_namespace() {
+        let blocker = desired(&singlestore(json!({})), &observed(&["license"], true)).unwrap_err();
+        assert_eq!(
+            blocker.message,
+            "the secret license does not exist in namespace demo; create it (the license secret needs the key `password`)"
+        );
+    }
+
+    #[test]
+    fn the_version_blocker_comes_first() {
+        let mut observed = observed(&["license"], false);
+        observed.version = Err(version_blocker("SinglestoreVersion", "9.9", false, &[]));
+        let blocker = desired(&singlestore(json!({})), &observed).unwrap_err();
+        assert_eq!(blocker.reason, "VersionNotFound");
+    }
+
+    #[test]
+    fn version_blockers_name_the_version_and_the_alternatives() {
+        let available = vec!["2022-cu22".to_owned(), "2025-cu0".to_owned()];
+        let unknown = version_blocker("MSSQLServerVersion", "2019", false, &available);
+        assert_eq!(unknown.reason, "VersionNotFound");
+        assert_eq!(
+            unknown.message,
+            "MSSQLServerVersion \"2019\" does not exist; available versions: 2022-cu22, 2025-cu0"
+        );
+        let deprecated = version_blocker("SinglestoreVersion", "8.1.32", true, &[]);
+        assert_eq!(deprecated.reason, "VersionDeprecated");
+        assert!(
+            deprecated.message.ends_with("available versions: none"),
+            "{}",
+            deprecated.message
+        );
+    }
+
+    #[test]
+    fn pinned_target_is_a_differing_non_empty_annotation() {
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("2022-cu22", &[], None),
+            ("2022-cu22", &["2022-cu22"], None),
+            ("2022-cu22", &["", "2025-cu0"], Some("2025-cu0")),
+            ("2022-cu22", &["2022-cu22", "2025-cu0"], Some("2025-cu0")),
+            ("8.9.3", &["8.9.3", "8.9.3"], None),
+        ];
+        for (spec, pins, want) in cases {
+            assert_eq!(pinned_target(spec, pins), *want, "{spec} {pins:?}");
+        }
+    }
+}
