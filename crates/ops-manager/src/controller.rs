@@ -54,7 +54,7 @@ impl Ctx {
         let count = map.keys().filter(|(k, _, _)| *k == kind).count();
         self.metrics
             .in_progress
-            .with_label_values(&[kind.label()])
+            .with_label_values(&[kind.as_str()])
             .set(count as i64);
     }
 }
@@ -203,12 +203,12 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Rec
     if let Some(done) = &decision.finished {
         ctx.metrics
             .requests
-            .with_label_values(&[kind.label(), op_type, done.phase.as_str()])
+            .with_label_values(&[kind.as_str(), op_type, done.phase.as_str()])
             .inc();
         if let Some(d) = done.duration {
             ctx.metrics
                 .request_duration
-                .with_label_values(&[kind.label(), op_type])
+                .with_label_values(&[kind.as_str(), op_type])
                 .observe(d.as_secs_f64());
         }
         tracing::info!(kind = kind.ops_kind(), %ns, %name, phase = %done.phase, "request finished");
@@ -216,13 +216,13 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Rec
     if let Some((step, d)) = decision.step {
         ctx.metrics
             .step_duration
-            .with_label_values(&[kind.label(), step])
+            .with_label_values(&[kind.as_str(), step])
             .observe(d.as_secs_f64());
     }
     if decision.pod_restarted {
         ctx.metrics
             .pods_restarted
-            .with_label_values(&[kind.label()])
+            .with_label_values(&[kind.as_str()])
             .inc();
     }
     Ok(match decision.requeue {
@@ -234,7 +234,7 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Rec
 fn error_policy<K: OpsKind>(obj: Arc<K>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
     ctx.metrics
         .reconcile_errors
-        .with_label_values(&[K::KIND.label()])
+        .with_label_values(&[K::KIND.as_str()])
         .inc();
     tracing::warn!(kind = K::KIND.ops_kind(), name = %obj.name_any(), %error, "reconcile failed; retrying");
     Action::requeue(ctx.retry_after)
