@@ -1,9 +1,11 @@
 //! Process plumbing shared by the `provisioner` and `ops-manager` binaries: the command line both
 //! share, crypto provider and logging set-up, connecting with a user agent, the metrics and health
-//! HTTP server, and running controllers only while holding a leader-election Lease.
+//! HTTP server, and running controllers only while holding a leader-election Lease. Also what both
+//! reconcilers mean the same way: the [`error`] model.
 
 pub mod apply;
 mod cli;
+pub mod error;
 pub mod events;
 mod http_server;
 mod leader;
