@@ -7,8 +7,9 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, Preconditions};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, Resource};
 use operator_common::error::{Error, Result};
+use operator_common::finalizer::{with_finalizer, without_finalizer};
 use serde_json::{Value, json};
 
 use crate::controller::FINALIZER;
@@ -74,15 +75,16 @@ pub async fn perform<K: OpsKind>(
         Effect::None => Ok(()),
         Effect::AddFinalizer | Effect::RemoveFinalizer => {
             let adding = *effect == Effect::AddFinalizer;
-            let mut finalizers: Vec<String> = object.finalizers().to_vec();
-            finalizers.retain(|f| f != FINALIZER);
-            if adding {
-                finalizers.push(FINALIZER.to_owned());
-            }
-            let patch = json!({"metadata": {
-                "finalizers": finalizers,
-                "resourceVersion": object.resource_version(),
-            }});
+            let patch = if adding {
+                with_finalizer(object, FINALIZER)
+            } else {
+                without_finalizer(object, FINALIZER)
+            };
+            // None: the object as read already is as wanted (the machine decided on the same
+            // object, so this does not happen in practice).
+            let Some(patch) = patch else {
+                return Ok(());
+            };
             let api: Api<K> = Api::namespaced(client.clone(), ns);
             match api
                 .patch(&req.name, &PatchParams::default(), &Patch::Merge(&patch))
