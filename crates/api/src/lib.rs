@@ -9,6 +9,7 @@
 //! - [`phase`]: the database phase calculator.
 //! - [`constraints`]: update-constraint evaluation.
 //! - [`names`]: derived names, labels, ports, paths and field managers.
+//! - [`kind`]: [`DbKind`], the two database kinds and the names each goes by.
 //! - [`crds`]: the generated CRDs and their YAML.
 //! - [`fixtures`]: the canonical catalog.
 
@@ -20,6 +21,7 @@ pub mod conditions;
 pub mod constraints;
 pub mod crds;
 pub mod fixtures;
+pub mod kind;
 pub mod mssql;
 pub mod names;
 pub mod ops;
@@ -29,6 +31,7 @@ pub mod singlestore;
 pub use catalog::{MSSQLServerVersion, SinglestoreVersion, VersionObject};
 pub use common::{DatabasePhase, DatabaseStatus};
 pub use conditions::{Condition, ConditionStatus};
+pub use kind::DbKind;
 pub use mssql::MSSQLServer;
 pub use ops::{MSSQLServerOpsRequest, OpsRequestPhase, OpsRequestStatus, SinglestoreOpsRequest};
 pub use singlestore::Singlestore;

@@ -1,10 +1,13 @@
 //! Process plumbing shared by the `provisioner` and `ops-manager` binaries: the command line both
 //! share, crypto provider and logging set-up, connecting with a user agent, the metrics and health
-//! HTTP server, and running controllers only while holding a leader-election Lease.
+//! HTTP server, and running controllers only while holding a leader-election Lease. Also what both
+//! reconcilers mean the same way: the [`error`] model and the [`finalizer`] patches.
 
 pub mod apply;
 mod cli;
+pub mod error;
 pub mod events;
+pub mod finalizer;
 mod http_server;
 mod leader;
 mod operator;

@@ -7,7 +7,9 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, Preconditions};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, Resource};
+use operator_common::error::{Error, Result};
+use operator_common::finalizer::{with_finalizer, without_finalizer};
 use serde_json::{Value, json};
 
 use crate::controller::FINALIZER;
@@ -21,7 +23,7 @@ pub async fn write_status<K: OpsKind>(
     client: &Client,
     req: &RequestView,
     status: &OpsRequestStatus,
-) -> Result<(), kube::Error> {
+) -> Result<()> {
     let api: Api<K> = Api::namespaced(client.clone(), &req.namespace);
     let body = json!({
         "apiVersion": K::api_version(&()),
@@ -34,7 +36,8 @@ pub async fn write_status<K: OpsKind>(
         &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
         &Patch::Apply(&body),
     )
-    .await?;
+    .await
+    .map_err(|e| Error::kube(format!("writing the status of {}", request(req)), e))?;
     Ok(())
 }
 
@@ -43,6 +46,16 @@ fn manager_params() -> PatchParams {
         field_manager: Some(OPS_MANAGER_FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     }
+}
+
+/// `<Kind>OpsRequest <namespace>/<name>`, for error messages.
+fn request(req: &RequestView) -> String {
+    format!("{} {}/{}", req.kind.ops_kind(), req.namespace, req.name)
+}
+
+/// `<Kind> <namespace>/<database>`, for error messages.
+fn database(req: &RequestView) -> String {
+    format!("{} {}/{}", req.kind.as_str(), req.namespace, req.database)
 }
 
 /// Whether an API error means "someone else already did it / the target is gone".
@@ -56,28 +69,36 @@ pub async fn perform<K: OpsKind>(
     object: &K,
     req: &RequestView,
     effect: &Effect,
-) -> Result<(), kube::Error> {
+) -> Result<()> {
     let ns = req.namespace.as_str();
     match effect {
         Effect::None => Ok(()),
         Effect::AddFinalizer | Effect::RemoveFinalizer => {
-            let mut finalizers: Vec<String> = object.finalizers().to_vec();
-            finalizers.retain(|f| f != FINALIZER);
-            if *effect == Effect::AddFinalizer {
-                finalizers.push(FINALIZER.to_owned());
-            }
-            let patch = json!({"metadata": {
-                "finalizers": finalizers,
-                "resourceVersion": object.resource_version(),
-            }});
+            let adding = *effect == Effect::AddFinalizer;
+            let patch = if adding {
+                with_finalizer(object, FINALIZER)
+            } else {
+                without_finalizer(object, FINALIZER)
+            };
+            // None: the object as read already is as wanted (the machine decided on the same
+            // object, so this does not happen in practice).
+            let Some(patch) = patch else {
+                return Ok(());
+            };
             let api: Api<K> = Api::namespaced(client.clone(), ns);
             match api
                 .patch(&req.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => Ok(()),
-                Err(e) if *effect == Effect::RemoveFinalizer && benign(&e, &[404]) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) if !adding && benign(&e, &[404]) => Ok(()),
+                Err(e) => {
+                    let action = if adding { "adding" } else { "removing" };
+                    Err(Error::kube(
+                        format!("{action} the finalizer of {}", request(req)),
+                        e,
+                    ))
+                }
             }
         }
         Effect::Pause => pause::<K>(client, req).await,
@@ -91,7 +112,8 @@ pub async fn perform<K: OpsKind>(
                     &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
                     &Patch::Apply(&body),
                 )
-                .await?;
+                .await
+                .map_err(|e| Error::kube(format!("patching StatefulSet {ns}/{}", p.sts), e))?;
             }
             Ok(())
         }
@@ -116,7 +138,7 @@ pub async fn perform<K: OpsKind>(
                     tracing::info!(pod, error = %e, "eviction not carried out now; will look again");
                     Ok(())
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(Error::kube(format!("evicting pod {ns}/{pod}"), e)),
             }
         }
         Effect::DeletePod { pod, uid } => {
@@ -131,7 +153,7 @@ pub async fn perform<K: OpsKind>(
             match api.delete(pod, &params).await {
                 Ok(_) => Ok(()),
                 Err(e) if benign(&e, &[404, 409]) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => Err(Error::kube(format!("deleting pod {ns}/{pod}"), e)),
             }
         }
         Effect::SetDatabaseVersion(version) => {
@@ -147,7 +169,8 @@ pub async fn perform<K: OpsKind>(
                 &PatchParams::apply(OPS_MANAGER_FIELD_MANAGER).force(),
                 &Patch::Apply(&body),
             )
-            .await?;
+            .await
+            .map_err(|e| Error::kube(format!("setting the version of {}", database(req)), e))?;
             Ok(())
         }
     }
@@ -204,17 +227,17 @@ pub fn pause_patch(conditions: Option<&Value>, message: &str, now: Timestamp) ->
     }
 }
 
-async fn db_json<K: OpsKind>(
-    client: &Client,
-    req: &RequestView,
-) -> Result<(Api<K::Db>, Value), kube::Error> {
+async fn db_json<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(Api<K::Db>, Value)> {
     let api: Api<K::Db> = Api::namespaced(client.clone(), &req.namespace);
-    let db = api.get(&req.database).await?;
-    let value = serde_json::to_value(&db).map_err(kube::Error::SerdeError)?;
+    let db = api
+        .get(&req.database)
+        .await
+        .map_err(|e| Error::kube(format!("reading {}", database(req)), e))?;
+    let value = serde_json::to_value(&db).map_err(|e| Error::serialization(database(req), e))?;
     Ok((api, value))
 }
 
-async fn pause<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(), kube::Error> {
+async fn pause<K: OpsKind>(client: &Client, req: &RequestView) -> Result<()> {
     let (api, db) = db_json::<K>(client, req).await?;
     let conditions = db.pointer("/status/conditions");
     if conditions
@@ -231,17 +254,18 @@ async fn pause<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(), kub
     if let Value::Array(more) = pause_patch(conditions, &req.pause_message(), Timestamp::now()) {
         ops.extend(more);
     }
-    let patch: json_patch::Patch =
-        serde_json::from_value(Value::Array(ops)).map_err(kube::Error::SerdeError)?;
+    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops))
+        .map_err(|e| Error::serialization("the pause patch", e))?;
     api.patch_status(&req.database, &manager_params(), &Patch::<()>::Json(patch))
-        .await?;
+        .await
+        .map_err(|e| Error::kube(format!("pausing {}", database(req)), e))?;
     Ok(())
 }
 
-async fn resume<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(), kube::Error> {
+async fn resume<K: OpsKind>(client: &Client, req: &RequestView) -> Result<()> {
     let (api, db) = match db_json::<K>(client, req).await {
         Ok(found) => found,
-        Err(e) if benign(&e, &[404]) => return Ok(()),
+        Err(Error::Kube { source, .. }) if benign(&source, &[404]) => return Ok(()),
         Err(e) => return Err(e),
     };
     let ours = req.pause_message();
@@ -259,9 +283,10 @@ async fn resume<K: OpsKind>(client: &Client, req: &RequestView) -> Result<(), ku
         {"op": "test", "path": format!("/status/conditions/{index}/message"), "value": ours},
         {"op": "remove", "path": format!("/status/conditions/{index}")},
     ]))
-    .map_err(kube::Error::SerdeError)?;
+    .map_err(|e| Error::serialization("the resume patch", e))?;
     api.patch_status(&req.database, &manager_params(), &Patch::<()>::Json(patch))
-        .await?;
+        .await
+        .map_err(|e| Error::kube(format!("resuming {}", database(req)), e))?;
     Ok(())
 }
 

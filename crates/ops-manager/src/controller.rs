@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
+use operator_common::error::Error;
 
 use crate::events::EventPublisher;
 use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase, SinglestoreOpsRequest};
@@ -28,11 +29,6 @@ pub const FINALIZER: &str = "ops.kubedb.com/ops-manager";
 
 /// Reporting controller of the ops-manager's Events.
 pub const EVENT_CONTROLLER: &str = "kubedb.com/ops-manager";
-
-/// An API error of one reconcile (retried after a short delay).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ReconcileError(#[from] kube::Error);
 
 struct Ctx {
     client: Client,
@@ -54,7 +50,7 @@ impl Ctx {
         let count = map.keys().filter(|(k, _, _)| *k == kind).count();
         self.metrics
             .in_progress
-            .with_label_values(&[kind.label()])
+            .with_label_values(&[kind.as_str()])
             .set(count as i64);
     }
 }
@@ -165,7 +161,9 @@ async fn controller<K: OpsKind>(ctx: Arc<Ctx>, scope: Option<String>) {
     .await;
 }
 
-async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+/// One reconcile. An error (an API request that failed, retried after a short delay) never fails
+/// the request by itself.
+async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let kind = K::KIND;
@@ -203,12 +201,12 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Rec
     if let Some(done) = &decision.finished {
         ctx.metrics
             .requests
-            .with_label_values(&[kind.label(), op_type, done.phase.as_str()])
+            .with_label_values(&[kind.as_str(), op_type, done.phase.as_str()])
             .inc();
         if let Some(d) = done.duration {
             ctx.metrics
                 .request_duration
-                .with_label_values(&[kind.label(), op_type])
+                .with_label_values(&[kind.as_str(), op_type])
                 .observe(d.as_secs_f64());
         }
         tracing::info!(kind = kind.ops_kind(), %ns, %name, phase = %done.phase, "request finished");
@@ -216,13 +214,13 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Rec
     if let Some((step, d)) = decision.step {
         ctx.metrics
             .step_duration
-            .with_label_values(&[kind.label(), step])
+            .with_label_values(&[kind.as_str(), step])
             .observe(d.as_secs_f64());
     }
     if decision.pod_restarted {
         ctx.metrics
             .pods_restarted
-            .with_label_values(&[kind.label()])
+            .with_label_values(&[kind.as_str()])
             .inc();
     }
     Ok(match decision.requeue {
@@ -231,11 +229,12 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Rec
     })
 }
 
-fn error_policy<K: OpsKind>(obj: Arc<K>, error: &ReconcileError, ctx: Arc<Ctx>) -> Action {
+fn error_policy<K: OpsKind>(obj: Arc<K>, error: &Error, ctx: Arc<Ctx>) -> Action {
     ctx.metrics
         .reconcile_errors
-        .with_label_values(&[K::KIND.label()])
+        .with_label_values(&[K::KIND.as_str()])
         .inc();
-    tracing::warn!(kind = K::KIND.ops_kind(), name = %obj.name_any(), %error, "reconcile failed; retrying");
+    tracing::warn!(kind = K::KIND.ops_kind(), name = %obj.name_any(), category = error.category(),
+        %error, "reconcile failed; retrying");
     Action::requeue(ctx.retry_after)
 }

@@ -23,7 +23,7 @@ use api::ops::{ApplyPolicy, OpsRequestPhase, OpsRequestStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::model::{DbView, PodView, RequestView, Target, World};
+use crate::model::{DbView, KindSteps, PodView, RequestView, Target, World};
 use crate::plan::{self, StsPatch};
 use crate::queue::{self, QueueDecision};
 use crate::records::{EvictRecord, RetryRecord};
@@ -303,14 +303,14 @@ impl Machine<'_> {
             EventSpec::normal(
                 "Starting",
                 "ResumeDatabase",
-                format!("Resuming {} database: {}", kind.db_kind(), self.db_ref()),
+                format!("Resuming {} database: {}", kind.as_str(), self.db_ref()),
             ),
             EventSpec::normal(
                 "Successful",
                 "ResumeDatabase",
                 format!(
                     "Successfully resumed {} database: {} for {}: {}",
-                    kind.db_kind(),
+                    kind.as_str(),
                     self.db_ref(),
                     kind.ops_kind(),
                     self.req.name
@@ -409,7 +409,7 @@ impl Machine<'_> {
                 let waited = since(self.world.now, &Time(req.created));
                 let why = format!(
                     "waiting for {} {} to be Ready before starting (phase {phase}; apply: IfReady)",
-                    req.kind.db_kind(),
+                    req.kind.as_str(),
                     self.db_ref()
                 );
                 if waited >= self.timeout() {
@@ -436,7 +436,7 @@ impl Machine<'_> {
                 ops_types::DATABASE_READY,
                 ConditionStatus::True,
                 Some(ops_types::DATABASE_READY),
-                format!("{} {} is Ready", req.kind.db_kind(), self.db_ref()),
+                format!("{} {} is Ready", req.kind.as_str(), self.db_ref()),
             ));
         }
         if !req.has_finalizer {
@@ -448,7 +448,7 @@ impl Machine<'_> {
             Some(req.op_type.as_str()),
             format!(
                 "{} ops-request has started to update version",
-                req.kind.db_kind()
+                req.kind.as_str()
             ),
         ));
         let mut status = self.with(extra);
@@ -504,7 +504,7 @@ impl Machine<'_> {
                 req.op_type.as_str(),
                 format!(
                     "{} {} was deleted while the request was running",
-                    kind.db_kind(),
+                    kind.as_str(),
                     self.db_ref()
                 ),
             );
@@ -518,7 +518,7 @@ impl Machine<'_> {
                 None => act(Decision::effect(Effect::Pause).event(EventSpec::normal(
                     "Starting",
                     "PauseDatabase",
-                    format!("Pausing {} database: {}", kind.db_kind(), self.db_ref()),
+                    format!("Pausing {} database: {}", kind.as_str(), self.db_ref()),
                 ))),
                 Some(c) if by_us && c.status == ConditionStatus::True => {
                     let status = self.with([self.cond(
@@ -532,7 +532,7 @@ impl Machine<'_> {
                         "PauseDatabase",
                         format!(
                             "Successfully paused {} database: {} for {}: {}",
-                            kind.db_kind(),
+                            kind.as_str(),
                             self.db_ref(),
                             kind.ops_kind(),
                             req.name
@@ -626,7 +626,7 @@ impl Machine<'_> {
             }
             let message = format!(
                 "successfully reconciled the {} with updated version",
-                kind.db_kind()
+                kind.as_str()
             );
             let status = self.with([self.cond(
                 ops_types::UPDATE_PET_SETS,
@@ -652,7 +652,7 @@ impl Machine<'_> {
             if let Some(step) = self.restart_pods(db, images, standalone, &update_plan.pods) {
                 return step;
             }
-            let message = format!("Successfully Restarted {} pods", kind.db_kind());
+            let message = format!("Successfully Restarted {} pods", kind.as_str());
             let status = self.with([self.cond(
                 ops_types::RESTART_PODS,
                 ConditionStatus::True,
@@ -678,7 +678,7 @@ impl Machine<'_> {
             if db.version != target {
                 return act(Decision::effect(Effect::SetDatabaseVersion(target)));
             }
-            let message = format!("Successfully updated {}", kind.db_kind());
+            let message = format!("Successfully updated {}", kind.as_str());
             let status = self.with([self.cond(
                 ops_types::UPDATE_DATABASE,
                 ConditionStatus::True,
@@ -696,7 +696,7 @@ impl Machine<'_> {
             let [a, b] = self.resume_events();
             return act(Decision::effect(Effect::Resume).event(a).event(b));
         }
-        let message = format!("Successfully updated {} version", kind.db_kind());
+        let message = format!("Successfully updated {} version", kind.as_str());
         let status = self.with([self.cond(
             ops_types::SUCCESSFUL,
             ConditionStatus::True,
@@ -710,7 +710,7 @@ impl Machine<'_> {
                 "UpdateVersion",
                 format!(
                     "Successfully updated {} {} to version {target}",
-                    kind.db_kind(),
+                    kind.as_str(),
                     self.db_ref()
                 ),
             )))

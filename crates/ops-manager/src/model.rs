@@ -9,68 +9,44 @@ use api::conditions::Condition;
 use api::ops::{ApplyPolicy, OpsRequestPhase, OpsRequestStatus, OpsRequestType};
 use k8s_openapi::jiff::Timestamp;
 
-/// The database kind an ops request belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DbKind {
-    /// `MSSQLServer` / `MSSQLServerOpsRequest`.
-    MSSQLServer,
-    /// `Singlestore` / `SinglestoreOpsRequest`.
-    Singlestore,
+pub use api::DbKind;
+
+/// What the ops-manager alone says about a database kind: the vocabulary of its step machine and
+/// the pod it restarts last.
+///
+/// These stay here rather than on [`api::DbKind`] because they describe how the ops-manager runs
+/// an UpdateVersion, not the kind: the provisioner never uses them. The step names themselves are
+/// KubeDB's and live in [`api::conditions::pod_steps`]; only the choice per kind is made here.
+pub trait KindSteps {
+    /// The per-pod check step: `CheckPodRunning` (MSSQL) or `CheckPodReady` (SingleStore).
+    fn check_step(self) -> &'static str;
+    /// The words KubeDB uses in the check step's message.
+    fn check_words(self) -> &'static str;
+    /// The role label value of the pod that must go last in its group: the AG primary, or the
+    /// SingleStore master aggregator.
+    fn leader_role(self) -> &'static str;
 }
 
-impl DbKind {
-    /// The database kind (`MSSQLServer`, `Singlestore`).
-    pub fn db_kind(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => "MSSQLServer",
-            Self::Singlestore => "Singlestore",
-        }
-    }
-
-    /// The ops-request kind (`MSSQLServerOpsRequest`, `SinglestoreOpsRequest`).
-    pub fn ops_kind(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => "MSSQLServerOpsRequest",
-            Self::Singlestore => "SinglestoreOpsRequest",
-        }
-    }
-
-    /// `app.kubernetes.io/name` of the database's offshoots.
-    pub fn resource_name(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => api::names::MSSQL_RESOURCE_NAME,
-            Self::Singlestore => api::names::SINGLESTORE_RESOURCE_NAME,
-        }
-    }
-
-    /// The per-pod check step: `CheckPodRunning` (MSSQL) or `CheckPodReady` (SingleStore).
-    pub fn check_step(self) -> &'static str {
+impl KindSteps for DbKind {
+    fn check_step(self) -> &'static str {
         match self {
             Self::MSSQLServer => api::conditions::pod_steps::CHECK_POD_RUNNING,
             Self::Singlestore => api::conditions::pod_steps::CHECK_POD_READY,
         }
     }
 
-    /// The words KubeDB uses in the check step's message.
-    pub fn check_words(self) -> &'static str {
+    fn check_words(self) -> &'static str {
         match self {
             Self::MSSQLServer => "check pod running",
             Self::Singlestore => "check pod ready",
         }
     }
 
-    /// The role label value of the pod that must go last in its group: the AG primary, or the
-    /// SingleStore master aggregator.
-    pub fn leader_role(self) -> &'static str {
+    fn leader_role(self) -> &'static str {
         match self {
             Self::MSSQLServer => api::names::ROLE_PRIMARY,
             Self::Singlestore => SINGLESTORE_MASTER_ROLE,
         }
-    }
-
-    /// Metric label value.
-    pub fn label(self) -> &'static str {
-        self.db_kind()
     }
 }
 
@@ -286,4 +262,32 @@ pub struct Target {
     pub current: VersionImages,
     /// The target Version.
     pub target: VersionImages,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_vocabulary_of_each_kind() {
+        let table = [
+            (
+                DbKind::MSSQLServer,
+                "CheckPodRunning",
+                "check pod running",
+                "primary",
+            ),
+            (
+                DbKind::Singlestore,
+                "CheckPodReady",
+                "check pod ready",
+                "master",
+            ),
+        ];
+        for (kind, step, words, leader) in table {
+            assert_eq!(kind.check_step(), step, "{kind:?}");
+            assert_eq!(kind.check_words(), words, "{kind:?}");
+            assert_eq!(kind.leader_role(), leader, "{kind:?}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
+use operator_common::error::{Error, Result};
 
 use crate::kinds::OpsKind;
 use crate::model::{
@@ -35,14 +36,24 @@ pub async fn observe<K: OpsKind>(
     client: &Client,
     namespace: &str,
     name: &str,
-) -> Result<Option<Observed<K>>, kube::Error> {
+) -> Result<Option<Observed<K>>> {
+    let kind = K::KIND;
     let requests: Api<K> = Api::namespaced(client.clone(), namespace);
-    let Some(object) = requests.get_opt(name).await? else {
+    let Some(object) = requests
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::kube(format!("reading {} {namespace}/{name}", kind.ops_kind()), e))?
+    else {
         return Ok(None);
     };
     let view = object.view();
     let db_api: Api<K::Db> = Api::namespaced(client.clone(), namespace);
-    let db_obj = db_api.get_opt(&view.database).await?;
+    let db_obj = db_api.get_opt(&view.database).await.map_err(|e| {
+        Error::kube(
+            format!("reading {} {namespace}/{}", kind.as_str(), view.database),
+            e,
+        )
+    })?;
     let db = db_obj.as_ref().map(K::db_view);
     let active = !view.deleting && !view.phase().is_final();
     let mut world = World {
@@ -64,7 +75,8 @@ pub async fn observe<K: OpsKind>(
     }
     let versions = Api::<K::Version>::all(client.clone())
         .list(&ListParams::default())
-        .await?
+        .await
+        .map_err(|e| Error::kube(format!("listing {}s", kind.version_kind()), e))?
         .items;
     world.validation = crate::validate::validate(&view, world.db.as_ref(), &versions);
     if let (Some(db), Some(target)) = (world.db.as_ref(), view.target_version.as_deref()) {
@@ -78,7 +90,10 @@ pub async fn observe<K: OpsKind>(
         api::OpsRequestPhase::Pending => {
             world.peers = requests
                 .list(&ListParams::default())
-                .await?
+                .await
+                .map_err(|e| {
+                    Error::kube(format!("listing {}s in {namespace}", kind.ops_kind()), e)
+                })?
                 .items
                 .iter()
                 .filter(|r| r.database() == view.database && r.name_any() != view.name)
@@ -97,21 +112,32 @@ pub async fn observe<K: OpsKind>(
         api::OpsRequestPhase::Progressing => {
             let selector = format!(
                 "{LABEL_NAME}={},{LABEL_INSTANCE}={}",
-                K::KIND.resource_name(),
+                kind.resource_name(),
                 view.database
             );
             let lp = ListParams::default().labels(&selector);
+            let listing = |what: &str| {
+                let action = format!(
+                    "listing the {what} of {} {namespace}/{}",
+                    kind.as_str(),
+                    view.database
+                );
+                move |e| Error::kube(action, e)
+            };
             let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
                 .list(&lp)
-                .await?
+                .await
+                .map_err(listing("StatefulSets"))?
                 .items;
             let pods = Api::<Pod>::namespaced(client.clone(), namespace)
                 .list(&lp)
-                .await?
+                .await
+                .map_err(listing("pods"))?
                 .items;
             let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
                 .list(&lp)
-                .await?
+                .await
+                .map_err(listing("PodDisruptionBudgets"))?
                 .items;
             world.statefulsets = sts.iter().map(sts_view).collect();
             world.pods = pods.iter().map(pod_view).collect();

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use api::ops::{ImageChange, UpdatePlan};
 
-use crate::model::{ContainerImage, DbKind, PdbView, PodView, StsView, Target, VersionImages};
+use crate::model::{
+    ContainerImage, DbKind, KindSteps, PdbView, PodView, StsView, Target, VersionImages,
+};
 
 /// An image slot of a catalog Version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -78,7 +78,7 @@ pub fn validate<V: VersionObject>(
                 "spec.databaseRef {}/{}, is invalid or not found: no {} of that name",
                 request.namespace,
                 request.database,
-                kind.db_kind()
+                kind.as_str()
             ),
         ));
     };
@@ -117,7 +117,7 @@ pub fn validate<V: VersionObject>(
             SAME_VERSION,
             format!(
                 "{} {}/{} already runs version {target_name:?}; nothing to update",
-                kind.db_kind(),
+                kind.as_str(),
                 request.namespace,
                 db.name
             ),

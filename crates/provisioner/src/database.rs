@@ -12,56 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::plan::{Desired, PlanError};
 
-/// The two database kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DbKind {
-    /// `MSSQLServer`.
-    MSSQLServer,
-    /// `Singlestore`.
-    Singlestore,
-}
-
-impl DbKind {
-    /// The kind as spelled in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => "MSSQLServer",
-            Self::Singlestore => "Singlestore",
-        }
-    }
-
-    /// Lower-case label value for metrics.
-    pub fn metric_label(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => "mssqlserver",
-            Self::Singlestore => "singlestore",
-        }
-    }
-
-    /// `app.kubernetes.io/name` of the kind's offshoots.
-    pub fn resource_name(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => api::names::MSSQL_RESOURCE_NAME,
-            Self::Singlestore => api::names::SINGLESTORE_RESOURCE_NAME,
-        }
-    }
-
-    /// The kind of the catalog object naming the images.
-    pub fn version_kind(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => "MSSQLServerVersion",
-            Self::Singlestore => "SinglestoreVersion",
-        }
-    }
-
-    /// Short name used with kubectl in messages.
-    pub fn short_name(self) -> &'static str {
-        match self {
-            Self::MSSQLServer => "ms",
-            Self::Singlestore => "sdb",
-        }
-    }
-}
+pub use api::DbKind;
 
 /// Identity of one database object, used by the builders.
 #[derive(Debug, Clone, PartialEq, Eq)]
