@@ -22,16 +22,13 @@ use crate::database::{Database, DbRef, conditions_of};
 use crate::error::{Error, Result};
 use crate::plan::{ChildKind, OnDeletion};
 use crate::status;
+use operator_common::finalizer::{with_finalizer, without_finalizer};
 
 /// Adds the provisioner's finalizer when it is missing; returns whether it wrote.
 pub async fn add_finalizer<K: Database>(db: &K, r: &DbRef, ctx: &Context) -> Result<bool> {
-    if db.finalizers().iter().any(|f| f == names::FINALIZER) {
+    let Some(patch) = with_finalizer(db, names::FINALIZER) else {
         return Ok(false);
-    }
-    let mut finalizers = db.finalizers().to_vec();
-    finalizers.push(names::FINALIZER.to_owned());
-    let patch =
-        json!({"metadata": {"resourceVersion": db.resource_version(), "finalizers": finalizers}});
+    };
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
     api.patch(&r.name, &manager_params(), &Patch::Merge(&patch))
         .await
@@ -59,10 +56,10 @@ pub async fn finalize<K: Database>(
     ctx: &Context,
     caches: &Caches<K>,
 ) -> Result<Action> {
-    let paused = get_condition(conditions_of(db), db_types::PAUSED).is_some();
-    if !db.finalizers().iter().any(|f| f == names::FINALIZER) {
+    let Some(remove_finalizer) = without_finalizer(db, names::FINALIZER) else {
         return Ok(Action::await_change());
-    }
+    };
+    let paused = get_condition(conditions_of(db), db_types::PAUSED).is_some();
     let policy = db.deletion_policy();
     if paused || policy == DeletionPolicy::DoNotTerminate {
         let blocked =
@@ -124,17 +121,9 @@ pub async fn finalize<K: Database>(
             }
         }
     }
-    let finalizers: Vec<String> = db
-        .finalizers()
-        .iter()
-        .filter(|f| *f != names::FINALIZER)
-        .cloned()
-        .collect();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &r.namespace);
-    let patch =
-        json!({"metadata": {"resourceVersion": db.resource_version(), "finalizers": finalizers}});
     match api
-        .patch(&r.name, &manager_params(), &Patch::Merge(&patch))
+        .patch(&r.name, &manager_params(), &Patch::Merge(&remove_finalizer))
         .await
     {
         Ok(_) => ctx.metrics.write(r.kind.metric_label(), "patch"),
