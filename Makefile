@@ -6,7 +6,7 @@ CRD_DIR := charts/kubedb-crds/templates
 TOOLS_BIN := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: help build test unit lint fmt generate check-generated chart-lint tools demo e2e bench
+.PHONY: help build test unit lint fmt generate check-generated chart-lint tools demo e2e bench images image-tools debug-images check-images
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -17,7 +17,9 @@ build: ## Build every crate
 tools: ## Install the static helm binary into .tools/bin
 	hack/install-tools.sh
 
-test: tools lint check-generated chart-lint unit ## Everything CI runs: lint, generated-file drift, chart checks, all tests
+test: tools lint check-generated chart-lint check-images unit ## Everything CI runs: lint, generated-file drift, chart checks, image checks, all tests
+# The e2e scenario that runs the operators from their images (e2e/tests/images.rs) must not skip.
+test: export E2E_REQUIRE_IMAGES := 1
 
 unit: ## Run the workspace's tests (the e2e suite on kube-sim included)
 	$(CARGO) build --workspace --bins
@@ -53,7 +55,22 @@ demo: tools ## The embedded cluster, both operators, two databases and their ver
 
 e2e: tools ## End-to-end suite: kube-sim by default, the cluster of E2E_KUBECONFIG when set
 	$(CARGO) build --workspace --bins
+	@if command -v umoci >/dev/null && command -v skopeo >/dev/null; then PROFILE=debug BUILD=0 hack/build-images.sh; \
+	else echo "e2e: no umoci/skopeo (make image-tools installs them): tests/images.rs will skip"; fi
 	$(CARGO) test -p e2e --no-fail-fast -- --test-threads=1
+
+image-tools: ## Install umoci and skopeo (Debian packages) when missing
+	hack/install-image-tools.sh
+
+images: image-tools ## OCI images of the operators in target/images, no daemon needed (release build; PROFILE=debug: target/debug)
+	hack/build-images.sh
+
+debug-images: image-tools ## The images from the debug binaries (what make test checks and the e2e suite runs)
+	$(CARGO) build --workspace --bins
+	PROFILE=debug BUILD=0 hack/build-images.sh
+
+check-images: debug-images ## Each image: config, labels, archives, and `<binary> version` as uid 65532 in a chroot of only its rootfs
+	hack/check-images.sh
 
 bench: ## Benchmarks of the release builds on kube-sim (docs/performance.md); BENCH_QUICK=1 for a short smoke run
 	$(CARGO) build --release -p kube-sim -p provisioner -p ops-manager -p bench
