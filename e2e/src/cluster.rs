@@ -29,6 +29,10 @@ pub struct SimSettings {
     pub failover_delay: String,
     /// Extra `kube-sim serve` flags (for example `--unpullable-image`).
     pub extra_args: Vec<String>,
+    /// `--run-image` rules as `(image glob, command)`, given before the default ones that map
+    /// the operators' images to this workspace's binaries; kube-sim uses the first rule that
+    /// matches, so these can run the operators some other way (for example from their images).
+    pub run_images: Vec<(String, String)>,
 }
 
 impl Default for SimSettings {
@@ -37,6 +41,7 @@ impl Default for SimSettings {
             pod_start_delay: "300ms".to_owned(),
             failover_delay: "1s".to_owned(),
             extra_args: Vec::new(),
+            run_images: Vec::new(),
         }
     }
 }
@@ -104,7 +109,11 @@ impl Cluster {
             .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
             .arg(&kubeconfig)
             .args(["--pod-start-delay", &settings.pod_start_delay])
-            .args(["--failover-delay", &settings.failover_delay])
+            .args(["--failover-delay", &settings.failover_delay]);
+        for (image, run) in &settings.run_images {
+            command.arg("--run-image").arg(format!("{image}={run}"));
+        }
+        command
             .arg("--run-image")
             .arg(format!("{PROVISIONER_IMAGE}:*={}", provisioner.display()))
             .arg("--run-image")

@@ -9,9 +9,12 @@
 //!   `E2E_IMAGE_TAG` to where they are published.
 //! - `KUBE_SIM_BIN`, `PROVISIONER_BIN`, `OPS_MANAGER_BIN`: binaries to use under kube-sim
 //!   (default: `target/debug/<name>` of this workspace, built by `make e2e`).
+//! - `E2E_IMAGES_DIR`: the operator images for `tests/images.rs` (default: `target/images`);
+//!   `E2E_REQUIRE_IMAGES` (set by `make test`) makes their absence a failure instead of a skip.
 
 pub mod cluster;
 pub mod helm;
+pub mod images;
 pub mod kubectl;
 pub mod operators;
 pub mod prometheus;

@@ -43,7 +43,7 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     let settings = SimSettings {
         pod_start_delay: "2s".to_owned(),
         failover_delay: "1s".to_owned(),
-        extra_args: Vec::new(),
+        ..SimSettings::default()
     };
     clock.say("starting kube-sim (pods take 2s to start, failover takes 1s)");
     let cluster = Cluster::start(&settings).await?;
