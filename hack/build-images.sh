@@ -167,7 +167,10 @@ umoci gc --layout "$layout"
 
 for bin in "${IMAGES[@]}"; do
   name="$IMAGE_PREFIX/$bin:$version"
-  skopeo --insecure-policy copy -q "oci:$layout:$bin" "oci-archive:$out_tmp/$bin.oci.tar:$name"
+  # oci-archive: skopeo's own writer stamps the tar headers with the current time, so copy to a
+  # one-image layout and tar that reproducibly.
+  skopeo --insecure-policy copy -q "oci:$layout:$bin" "oci:$work/archive-$bin:$name"
+  layer_tar "$work/archive-$bin" "$out_tmp/$bin.oci.tar"
   skopeo --insecure-policy copy -q "oci:$layout:$bin" "docker-archive:$out_tmp/$bin.docker.tar:$name"
 done
 
