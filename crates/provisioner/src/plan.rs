@@ -248,7 +248,24 @@ impl Desired {
         self,
         live: impl Fn(ChildKind, &str) -> Option<Value>,
     ) -> Result<Changes, serde_json::Error> {
-        let children = self.rendered()?;
+        /// Renders one child at a time and keeps only its write, so that at most one child is
+        /// held as a JSON tree beside the typed plan.
+        struct Compare<'a, F> {
+            live: &'a F,
+            changes: &'a mut Changes,
+            error: Option<serde_json::Error>,
+        }
+        impl<F: Fn(ChildKind, &str) -> Option<Value>> KindVisitor for Compare<'_, F> {
+            fn visit<T: ChildObject>(&mut self, items: &[T]) {
+                for item in items {
+                    if self.error.is_none()
+                        && let Err(e) = self.changes.compare(item.render(), self.live)
+                    {
+                        self.error = Some(e);
+                    }
+                }
+            }
+        }
         let mut changes = Changes {
             certificate_secrets: self.certificate_secrets(),
             sets: self
@@ -259,32 +276,25 @@ impl Desired {
                     (s.child_name().to_owned(), replicas)
                 })
                 .collect(),
-            generated: self.generated_secrets,
             ..Changes::default()
         };
-        for secret in &changes.generated {
+        for secret in &self.generated_secrets {
             changes
                 .wanted
                 .entry(ChildKind::Secret)
                 .or_default()
                 .insert(secret.name.clone());
         }
-        for child in children {
-            changes
-                .wanted
-                .entry(child.kind)
-                .or_default()
-                .insert(child.name.clone());
-            let current = live(child.kind, &child.name);
-            if needs_apply(&child.body, current.as_ref()) {
-                changes.applies.push(Apply {
-                    kind: child.kind,
-                    body: serde_json::value::to_raw_value(&child.body)?,
-                    name: child.name,
-                    creates: current.is_none(),
-                });
-            }
+        let mut compare = Compare {
+            live: &live,
+            changes: &mut changes,
+            error: None,
+        };
+        self.visit(&mut compare);
+        if let Some(error) = compare.error {
+            return Err(error);
         }
+        changes.generated = self.generated_secrets;
         Ok(changes)
     }
 }
@@ -310,6 +320,30 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Records a rendered child as wanted, and as a write when `live` has no object of its
+    /// kind and name or one that differs from it.
+    fn compare(
+        &mut self,
+        child: Result<Child, serde_json::Error>,
+        live: impl Fn(ChildKind, &str) -> Option<Value>,
+    ) -> Result<(), serde_json::Error> {
+        let child = child?;
+        self.wanted
+            .entry(child.kind)
+            .or_default()
+            .insert(child.name.clone());
+        let current = live(child.kind, &child.name);
+        if needs_apply(&child.body, current.as_ref()) {
+            self.applies.push(Apply {
+                kind: child.kind,
+                body: serde_json::value::to_raw_value(&child.body)?,
+                name: child.name,
+                creates: current.is_none(),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether `name` is a planned child of `kind`.
     pub fn wants(&self, kind: ChildKind, name: &str) -> bool {
         self.wanted
