@@ -1,0 +1,3 @@
+//! `db-agent`: the in-pod agent of KubeDB SQL Server availability groups. See `docs/agent.md`.
+
+pub mod mssql;

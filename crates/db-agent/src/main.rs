@@ -1,0 +1,3 @@
+//! The `db-agent` binary (the command line comes in a later commit).
+
+fn main() {}

@@ -1,0 +1,4 @@
+//! SQL Server availability groups: the pure decisions ([`decide`]), the T-SQL the agent sends
+//! ([`tsql`]), and the [`backend`] that runs it.
+
+pub mod decide;
