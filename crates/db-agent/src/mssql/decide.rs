@@ -134,7 +134,7 @@ impl AgState {
     }
 }
 
-/// Which parts of the per-instance set-up exist.
+/// Which parts of the per-instance set-up exist (see [`crate::mssql::tsql::setup_query`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InstanceSetup {
     /// `SERVERPROPERTY('IsHadrEnabled')`: needs `MSSQL_ENABLE_HADR=1` and a restart, not T-SQL.
@@ -143,16 +143,40 @@ pub struct InstanceSetup {
     pub master_key: bool,
     /// The endpoint login.
     pub login: bool,
+    /// Its user in `master`.
+    pub user: bool,
     /// The endpoint certificate.
     pub certificate: bool,
-    /// A started database-mirroring endpoint.
+    /// The database-mirroring endpoint exists.
     pub endpoint: bool,
+    /// ... and is started.
+    pub endpoint_started: bool,
+    /// The login may connect to it.
+    pub connect_granted: bool,
 }
 
 impl InstanceSetup {
+    /// Everything present: what a finished instance reports.
+    pub const DONE: Self = Self {
+        hadr_enabled: true,
+        master_key: true,
+        login: true,
+        user: true,
+        certificate: true,
+        endpoint: true,
+        endpoint_started: true,
+        connect_granted: true,
+    };
+
     /// Everything T-SQL can create exists.
     pub fn complete(&self) -> bool {
-        self.master_key && self.login && self.certificate && self.endpoint
+        self.master_key
+            && self.login
+            && self.user
+            && self.certificate
+            && self.endpoint
+            && self.endpoint_started
+            && self.connect_granted
     }
 
     /// Everything, HADR included.

@@ -2,3 +2,4 @@
 //! ([`tsql`]), and the [`backend`] that runs it.
 
 pub mod decide;
+pub mod tsql;

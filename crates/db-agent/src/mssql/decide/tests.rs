@@ -53,13 +53,7 @@ fn secondary(seq: i64, lsn: u128) -> Local {
 
 fn up(ag: Option<AgState>) -> Local {
     Local::Up(LocalState {
-        setup: InstanceSetup {
-            hadr_enabled: true,
-            master_key: true,
-            login: true,
-            certificate: true,
-            endpoint: true,
-        },
+        setup: InstanceSetup::DONE,
         ag,
     })
 }
