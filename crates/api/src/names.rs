@@ -115,6 +115,18 @@ pub fn data_pvc(pod: &str) -> String {
 pub fn pod_name(petset: &str, ordinal: i32) -> String {
     format!("{petset}-{ordinal}")
 }
+/// ServiceAccount `<db>` of a clustered database's pods (KubeDB names it after the database).
+pub fn service_account(db: &str) -> String {
+    db.to_owned()
+}
+/// Role `<db>`: what the in-pod agents of a clustered database may do.
+pub fn agent_role(db: &str) -> String {
+    db.to_owned()
+}
+/// RoleBinding `<db>` of [`agent_role`] to the pods' ServiceAccount(s).
+pub fn agent_role_binding(db: &str) -> String {
+    db.to_owned()
+}
 
 /// MSSQL names and constants.
 pub mod mssql {
@@ -209,6 +221,10 @@ pub mod mssql {
     pub fn endpoint_cert_secret(db: &str) -> String {
         format!("{db}-endpoint-cert")
     }
+    /// Lease `<db>-primary`: held by the agent of the availability group's primary.
+    pub fn primary_lease(db: &str) -> String {
+        format!("{db}-primary")
+    }
     /// AG name: the alphanumeric characters of the DB name (`mssql-ag` → `mssqlag`).
     pub fn availability_group(db: &str) -> String {
         let name: String = db.chars().filter(char::is_ascii_alphanumeric).collect();
@@ -248,6 +264,10 @@ pub mod singlestore {
     pub const INIT_SCRIPTS_PATH: &str = "/docker-entrypoint-initdb.d";
     /// Internal scripts.
     pub const SCRIPTS_PATH: &str = "/scripts";
+    /// Coordinator (agent) client port: the agent's HTTP server (`/healthz`, `/ready`).
+    pub const COORDINATOR_CLIENT_PORT: i32 = 2379;
+    /// Coordinator client port name (the same spelling as MSSQL's).
+    pub const COORDINATOR_CLIENT_PORT_NAME: &str = "coordinatclient";
     /// Root user.
     pub const ROOT_USER: &str = "root";
     /// PetSet type of aggregators.
@@ -273,6 +293,10 @@ pub mod singlestore {
     pub fn leaf_petset(db: &str, suffix: Option<&str>) -> String {
         with_suffix(db, suffix, PETSET_TYPE_LEAF)
     }
+    /// Lease `<db>-master`: held by the agent of the master aggregator.
+    pub fn master_lease(db: &str) -> String {
+        format!("{db}-master")
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +320,11 @@ mod tests {
         assert_eq!(mssql::dbm_login_secret("db"), "db-dbm-login");
         assert_eq!(mssql::master_key_secret("db"), "db-master-key");
         assert_eq!(mssql::endpoint_cert_secret("db"), "db-endpoint-cert");
+        assert_eq!(mssql::primary_lease("db"), "db-primary");
+        assert_eq!(singlestore::master_lease("sdb"), "sdb-master");
+        assert_eq!(service_account("db"), "db");
+        assert_eq!(agent_role("db"), "db");
+        assert_eq!(agent_role_binding("db"), "db");
         assert_eq!(
             mssql::availability_group("mssqlserver-ag-cluster"),
             "mssqlserveragcluster"

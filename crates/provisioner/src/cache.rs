@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, PodStatus, Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, PodStatus, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::store::Writer;
@@ -331,6 +332,12 @@ pub struct Children {
     pub certificates: Option<Vec<Arc<Compact<DynamicObject>>>>,
     /// Pods (metadata and conditions only).
     pub pods: Vec<Arc<Pod>>,
+    /// The agent pods' ServiceAccounts.
+    pub service_accounts: Vec<Arc<Compact<ServiceAccount>>>,
+    /// The agents' Roles.
+    pub roles: Vec<Arc<Compact<Role>>>,
+    /// Their RoleBindings.
+    pub role_bindings: Vec<Arc<Compact<RoleBinding>>>,
 }
 
 /// The stores of one controller.
@@ -348,6 +355,12 @@ pub struct Caches<K: Database> {
     pub certificates: Option<Indexed<Compact<DynamicObject>>>,
     /// Pods, same selector.
     pub pods: Indexed<Compact<Pod>>,
+    /// ServiceAccounts, same selector.
+    pub service_accounts: Indexed<Compact<ServiceAccount>>,
+    /// Roles, same selector.
+    pub roles: Indexed<Compact<Role>>,
+    /// RoleBindings, same selector.
+    pub role_bindings: Indexed<Compact<RoleBinding>>,
     /// Every Version object of the kind's catalog.
     pub versions: Store<K::Version>,
 }
@@ -389,6 +402,9 @@ impl<K: Database> Caches<K> {
                 certificates.store.wait_until_ready().await?;
             }
             self.pods.store.wait_until_ready().await?;
+            self.service_accounts.store.wait_until_ready().await?;
+            self.roles.store.wait_until_ready().await?;
+            self.role_bindings.store.wait_until_ready().await?;
             self.versions.wait_until_ready().await
         };
         match tokio::time::timeout(SYNC_TIMEOUT, all).await {
@@ -417,6 +433,9 @@ impl<K: Database> Caches<K> {
                 .as_ref()
                 .map(|c| c.matching(ns, &selector)),
             pods: typed(self.pods.matching(ns, &selector)),
+            service_accounts: self.service_accounts.matching(ns, &selector),
+            roles: self.roles.matching(ns, &selector),
+            role_bindings: self.role_bindings.matching(ns, &selector),
         }
     }
 

@@ -1,13 +1,16 @@
 //! Wiring: one kube-runtime `Controller` per database kind and watched namespace. Each controller
-//! keeps watch caches ([`crate::cache`]) of the databases' children, their pods and labelled
-//! secrets and of the kind's catalog; the same watches trigger its reconciles.
+//! keeps watch caches ([`crate::cache`]) of the databases' children (StatefulSets, Services,
+//! PodDisruptionBudgets, Certificates, the agent pods' ServiceAccounts, Roles and RoleBindings),
+//! their pods and labelled secrets and of the kind's catalog; the same watches trigger its
+//! reconciles.
 
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, ObjectRef};
@@ -78,6 +81,9 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
     let (secrets, secrets_writer) = reflector::store::<Compact<Secret>>();
     let (pdbs, pdbs_writer) = reflector::store::<Compact<PodDisruptionBudget>>();
     let (pods, pods_writer) = reflector::store::<Compact<Pod>>();
+    let (service_accounts, service_accounts_writer) = reflector::store::<Compact<ServiceAccount>>();
+    let (roles, roles_writer) = reflector::store::<Compact<Role>>();
+    let (role_bindings, role_bindings_writer) = reflector::store::<Compact<RoleBinding>>();
     let (versions, versions_writer) = reflector::store::<K::Version>();
     let certificates_api: Api<Compact<DynamicObject>> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &certificate_resource()),
@@ -105,6 +111,9 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             .as_ref()
             .map(|(store, _)| Indexed::new(store.clone(), certificate_resource())),
         pods: Indexed::new(pods, ()),
+        service_accounts: Indexed::new(service_accounts, ()),
+        roles: Indexed::new(roles, ()),
+        role_bindings: Indexed::new(role_bindings, ()),
         versions,
     };
 
@@ -150,6 +159,28 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             pdbs_writer,
             Some(caches.pdbs.index.clone()),
             slim_meta::<Compact<PodDisruptionBudget>>,
+        ))
+        // The agent pods' identity and permissions.
+        .owns_stream(reflected(
+            api::<Compact<ServiceAccount>>(&client, ns),
+            labelled.clone(),
+            service_accounts_writer,
+            Some(caches.service_accounts.index.clone()),
+            slim_meta::<Compact<ServiceAccount>>,
+        ))
+        .owns_stream(reflected(
+            api::<Compact<Role>>(&client, ns),
+            labelled.clone(),
+            roles_writer,
+            Some(caches.roles.index.clone()),
+            slim_meta::<Compact<Role>>,
+        ))
+        .owns_stream(reflected(
+            api::<Compact<RoleBinding>>(&client, ns),
+            labelled.clone(),
+            role_bindings_writer,
+            Some(caches.role_bindings.index.clone()),
+            slim_meta::<Compact<RoleBinding>>,
         ))
         // Generated secrets and the certificate secrets cert-manager writes (labelled through
         // the Certificate's secretTemplate, not owned).

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use operator_common::apply::needs_apply;
 use serde::Serialize;
@@ -27,12 +28,23 @@ pub enum ChildKind {
     PodDisruptionBudget,
     /// `cert-manager.io/v1` Certificate.
     Certificate,
+    /// `v1` ServiceAccount of the agent pods.
+    ServiceAccount,
+    /// `rbac.authorization.k8s.io/v1` Role of the agents.
+    Role,
+    /// `rbac.authorization.k8s.io/v1` RoleBinding of that Role to the ServiceAccount(s).
+    RoleBinding,
 }
 
 impl ChildKind {
-    /// Every kind, in the order they are applied (secrets and certificates before the pods that
-    /// mount them).
-    pub const ALL: [ChildKind; 5] = [
+    /// Every kind, in the order they are applied: the pods' identity and permissions, secrets
+    /// and certificates before the pods that use them. Children the spec no longer produces are
+    /// deleted in the reverse order, and so is everything when the database is deleted: the
+    /// agents keep their permissions until their StatefulSets are gone.
+    pub const ALL: [ChildKind; 8] = [
+        Self::ServiceAccount,
+        Self::Role,
+        Self::RoleBinding,
         Self::Secret,
         Self::Certificate,
         Self::Service,
@@ -48,15 +60,22 @@ impl ChildKind {
             Self::Secret => "secrets",
             Self::PodDisruptionBudget => "poddisruptionbudgets",
             Self::Certificate => "certificates",
+            Self::ServiceAccount => "serviceaccounts",
+            Self::Role => "roles",
+            Self::RoleBinding => "rolebindings",
         }
     }
 
     /// What happens to the children of this kind when the database is deleted.
     pub fn on_deletion(self) -> OnDeletion {
         match self {
-            Self::StatefulSet | Self::Service | Self::PodDisruptionBudget | Self::Certificate => {
-                OnDeletion::Delete
-            }
+            Self::StatefulSet
+            | Self::Service
+            | Self::PodDisruptionBudget
+            | Self::Certificate
+            | Self::ServiceAccount
+            | Self::Role
+            | Self::RoleBinding => OnDeletion::Delete,
             // Credentials a user may still need to read the data the PVCs keep.
             Self::Secret => OnDeletion::KeptUnlessWipeOut,
         }
@@ -70,6 +89,9 @@ impl ChildKind {
             Self::Secret => "Secret",
             Self::PodDisruptionBudget => "PodDisruptionBudget",
             Self::Certificate => "Certificate",
+            Self::ServiceAccount => "ServiceAccount",
+            Self::Role => "Role",
+            Self::RoleBinding => "RoleBinding",
         }
     }
 }
@@ -129,6 +151,9 @@ child_object!(Service, ChildKind::Service);
 child_object!(Secret, ChildKind::Secret);
 child_object!(PodDisruptionBudget, ChildKind::PodDisruptionBudget);
 child_object!(Certificate, ChildKind::Certificate);
+child_object!(ServiceAccount, ChildKind::ServiceAccount);
+child_object!(Role, ChildKind::Role);
+child_object!(RoleBinding, ChildKind::RoleBinding);
 
 /// Something that looks at the children of a [`Desired`], kind by kind ([`Desired::visit`]).
 pub trait KindVisitor {
@@ -159,6 +184,12 @@ pub struct GeneratedSecret {
 /// read from the caches, whether it is kept on deletion).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
+    /// The agent pods' ServiceAccount.
+    pub service_accounts: Vec<ServiceAccount>,
+    /// The agents' Role.
+    pub roles: Vec<Role>,
+    /// The binding of that Role to the agent pods' ServiceAccount(s).
+    pub role_bindings: Vec<RoleBinding>,
     /// Operator-rendered secrets (configuration), applied.
     pub secrets: Vec<Secret>,
     /// Secrets created once with random credentials.
@@ -175,10 +206,13 @@ pub struct Desired {
 
 impl Desired {
     /// Calls `visitor` with the children of each kind, in the order they are applied
-    /// ([`ChildKind::ALL`]: secrets and certificates before the pods that mount them). The one
-    /// place that lists the kinds of children: the destructuring has no `..`.
+    /// ([`ChildKind::ALL`]: identity, secrets and certificates before the pods that use them).
+    /// The one place that lists the kinds of children: the destructuring has no `..`.
     pub fn visit(&self, visitor: &mut impl KindVisitor) {
         let Desired {
+            service_accounts,
+            roles,
+            role_bindings,
             secrets,
             generated_secrets: _,
             certificates,
@@ -186,6 +220,9 @@ impl Desired {
             stateful_sets,
             pdbs,
         } = self;
+        visitor.visit(service_accounts);
+        visitor.visit(roles);
+        visitor.visit(role_bindings);
         visitor.visit(secrets);
         visitor.visit(certificates);
         visitor.visit(services);
@@ -227,6 +264,9 @@ impl Desired {
     /// Keeps only secrets (what a halted database keeps).
     pub fn only_secrets(self) -> Self {
         let Desired {
+            service_accounts: _,
+            roles: _,
+            role_bindings: _,
             secrets,
             generated_secrets,
             certificates: _,
@@ -477,17 +517,41 @@ mod tests {
         assert_eq!(
             deleted,
             [
+                ChildKind::ServiceAccount,
+                ChildKind::Role,
+                ChildKind::RoleBinding,
                 ChildKind::Certificate,
                 ChildKind::Service,
                 ChildKind::StatefulSet,
                 ChildKind::PodDisruptionBudget
             ]
         );
+        // Deleted in the reverse order: the agents' permissions outlive their StatefulSets.
+        let position = |kind| ChildKind::ALL.iter().position(|k| *k == kind).unwrap();
+        for identity in [
+            ChildKind::ServiceAccount,
+            ChildKind::Role,
+            ChildKind::RoleBinding,
+        ] {
+            assert!(position(identity) < position(ChildKind::StatefulSet));
+        }
     }
 
     #[test]
     fn rendering_follows_the_apply_order() {
         let desired = Desired {
+            service_accounts: vec![ServiceAccount {
+                metadata: meta("sa"),
+                ..ServiceAccount::default()
+            }],
+            roles: vec![Role {
+                metadata: meta("role"),
+                ..Role::default()
+            }],
+            role_bindings: vec![RoleBinding {
+                metadata: meta("binding"),
+                ..RoleBinding::default()
+            }],
             secrets: vec![Secret {
                 metadata: meta("config"),
                 ..Secret::default()
@@ -507,6 +571,8 @@ mod tests {
         assert_eq!(halted.secrets, desired.secrets);
         assert!(halted.certificates.is_empty() && halted.stateful_sets.is_empty());
         assert!(halted.services.is_empty() && halted.pdbs.is_empty());
+        assert!(halted.service_accounts.is_empty() && halted.roles.is_empty());
+        assert!(halted.role_bindings.is_empty());
     }
 
     #[test]

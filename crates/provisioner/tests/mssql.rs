@@ -8,9 +8,11 @@ use api::DatabasePhase;
 use api::MSSQLServer;
 use common::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
+use kube::api::DeleteParams;
 
 #[test]
 fn standalone_reaches_ready_with_its_children() {
@@ -257,6 +259,103 @@ fn availability_group_of_two_gets_an_arbiter() {
             arbiter_pdb.spec.unwrap().max_unavailable,
             Some(IntOrString::Int(1))
         );
+        env.stop().await;
+    });
+}
+
+/// The resourceVersions at which objects of kind `K` in the test namespace were deleted, from a
+/// watch started now (kube-sim gives every deletion a new, cluster-wide increasing one).
+fn deletions<K>(env: &Env) -> std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    use futures::StreamExt;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = seen.clone();
+    let stream = kube::runtime::watcher(env.api::<K>(), Default::default());
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            if let Ok(kube::runtime::watcher::Event::Delete(object)) = event {
+                let rv = object.resource_version().unwrap_or_default();
+                out.lock()
+                    .unwrap()
+                    .push((object.name_any(), rv.parse().unwrap_or_default()));
+            }
+        }
+    });
+    seen
+}
+
+#[test]
+fn availability_group_agents_get_their_identity_until_the_pods_are_gone() {
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("agr", "2022-cu22", Some(2))).await;
+        wait_phase::<MSSQLServer>(&env, "agr", DatabasePhase::Ready).await;
+        env.api::<ServiceAccount>().get("agr").await.unwrap();
+        let role = env.api::<Role>().get("agr").await.unwrap();
+        let rules = role.rules.clone().unwrap();
+        assert_eq!(
+            rules[0].resource_names.as_deref().unwrap(),
+            ["agr-0", "agr-1", "agr-arbiter-0"]
+        );
+        assert_eq!(rules[1].resource_names.as_deref().unwrap(), ["agr-primary"]);
+        let binding = env.api::<RoleBinding>().get("agr").await.unwrap();
+        assert_eq!(binding.role_ref.name, "agr");
+        for set in ["agr", "agr-arbiter"] {
+            let sts = env.api::<StatefulSet>().get(set).await.unwrap();
+            let pod = sts.spec.unwrap().template.spec.unwrap();
+            assert_eq!(pod.service_account_name.as_deref(), Some("agr"), "{set}");
+            assert_eq!(pod.automount_service_account_token, Some(false), "{set}");
+        }
+
+        // A deleted Role comes back (it is an owned, watched child).
+        let roles = env.api::<Role>();
+        roles.delete("agr", &DeleteParams::default()).await.unwrap();
+        testkit::eventually("role agr recreated", WAIT, || async {
+            let again = roles.get_opt("agr").await.unwrap()?;
+            (again.uid() != role.uid()).then_some(())
+        })
+        .await;
+
+        // Deleting the database removes the agents' permissions only after their StatefulSets.
+        let sets = deletions::<StatefulSet>(&env);
+        let identity = [
+            deletions::<ServiceAccount>(&env),
+            deletions::<Role>(&env),
+            deletions::<RoleBinding>(&env),
+        ];
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        env.api::<MSSQLServer>()
+            .delete("agr", &DeleteParams::default())
+            .await
+            .unwrap();
+        testkit::eventually("the database and its identity are gone", WAIT, || async {
+            let done = sets.lock().unwrap().len() == 2
+                && identity.iter().all(|d| d.lock().unwrap().len() == 1);
+            done.then_some(())
+        })
+        .await;
+        let last_set = sets
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, rv)| *rv)
+            .max()
+            .unwrap();
+        for deleted in &identity {
+            let (name, rv) = deleted.lock().unwrap()[0].clone();
+            assert!(
+                rv > last_set,
+                "{name} deleted at {rv}, before a StatefulSet ({last_set})"
+            );
+        }
         env.stop().await;
     });
 }

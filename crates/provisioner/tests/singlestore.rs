@@ -5,8 +5,9 @@ mod common;
 use api::{DatabasePhase, Singlestore};
 use common::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
 use kube::api::ListParams;
 
@@ -36,6 +37,16 @@ fn standalone_reaches_ready() {
             .collect();
         assert_eq!(ports, [3306, 8081]);
         env.api::<PodDisruptionBudget>().get("sdb").await.unwrap();
+        // Cluster-in-a-box runs no agent: no ServiceAccount, Role or token of its own.
+        assert!(env.api::<Role>().get_opt("sdb").await.unwrap().is_none());
+        assert!(
+            env.api::<ServiceAccount>()
+                .get_opt("sdb")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(pod.automount_service_account_token, Some(false));
         env.stop().await;
     });
 }
@@ -85,7 +96,25 @@ fn aggregator_and_leaf_reach_ready() {
                 Some("ghcr.io/appscode-images/singlestore-node:alma-8.9.3-bfa36a984a")
             );
             env.api::<PodDisruptionBudget>().get(name).await.unwrap();
+            let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+            assert_eq!(pod.service_account_name.as_deref(), Some("cl"), "{name}");
         }
+        // The agents' identity: their pods, the master Lease, the credentials and license.
+        env.api::<ServiceAccount>().get("cl").await.unwrap();
+        let role = env.api::<Role>().get("cl").await.unwrap();
+        let rules = role.rules.unwrap();
+        assert_eq!(
+            rules[0].resource_names.as_deref().unwrap(),
+            [
+                "cl-aggregator-0",
+                "cl-aggregator-1",
+                "cl-leaf-0",
+                "cl-leaf-1"
+            ]
+        );
+        assert_eq!(rules[1].resource_names.as_deref().unwrap(), ["cl-master"]);
+        let binding = env.api::<RoleBinding>().get("cl").await.unwrap();
+        assert_eq!(binding.subjects.unwrap()[0].name, "cl");
         let pvcs = env
             .api::<PersistentVolumeClaim>()
             .list(&ListParams::default())

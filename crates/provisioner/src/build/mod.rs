@@ -3,7 +3,7 @@
 //! `tests/golden.rs`.
 //!
 //! One module per kind of child object ([`statefulset`], [`service`], [`secret`], [`pdb`],
-//! [`certificate`]), the shared pieces of pods ([`pod`]) and metadata ([`meta`]), the overlay of
+//! [`certificate`]; [`rbac`] for the agent pods' ServiceAccount, Role and RoleBinding), the shared pieces of pods ([`pod`]) and metadata ([`meta`]), the overlay of
 //! the user's templates ([`merge`]), and one module per database kind ([`mssql`],
 //! [`singlestore`]) that makes the database-specific choices and fills a
 //! [`crate::plan::Desired`].
@@ -14,6 +14,7 @@ pub mod meta;
 pub mod mssql;
 pub mod pdb;
 pub mod pod;
+pub mod rbac;
 pub mod secret;
 pub mod service;
 pub mod singlestore;

@@ -1,5 +1,6 @@
 //! MSSQLServer children: standalone (one StatefulSet) and AvailabilityGroup (StatefulSet `<db>`
-//! with the `mssql-coordinator` sidecar, plus `<db>-arbiter` when the replica count is even).
+//! with the `mssql-coordinator` sidecar, plus `<db>-arbiter` when the replica count is even, and
+//! the ServiceAccount, Role and RoleBinding of the agents that run in those two containers).
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use super::pdb::{self, Budget};
 use super::pod::{
     self, container_port, container_security_context, env, field_env, resources, secret_env,
 };
+use super::rbac;
 use super::statefulset::{self, StatefulSetParts};
 use super::{merge, secret, service};
 use crate::database::{Database, DbKind, DbRef, PlanInput};
@@ -42,7 +44,7 @@ pub const ARBITER_CONTAINER: &str = "mssql-arbiter";
 pub const DBM_LOGIN_USER: &str = "dbm_login";
 
 /// Reserved volume names.
-pub const RESERVED_VOLUMES: [&str; 7] = [
+pub const RESERVED_VOLUMES: [&str; 8] = [
     names::DATA_VOLUME,
     INIT_SCRIPTS_VOLUME,
     CONFIG_VOLUME,
@@ -50,6 +52,7 @@ pub const RESERVED_VOLUMES: [&str; 7] = [
     TLS_VOLUME,
     CA_VOLUME,
     ENDPOINT_CERT_VOLUME,
+    rbac::API_ACCESS_VOLUME,
 ];
 /// Reserved mount paths.
 pub const RESERVED_PATHS: [&str; 8] = [
@@ -220,20 +223,20 @@ pub fn plan(
     desired
         .generated_secrets
         .push(secret::basic_auth_secret(&r, &auth, n::SA_USER));
+    let ag_spec = spec
+        .topology
+        .as_ref()
+        .and_then(|t| t.availability_group.clone())
+        .unwrap_or_default();
+    let login = ag_spec
+        .login_secret_name
+        .clone()
+        .unwrap_or_else(|| n::dbm_login_secret(&r.name));
+    let master = ag_spec
+        .master_key_secret_name
+        .clone()
+        .unwrap_or_else(|| n::master_key_secret(&r.name));
     if ag {
-        let ag_spec = spec
-            .topology
-            .as_ref()
-            .and_then(|t| t.availability_group.clone())
-            .unwrap_or_default();
-        let login = ag_spec
-            .login_secret_name
-            .clone()
-            .unwrap_or_else(|| n::dbm_login_secret(&r.name));
-        let master = ag_spec
-            .master_key_secret_name
-            .clone()
-            .unwrap_or_else(|| n::master_key_secret(&r.name));
         desired
             .generated_secrets
             .push(secret::basic_auth_secret(&r, &login, DBM_LOGIN_USER));
@@ -400,12 +403,7 @@ pub fn plan(
         container_port(n::COORDINATOR_CLIENT_PORT_NAME, n::COORDINATOR_CLIENT_PORT),
     ];
     if ag {
-        let le = spec
-            .topology
-            .as_ref()
-            .and_then(|t| t.availability_group.clone())
-            .unwrap_or_default()
-            .leader_election();
+        let le = ag_spec.leader_election();
         containers.push(Container {
             name: n::COORDINATOR_CONTAINER.into(),
             image: Some(version.coordinator.image.clone()),
@@ -447,7 +445,8 @@ pub fn plan(
             ..Container::default()
         });
     }
-    let pod_spec = PodSpec {
+    let template = spec.pod_template.as_ref();
+    let mut pod_spec = PodSpec {
         init_containers: Some(vec![Container {
             name: n::INIT_CONTAINER.into(),
             image: Some(version.init_container.image.clone()),
@@ -463,9 +462,12 @@ pub fn plan(
             ..PodSecurityContext::default()
         }),
         topology_spread_constraints: Some(pod::spread_constraints(&set_selector)),
+        automount_service_account_token: rbac::automount_token(template),
         ..PodSpec::default()
     };
-    let template = spec.pod_template.as_ref();
+    if ag {
+        rbac::agent_pod_identity(&mut pod_spec, &r, n::COORDINATOR_CONTAINER);
+    }
     let pod_spec = merge::merge_pod_spec(pod_spec, template)?;
     let (pod_labels, pod_annotations) = pod::template_meta(template);
     let controller = template.and_then(|t| t.controller.as_ref());
@@ -508,7 +510,7 @@ pub fn plan(
         }
         let mut arbiter_env = coordinator_env(&r, &auth);
         arbiter_env.push(env("ARBITER", "true"));
-        let arbiter_pod = PodSpec {
+        let mut arbiter_pod = PodSpec {
             containers: vec![Container {
                 name: ARBITER_CONTAINER.into(),
                 image: Some(version.coordinator.image.clone()),
@@ -535,8 +537,12 @@ pub fn plan(
             }),
             node_selector: arbiter_spec.node_selector.clone(),
             tolerations: arbiter_spec.tolerations.clone(),
+            automount_service_account_token: Some(false),
             ..PodSpec::default()
         };
+        // The arbiter runs the coordinator image too (the agent, with `--agent-image`), so it
+        // runs as the agents' ServiceAccount with the same Role.
+        rbac::agent_pod_identity(&mut arbiter_pod, &r, ARBITER_CONTAINER);
         let arbiter_claim = (!ephemeral).then(|| {
             pod::claim_template(
                 &r,
@@ -577,6 +583,22 @@ pub fn plan(
             &arbiter_selector,
             Budget::MaxUnavailable(1),
         ));
+    }
+    if ag {
+        let mut agent_sets = vec![set.as_str()];
+        let arbiter_set = n::arbiter_petset(&r.name);
+        if arbiter {
+            agent_sets.push(&arbiter_set);
+        }
+        // The agents read the credentials, the AG login and master key and the endpoint
+        // certificate (`crates/db-agent`).
+        rbac::add_agent_rbac(
+            &mut desired,
+            &r,
+            &agent_sets,
+            vec![n::primary_lease(&r.name)],
+            vec![auth, login, master, endpoint_cert],
+        );
     }
     Ok(desired)
 }

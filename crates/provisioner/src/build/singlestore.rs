@@ -1,5 +1,6 @@
 //! Singlestore children: standalone (one cluster-in-a-box StatefulSet `<db>`) and topology
-//! (`<db>[-suffix]-aggregator` and `<db>[-suffix]-leaf`, each with the coordinator sidecar).
+//! (`<db>[-suffix]-aggregator` and `<db>[-suffix]-leaf`, each with the coordinator sidecar, and the
+//! ServiceAccount, Role and RoleBinding of the agents that run in it).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use super::pdb::{self, Budget};
 use super::pod::{
     self, container_port, container_security_context, env, field_env, resources, secret_env,
 };
+use super::rbac;
 use super::statefulset::{self, StatefulSetParts};
 use super::{merge, secret, service};
 use crate::database::{Database, DbKind, DbRef, PlanInput};
@@ -35,11 +37,12 @@ pub const TLS_VOLUME: &str = "tls";
 pub const LICENSE_KEY: &str = "password";
 
 /// Reserved volume names.
-pub const RESERVED_VOLUMES: [&str; 4] = [
+pub const RESERVED_VOLUMES: [&str; 5] = [
     names::DATA_VOLUME,
     INIT_SCRIPTS_VOLUME,
     CONFIG_VOLUME,
     TLS_VOLUME,
+    rbac::API_ACCESS_VOLUME,
 ];
 /// Reserved mount paths.
 pub const RESERVED_PATHS: [&str; 4] = [n::DATA_PATH, n::CONFIG_PATH, n::TLS_PATH, n::SCRIPTS_PATH];
@@ -307,6 +310,11 @@ pub fn plan(
         }
     };
     let primary_set = roles[0].set.clone();
+    let agent_sets: Vec<String> = roles
+        .iter()
+        .filter(|role| role.coordinator)
+        .map(|role| role.set.clone())
+        .collect();
     let master_host = format!(
         "{}.{}.{}.svc",
         names::pod_name(&primary_set, 0),
@@ -427,7 +435,7 @@ pub fn plan(
                 ..Container::default()
             });
         }
-        let pod_spec = PodSpec {
+        let mut pod_spec = PodSpec {
             init_containers: version.init_container.as_ref().map(|init| {
                 vec![Container {
                     name: n::INIT_CONTAINER.into(),
@@ -445,8 +453,12 @@ pub fn plan(
                 ..PodSecurityContext::default()
             }),
             topology_spread_constraints: Some(pod::spread_constraints(&selector)),
+            automount_service_account_token: rbac::automount_token(role.template),
             ..PodSpec::default()
         };
+        if role.coordinator {
+            rbac::agent_pod_identity(&mut pod_spec, &r, n::COORDINATOR_CONTAINER);
+        }
         let pod_spec = merge::merge_pod_spec(pod_spec, role.template)?;
         let (mut pod_labels, pod_annotations) = pod::template_meta(role.template);
         if let Some(kind) = role.role {
@@ -484,6 +496,16 @@ pub fn plan(
             Budget::MaxUnavailable(1),
         ));
     }
+    // The agents read the root credentials and the license (the master aggregator's agent
+    // applies it when it bootstraps the cluster).
+    let agent_sets: Vec<&str> = agent_sets.iter().map(String::as_str).collect();
+    rbac::add_agent_rbac(
+        &mut desired,
+        &r,
+        &agent_sets,
+        vec![n::master_lease(&r.name)],
+        vec![auth, license],
+    );
     Ok(desired)
 }
 

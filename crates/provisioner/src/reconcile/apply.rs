@@ -1,6 +1,7 @@
 //! The apply step: compares the desired children with the live ones, server-side applies what
 //! differs (nothing while the database is paused), creates missing generated secrets, and deletes
-//! the owned children the spec no longer produces.
+//! the owned children the spec no longer produces (after the applies, in the reverse of the apply
+//! order, as deletion does: a halted database loses its StatefulSets before its pods' RBAC).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,6 +87,9 @@ impl Children {
                 .and_then(|o| serde_json::to_value(o.as_ref()).ok()),
             ChildKind::PodDisruptionBudget => find(&self.pdbs, name),
             ChildKind::Certificate => self.certificates.as_deref().and_then(|c| find(c, name)),
+            ChildKind::ServiceAccount => find(&self.service_accounts, name),
+            ChildKind::Role => find(&self.roles, name),
+            ChildKind::RoleBinding => find(&self.role_bindings, name),
         }
     }
 
@@ -112,6 +116,9 @@ impl Children {
                 .as_deref()
                 .map(|c| names(c, uid))
                 .unwrap_or_default(),
+            ChildKind::ServiceAccount => names(&self.service_accounts, uid),
+            ChildKind::Role => names(&self.roles, uid),
+            ChildKind::RoleBinding => names(&self.role_bindings, uid),
         }
     }
 
@@ -157,8 +164,8 @@ fn has_tls_data(secret: &Secret) -> bool {
 }
 
 /// Applies the desired children that differ from the live ones, creates missing generated
-/// secrets, and deletes owned children the spec no longer produces. Returns whether a
-/// StatefulSet was created.
+/// secrets, and then deletes owned children the spec no longer produces, in the reverse of the
+/// apply order. Returns whether a StatefulSet was created.
 async fn apply_changes(
     ctx: &Context,
     r: &DbRef,
@@ -246,6 +253,9 @@ async fn apply_changes(
             created_sets |= kind == ChildKind::StatefulSet && child.creates;
             tracing::info!(db = %r.key(), kind = kind.kind(), name = %child.name, "applied");
         }
+    }
+    for kind in ChildKind::ALL.into_iter().rev() {
+        let api = api_for(&ctx.client, &r.namespace, kind);
         for name in children.owned(kind, &r.uid) {
             if !changes.wants(kind, &name) {
                 delete(&api, &name, kind, ctx).await?;

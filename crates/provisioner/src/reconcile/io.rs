@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use api::names;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PatchParams};
 use kube::discovery::ApiResource;
@@ -44,6 +45,9 @@ pub fn api_for(client: &Client, ns: &str, kind: ChildKind) -> Api<DynamicObject>
         ChildKind::Secret => ApiResource::erase::<Secret>(&()),
         ChildKind::PodDisruptionBudget => ApiResource::erase::<PodDisruptionBudget>(&()),
         ChildKind::Certificate => certificate_resource(),
+        ChildKind::ServiceAccount => ApiResource::erase::<ServiceAccount>(&()),
+        ChildKind::Role => ApiResource::erase::<Role>(&()),
+        ChildKind::RoleBinding => ApiResource::erase::<RoleBinding>(&()),
     };
     Api::namespaced_with(client.clone(), ns, &resource)
 }

@@ -89,6 +89,15 @@ fn children_per_topology() {
     ];
     for (spec, sets, services, certs, secrets) in cases {
         let desired = plan_of(&db(spec.clone()));
+        // Only an availability group has agents, so only it gets their identity.
+        let identity: Vec<&str> = if spec.get("topology").is_some() {
+            vec!["ms"]
+        } else {
+            vec![]
+        };
+        for kind in [ServiceAccount, Role, RoleBinding] {
+            assert_eq!(names_of(&desired, kind), identity, "{spec} {kind:?}");
+        }
         assert_eq!(names_of(&desired, StatefulSet), sets, "{spec}");
         assert_eq!(names_of(&desired, PodDisruptionBudget), sets, "{spec}");
         assert_eq!(names_of(&desired, Service), services, "{spec}");
@@ -328,4 +337,98 @@ fn validation_errors() {
         let err = validate(&db).unwrap_err();
         assert!(err.message.contains(expected), "{spec}: {err}");
     }
+}
+
+#[test]
+fn agent_identity_and_permissions() {
+    // (spec, pods in the Role, service account of the pods, ServiceAccount created, secrets)
+    let cases = [
+        (
+            ag(3),
+            vec!["ms-0", "ms-1", "ms-2"],
+            "ms",
+            true,
+            vec![
+                "ms-auth",
+                "ms-dbm-login",
+                "ms-endpoint-cert",
+                "ms-master-key",
+            ],
+        ),
+        (
+            ag(2),
+            vec!["ms-0", "ms-1", "ms-arbiter-0"],
+            "ms",
+            true,
+            vec![
+                "ms-auth",
+                "ms-dbm-login",
+                "ms-endpoint-cert",
+                "ms-master-key",
+            ],
+        ),
+        (
+            json!({"replicas": 3, "authSecret": {"name": "my-sa"},
+                   "topology": {"mode": "AvailabilityGroup", "availabilityGroup": {
+                       "loginSecretName": "my-login", "masterKeySecretName": "my-master"}},
+                   "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": "ca"},
+                           "certificates": [{"alias": "endpoint", "secretName": "my-endpoint"}]},
+                   "podTemplate": {"spec": {"serviceAccountName": "theirs", "containers": [{"name": "mssql", "env": [
+                       {"name": "ACCEPT_EULA", "value": "Y"}, {"name": "MSSQL_PID", "value": "Evaluation"}]}]}}}),
+            vec!["ms-0", "ms-1", "ms-2"],
+            "theirs",
+            false,
+            vec!["my-endpoint", "my-login", "my-master", "my-sa"],
+        ),
+    ];
+    for (spec, pods, account, creates_account, secrets) in cases {
+        let desired = plan_of(&db(spec.clone()));
+        let role = child(&desired, crate::plan::ChildKind::Role, "ms").body;
+        assert_eq!(role["rules"][0]["resourceNames"], json!(pods), "{spec}");
+        assert_eq!(
+            role["rules"][1]["resourceNames"],
+            json!(["ms-primary"]),
+            "{spec}"
+        );
+        assert_eq!(role["rules"][3]["resourceNames"], json!(secrets), "{spec}");
+        let binding = child(&desired, crate::plan::ChildKind::RoleBinding, "ms").body;
+        assert_eq!(binding["subjects"][0]["name"], account, "{spec}");
+        assert_eq!(
+            names_of(&desired, crate::plan::ChildKind::ServiceAccount).len(),
+            usize::from(creates_account),
+            "{spec}"
+        );
+        let pod = &statefulset(&desired, "ms")["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], account, "{spec}");
+        // A token only in the agent container: none for SQL Server, unless the user's template
+        // names its own ServiceAccount (which then mounts its token as usual).
+        let automount = if creates_account {
+            json!(false)
+        } else {
+            Value::Null
+        };
+        assert_eq!(pod["automountServiceAccountToken"], automount, "{spec}");
+        let token_mounts: Vec<&str> = pod["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount")
+            })
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(token_mounts, ["mssql-coordinator"], "{spec}");
+    }
+    let arbiter = &statefulset(&plan_of(&db(ag(2))), "ms-arbiter")["spec"]["template"]["spec"];
+    assert_eq!(arbiter["serviceAccountName"], "ms");
+    assert_eq!(arbiter["automountServiceAccountToken"], false);
+    // A standalone database has no agent: no API token at all, and no RBAC.
+    let standalone = plan_of(&db(json!({})));
+    let pod = &statefulset(&standalone, "ms")["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(pod.get("serviceAccountName").is_none());
 }

@@ -153,3 +153,63 @@ fn validation() {
     let ephemeral = db(json!({"storageType": "Ephemeral", "storage": null}));
     assert!(validate(&ephemeral).is_ok());
 }
+
+#[test]
+fn cluster_agents_get_their_identity_and_permissions() {
+    let desired = plan_of(&db(json!({
+        "authSecret": {"name": "root-creds"},
+        "topology": {"aggregator": {"replicas": 2}, "leaf": {"replicas": 1,
+            "podTemplate": {"spec": {"serviceAccountName": "leaf-sa"}}}}})));
+    let child = |kind: crate::plan::ChildKind, name: &str| {
+        desired
+            .rendered()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.kind == kind && c.name == name)
+            .unwrap_or_else(|| panic!("{kind:?} {name}"))
+            .body
+    };
+    let role = child(crate::plan::ChildKind::Role, "sdb");
+    assert_eq!(
+        role["rules"][0]["resourceNames"],
+        json!(["sdb-aggregator-0", "sdb-aggregator-1", "sdb-leaf-0"])
+    );
+    assert_eq!(role["rules"][1]["resourceNames"], json!(["sdb-master"]));
+    assert_eq!(
+        role["rules"][3]["resourceNames"],
+        json!(["license", "root-creds"])
+    );
+    let binding = child(crate::plan::ChildKind::RoleBinding, "sdb");
+    let subjects: Vec<&str> = binding["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["leaf-sa", "sdb"]);
+    child(crate::plan::ChildKind::ServiceAccount, "sdb");
+    for (set, account) in [("sdb-aggregator", "sdb"), ("sdb-leaf", "leaf-sa")] {
+        let (_, sts) = sets(&desired).into_iter().find(|(n, _)| n == set).unwrap();
+        let pod = &sts["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], account, "{set}");
+        let mounts = &pod["containers"][1]["volumeMounts"];
+        assert_eq!(pod["containers"][1]["name"], "singlestore-coordinator");
+        assert!(
+            mounts
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "agent-api-access"),
+            "{set}: {mounts}"
+        );
+    }
+    // Standalone (cluster-in-a-box) has no agent: no token, no RBAC.
+    let standalone = plan_of(&db(json!({})));
+    assert!(standalone.service_accounts.is_empty() && standalone.roles.is_empty());
+    assert!(standalone.role_bindings.is_empty());
+    let (_, sts) = &sets(&standalone)[0];
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        false
+    );
+}
