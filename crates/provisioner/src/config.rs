@@ -41,6 +41,10 @@ pub struct Config {
     /// (`--max-concurrent-reconciles`); the others wait for a slot. A reconcile holds its slot
     /// for its API requests, not while it waits for a SQL probe.
     pub max_concurrent_reconciles: usize,
+    /// The image of every coordinator and arbiter container (`--agent-image`), in place of the
+    /// Version's `coordinator.image`: the in-pod agent (`ghcr.io/kubedb-rs/db-agent`) with a
+    /// catalog whose Versions name KubeDB's coordinator. `None` uses the Version's.
+    pub agent_image: Option<String>,
 }
 
 /// Default of [`Config::max_concurrent_reconciles`].
@@ -54,6 +58,7 @@ impl Default for Config {
             instance: None,
             resync_period: Duration::from_secs(300),
             max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
+            agent_image: None,
         }
     }
 }

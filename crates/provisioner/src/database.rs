@@ -111,6 +111,9 @@ pub trait Database:
     fn sql_engine(&self) -> crate::health::Engine;
     /// Builds every child this database should have. Pure.
     fn plan(&self, input: &PlanInput<'_, Self::Version>) -> Result<Desired, PlanError>;
+    /// Replaces the Version's coordinator image (every coordinator and arbiter container runs
+    /// it) with `image`: the provisioner's `--agent-image`.
+    fn use_agent_image(version: &mut Self::Version, image: &str);
 }
 
 /// What the builders need beyond the database object itself.

@@ -38,6 +38,11 @@ struct Run {
     #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = provisioner::config::DEFAULT_MAX_CONCURRENT_RECONCILES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     max_concurrent_reconciles: usize,
+
+    /// Image of every coordinator and arbiter container of the databases' pods (the in-pod
+    /// agent), in place of the Version's coordinator image; empty uses the Version's.
+    #[arg(long, env = "AGENT_IMAGE", default_value = "")]
+    agent_image: String,
 }
 
 #[tokio::main]
@@ -50,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
                 namespaces: run.common.watch_namespaces(),
                 instance: run.common.identity.clone(),
                 max_concurrent_reconciles: run.max_concurrent_reconciles,
+                agent_image: Some(run.agent_image.trim().to_owned()).filter(|i| !i.is_empty()),
                 ..Config::default()
             };
             operator_common::run_operator(INFO, &run.common, move |ctx| {
@@ -104,5 +110,21 @@ mod tests {
         assert_eq!(parse(&["--max-concurrent-reconciles", "4"]).unwrap(), 4);
         assert!(parse(&["--max-concurrent-reconciles", "0"]).is_err());
         assert!(parse(&["--max-concurrent-reconciles", "many"]).is_err());
+    }
+
+    #[test]
+    fn agent_image_flag_parses() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["provisioner", "run"].iter().chain(args)).unwrap();
+            match cli.command {
+                Command::Run(run) => run.agent_image,
+                _ => panic!("run expected"),
+            }
+        };
+        assert_eq!(parse(&[]), "");
+        assert_eq!(
+            parse(&["--agent-image", "ghcr.io/kubedb-rs/db-agent:0.1.0"]),
+            "ghcr.io/kubedb-rs/db-agent:0.1.0"
+        );
     }
 }

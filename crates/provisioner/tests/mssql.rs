@@ -359,3 +359,33 @@ fn availability_group_agents_get_their_identity_until_the_pods_are_gone() {
         env.stop().await;
     });
 }
+
+#[test]
+fn agent_image_replaces_the_versions_coordinator_image() {
+    run(async {
+        let agent = "ghcr.io/kubedb-rs/db-agent:0.1.0";
+        let env = Env::start_with_config(
+            testkit::SimOptions {
+                failover_delay: std::time::Duration::from_millis(300),
+                ..testkit::SimOptions::default()
+            },
+            provisioner::Config {
+                agent_image: Some(agent.into()),
+                ..provisioner::Config::default()
+            },
+        )
+        .await;
+        create(&env, &mssql("aga", "2022-cu22", Some(2))).await;
+        wait_phase::<MSSQLServer>(&env, "aga", DatabasePhase::Ready).await;
+        for (set, container) in [("aga", 1), ("aga-arbiter", 0)] {
+            let sts = env.api::<StatefulSet>().get(set).await.unwrap();
+            let pod = sts.spec.unwrap().template.spec.unwrap();
+            assert_eq!(
+                pod.containers[container].image.as_deref(),
+                Some(agent),
+                "{set}"
+            );
+        }
+        env.stop().await;
+    });
+}

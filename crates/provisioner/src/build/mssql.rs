@@ -122,6 +122,9 @@ impl Database for MSSQLServer {
     fn plan(&self, input: &PlanInput<'_, MSSQLServerVersion>) -> Result<Desired, PlanError> {
         plan(self, input)
     }
+    fn use_agent_image(version: &mut MSSQLServerVersion, image: &str) {
+        version.spec.coordinator.image = image.to_owned();
+    }
 }
 
 /// `spec.configuration`, with the deprecated `spec.configSecret` folded in.

@@ -119,6 +119,9 @@ impl Database for Singlestore {
     fn plan(&self, input: &PlanInput<'_, SinglestoreVersion>) -> Result<Desired, PlanError> {
         plan(self, input)
     }
+    fn use_agent_image(version: &mut SinglestoreVersion, image: &str) {
+        version.spec.coordinator.image = image.to_owned();
+    }
 }
 
 fn suffix(node: Option<&SinglestoreNode>) -> Option<&str> {

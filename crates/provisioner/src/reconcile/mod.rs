@@ -214,7 +214,7 @@ async fn reconcile_inner<K: Database>(
         return Ok(Action::await_change());
     }
     let observed = observe::observe(db, &r, ctx, caches).await?;
-    let desired = validate::desired(db, &observed);
+    let desired = validate::desired(db, &observed, ctx.config.agent_image.as_deref());
     let applied = apply::apply(ctx, &r, &observed, desired).await?;
     let started = status::provisioning_started(db, &observed, &applied);
     let health = if applied.changes.is_ok() && started && !db.halted() {

@@ -3,15 +3,29 @@
 //! user secret, an invalid spec, TLS without cert-manager). The building itself is
 //! [`crate::build`]'s, through [`Database::plan`].
 
+use std::borrow::Cow;
+
 use super::observe::Observed;
 use crate::database::{Database, PlanInput};
 use crate::plan::Desired;
 use crate::status::Blocker;
 
 /// The children `db` should have now: everything its spec produces, or only its secrets while
-/// it is halted.
-pub fn desired<K: Database>(db: &K, observed: &Observed<K::Version>) -> Result<Desired, Blocker> {
+/// it is halted. `agent_image` (`--agent-image`) replaces the Version's coordinator image.
+pub fn desired<K: Database>(
+    db: &K,
+    observed: &Observed<K::Version>,
+    agent_image: Option<&str>,
+) -> Result<Desired, Blocker> {
     let version = observed.version.as_ref().map_err(Clone::clone)?;
+    let version = match agent_image {
+        Some(image) => {
+            let mut replaced = version.clone();
+            K::use_agent_image(&mut replaced, image);
+            Cow::Owned(replaced)
+        }
+        None => Cow::Borrowed(version),
+    };
     if !observed.missing_user_secrets.is_empty() {
         return Err(Blocker {
             reason: "SecretNotFound".into(),
@@ -24,7 +38,7 @@ pub fn desired<K: Database>(db: &K, observed: &Observed<K::Version>) -> Result<D
     }
     let desired = db
         .plan(&PlanInput {
-            version,
+            version: &version,
             config_sources: &observed.config_sources,
         })
         .map_err(|e| Blocker {
@@ -140,7 +154,7 @@ mod tests {
         ];
         for (spec, missing, cert_manager, want) in cases {
             let db = singlestore(spec.clone());
-            let got = desired(&db, &observed(missing, cert_manager));
+            let got = desired(&db, &observed(missing, cert_manager), None);
             match (got, want) {
                 (Ok(desired), Ok([sets, services, pdbs])) => {
                     assert_eq!(desired.stateful_sets.len(), sets, "{spec}");
@@ -158,7 +172,8 @@ mod tests {
 
     #[test]
     fn a_missing_secret_is_named_with_its_namespace() {
-        let blocker = desired(&singlestore(json!({})), &observed(&["license"], true)).unwrap_err();
+        let blocker =
+            desired(&singlestore(json!({})), &observed(&["license"], true), None).unwrap_err();
         assert_eq!(
             blocker.message,
             "the secret license does not exist in namespace demo; create it (the license secret needs the key `password`)"
@@ -169,8 +184,29 @@ mod tests {
     fn the_version_blocker_comes_first() {
         let mut observed = observed(&["license"], false);
         observed.version = Err(version_blocker("SinglestoreVersion", "9.9", false, &[]));
-        let blocker = desired(&singlestore(json!({})), &observed).unwrap_err();
+        let blocker = desired(&singlestore(json!({})), &observed, None).unwrap_err();
         assert_eq!(blocker.reason, "VersionNotFound");
+    }
+
+    #[test]
+    fn the_agent_image_replaces_every_coordinator_image() {
+        let cluster = singlestore(json!({"topology": {"aggregator": {}, "leaf": {}}}));
+        let coordinators = |agent: Option<&str>| -> Vec<String> {
+            let desired = desired(&cluster, &observed(&[], true), agent).unwrap();
+            desired
+                .stateful_sets
+                .iter()
+                .flat_map(|s| s.spec.clone().unwrap().template.spec.unwrap().containers)
+                .filter(|c| c.name == api::names::singlestore::COORDINATOR_CONTAINER)
+                .map(|c| c.image.unwrap())
+                .collect()
+        };
+        let agent = "ghcr.io/kubedb-rs/db-agent:0.1.0";
+        assert_eq!(coordinators(Some(agent)), [agent, agent]);
+        assert_eq!(
+            coordinators(None),
+            [api::fixtures::SINGLESTORE_COORDINATOR_IMAGE; 2]
+        );
     }
 
     #[test]

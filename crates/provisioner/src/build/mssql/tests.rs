@@ -432,3 +432,44 @@ fn agent_identity_and_permissions() {
     assert_eq!(pod["automountServiceAccountToken"], false);
     assert!(pod.get("serviceAccountName").is_none());
 }
+
+#[test]
+fn the_agent_image_runs_in_the_coordinator_and_the_arbiter() {
+    let agent = "ghcr.io/kubedb-rs/db-agent:0.1.0";
+    let mut with_agent = version();
+    MSSQLServer::use_agent_image(&mut with_agent, agent);
+    let sources = BTreeMap::new();
+    let desired = plan(
+        &db(ag(2)),
+        &PlanInput {
+            version: &with_agent,
+            config_sources: &sources,
+        },
+    )
+    .unwrap();
+    let images = |set: &str| -> Vec<(String, String)> {
+        statefulset(&desired, set)["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let name = c["name"].as_str().unwrap().to_owned();
+                (name, c["image"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(
+        images("ms"),
+        [
+            (
+                "mssql".to_owned(),
+                "mcr.microsoft.com/mssql/server:2022-CU22-ubuntu-22.04".to_owned()
+            ),
+            ("mssql-coordinator".to_owned(), agent.to_owned())
+        ]
+    );
+    assert_eq!(
+        images("ms-arbiter"),
+        [(ARBITER_CONTAINER.to_owned(), agent.to_owned())]
+    );
+}
