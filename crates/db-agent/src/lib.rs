@@ -1,3 +1,5 @@
 //! `db-agent`: the in-pod agent of KubeDB SQL Server availability groups. See `docs/agent.md`.
 
+pub mod http;
+pub mod metrics;
 pub mod mssql;
