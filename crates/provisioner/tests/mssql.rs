@@ -389,3 +389,60 @@ fn agent_image_replaces_the_versions_coordinator_image() {
         env.stop().await;
     });
 }
+
+#[test]
+fn without_accept_eula_nothing_is_created_until_it_is_set() {
+    run(async {
+        let env = Env::start().await;
+        let mut db = mssql("noeula", "2022-cu22", None);
+        let template = serde_json::json!({"spec": {"containers": [{"name": "mssql", "env": [
+            {"name": "MSSQL_PID", "value": "Developer"}]}]}});
+        db.spec.pod_template = Some(serde_json::from_value(template).unwrap());
+        create(&env, &db).await;
+        let blocked: MSSQLServer = testkit::wait_for_object(
+            &env.api(),
+            "noeula",
+            "ProvisioningBlocked",
+            WAIT,
+            |db: &MSSQLServer| {
+                db.status.as_ref().is_some_and(|s| {
+                    s.conditions()
+                        .iter()
+                        .any(|c| c.type_ == "ProvisioningBlocked")
+                })
+            },
+        )
+        .await;
+        let condition = blocked
+            .status
+            .unwrap()
+            .conditions()
+            .iter()
+            .find(|c| c.type_ == "ProvisioningBlocked")
+            .cloned()
+            .unwrap();
+        assert_eq!(condition.reason.as_deref(), Some("InvalidSpec"));
+        let message = condition.message.unwrap();
+        assert!(message.contains("ACCEPT_EULA=Y"), "{message}");
+        assert!(
+            env.api::<StatefulSet>()
+                .get_opt("noeula")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let accepted = serde_json::json!({"spec": {"podTemplate": {"spec": {"containers": [
+            {"name": "mssql", "env": [{"name": "MSSQL_PID", "value": "Developer"},
+                                      {"name": "ACCEPT_EULA", "value": "Y"}]}]}}}});
+        env.api::<MSSQLServer>()
+            .patch(
+                "noeula",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&accepted),
+            )
+            .await
+            .unwrap();
+        wait_phase::<MSSQLServer>(&env, "noeula", DatabasePhase::Ready).await;
+        env.stop().await;
+    });
+}

@@ -175,6 +175,11 @@ pub fn validate(db: &MSSQLServer) -> Result<(), PlanError> {
             n::ENV_PID
         )));
     }
+    check_eula(
+        env.into_iter()
+            .flatten()
+            .find(|v| v.name == n::ENV_ACCEPT_EULA),
+    )?;
     if let Some(reserved) = env
         .into_iter()
         .flatten()
@@ -191,6 +196,36 @@ pub fn validate(db: &MSSQLServer) -> Result<(), PlanError> {
         return Err(PlanError::invalid("spec.tls.issuerRef is required"));
     }
     Ok(())
+}
+
+/// Values of `ACCEPT_EULA` that say no (compared case-insensitively).
+const EULA_DECLINED: [&str; 5] = ["", "n", "no", "false", "0"];
+
+/// `ACCEPT_EULA` must be in the `mssql` container's env: the SQL Server image does not start
+/// without it ("Set the ACCEPT_EULA variable to any value to confirm your acceptance", Microsoft's
+/// environment-variable reference). KubeDB's webhook does not check it, but every KubeDB example
+/// sets `ACCEPT_EULA=Y`; the provisioner does not accept Microsoft's licence on the user's behalf,
+/// and a clear InvalidSpec beats a pod that restarts forever with the reason only in its log. A
+/// literal value that declines (empty, N, No, false, 0) is refused too; a value read from a
+/// secret or config map is taken as given.
+pub fn check_eula(var: Option<&EnvVar>) -> Result<(), PlanError> {
+    let declined = |value: &str| EULA_DECLINED.contains(&value.trim().to_lowercase().as_str());
+    match var {
+        None => Err(PlanError::invalid(format!(
+            "spec.podTemplate.spec.containers[{}].env must set {}=Y: the SQL Server image starts only when the SQL Server EULA is accepted (https://go.microsoft.com/fwlink/?LinkId=746388), and the provisioner does not accept it for you",
+            n::CONTAINER,
+            n::ENV_ACCEPT_EULA
+        ))),
+        Some(var) if var.value_from.is_none() && declined(var.value.as_deref().unwrap_or("")) => {
+            Err(PlanError::invalid(format!(
+                "spec.podTemplate.spec.containers[{}].env: {}={:?} declines the SQL Server EULA, and the SQL Server image does not start without accepting it; set it to Y",
+                n::CONTAINER,
+                n::ENV_ACCEPT_EULA,
+                var.value.as_deref().unwrap_or("")
+            )))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// PDB of the AG members: a majority of the votes (members plus the arbiter) stays available.

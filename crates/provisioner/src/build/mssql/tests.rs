@@ -325,8 +325,16 @@ fn validation_errors() {
             "MSSQL_PID",
         ),
         (
-            json!({"podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [{"name": "MSSQL_PID", "value": "x"}, {"name": "MSSQL_SA_PASSWORD", "value": "x"}]}]}}}),
+            json!({"podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [{"name": "ACCEPT_EULA", "value": "Y"}, {"name": "MSSQL_PID", "value": "x"}, {"name": "MSSQL_SA_PASSWORD", "value": "x"}]}]}}}),
             "MSSQL_SA_PASSWORD",
+        ),
+        (
+            json!({"podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [{"name": "MSSQL_PID", "value": "Developer"}]}]}}}),
+            "must set ACCEPT_EULA=Y",
+        ),
+        (
+            json!({"podTemplate": {"spec": {"containers": [{"name": "mssql", "env": [{"name": "ACCEPT_EULA", "value": "N"}, {"name": "MSSQL_PID", "value": "Developer"}]}]}}}),
+            "ACCEPT_EULA=\"N\" declines",
         ),
     ];
     for (spec, expected) in cases {
@@ -472,4 +480,29 @@ fn the_agent_image_runs_in_the_coordinator_and_the_arbiter() {
         images("ms-arbiter"),
         [(ARBITER_CONTAINER.to_owned(), agent.to_owned())]
     );
+}
+
+#[test]
+fn the_eula_must_be_accepted() {
+    let var = |value: Option<&str>, from_secret: bool| EnvVar {
+        name: "ACCEPT_EULA".into(),
+        value: value.map(str::to_owned),
+        value_from: from_secret.then(k8s_openapi::api::core::v1::EnvVarSource::default),
+    };
+    let cases = [
+        (None, false),
+        (Some(var(Some("Y"), false)), true),
+        (Some(var(Some("yes"), false)), true),
+        (Some(var(Some("1"), false)), true),
+        (Some(var(Some("N"), false)), false),
+        (Some(var(Some(" no "), false)), false),
+        (Some(var(Some("FALSE"), false)), false),
+        (Some(var(Some("0"), false)), false),
+        (Some(var(Some(""), false)), false),
+        (Some(var(None, false)), false),
+        (Some(var(None, true)), true),
+    ];
+    for (var, accepted) in cases {
+        assert_eq!(check_eula(var.as_ref()).is_ok(), accepted, "{var:?}");
+    }
 }
