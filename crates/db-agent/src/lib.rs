@@ -1,5 +1,7 @@
 //! `db-agent`: the in-pod agent of KubeDB SQL Server availability groups. See `docs/agent.md`.
 
+pub mod agent;
+pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod mssql;

@@ -21,7 +21,8 @@
 //!    (a primary is exempt); hears fresh answers from at least `replicas − required synchronized
 //!    secondaries` members counting itself (Pacemaker's pre-promote rule); sees no fresh peer with
 //!    a higher `sequence_number`, no peer that is primary, no peer with more hardened log on any
-//!    database; and, between equals, has the lowest name.
+//!    database; and, between equals, has the lowest name (for the first moments after the Lease
+//!    became free; then any of them may try, and the Lease's optimistic concurrency picks one).
 //! 6. **Bootstrap.** Without a local AG: never create one when the Lease carries the AG-created
 //!    marker or any peer reports an AG; create it only as the Lease holder after every known peer
 //!    answered without an AG; otherwise join once the primary lists this replica.
@@ -609,8 +610,10 @@ fn failover_ready(ag: &AgState) -> Result<(), Reason> {
     }
 }
 
-/// May this replica take (or keep, while not yet primary) the Lease? Rule 5.
-fn election_blocker(s: &Snapshot, mine: &AgState) -> Option<Reason> {
+/// May this replica take (or keep, while not yet primary) the Lease? Rule 5. `yield_ties`: an
+/// equally advanced secondary leaves the Lease to a lower name (only before taking it, see
+/// [`yielding`]; a holder keeps what it won). Two primaries always settle by name.
+fn election_blocker(s: &Snapshot, mine: &AgState, yield_ties: bool) -> Option<Reason> {
     if mine.role != Role::Primary
         && let Err(reason) = failover_ready(mine)
     {
@@ -650,7 +653,11 @@ fn election_blocker(s: &Snapshot, mine: &AgState) -> Option<Reason> {
             Some(Ordering::Less) => {}
             Some(Ordering::Equal) | None => {
                 let could = theirs.role == Role::Primary || failover_ready(theirs).is_ok();
-                if could && peer.name < s.me && (theirs.role == mine.role) {
+                if could
+                    && peer.name < s.me
+                    && theirs.role == mine.role
+                    && (mine.role == Role::Primary || yield_ties)
+                {
                     return Some(Reason::TieGoesTo(peer.name.clone()));
                 }
             }
@@ -660,6 +667,22 @@ fn election_blocker(s: &Snapshot, mine: &AgState) -> Option<Reason> {
         return Some(Reason::NoQuorum { answered, needed });
     }
     None
+}
+
+/// Whether an equally advanced replica still leaves the Lease to a peer with a lower name: only
+/// during the first [`Timing::peer_stale_after`] after the Lease became free in this agent's
+/// view. The order only avoids needless races (the Lease decides anyway); past the window
+/// anyone eligible tries, so a preferred peer that cannot reach the API server (or whose agent
+/// hangs) does not block the election for ever.
+fn yielding(s: &Snapshot) -> bool {
+    let Some(lease) = &s.lease else {
+        return false;
+    };
+    let free_since = match lease.holder.as_deref() {
+        None | Some("") => lease.observed_at,
+        Some(_) => lease.observed_at + lease.duration,
+    };
+    s.now < free_since + s.timing.peer_stale_after
 }
 
 /// May a replica that is primary and holds the Lease keep it? Only a peer promoted after it
@@ -730,7 +753,7 @@ pub fn decide(s: &Snapshot) -> Action {
                 }
             }
             LeaseState::Free => {
-                if let Some(reason) = election_blocker(s, ag) {
+                if let Some(reason) = election_blocker(s, ag, true) {
                     return Action::Demote(reason);
                 }
             }
@@ -825,7 +848,7 @@ fn with_ag(s: &Snapshot, ag: &AgState, lease: &LeaseState, desired: Option<RoleL
     match lease {
         LeaseState::MineValid | LeaseState::MineUnconfirmed | LeaseState::MineLapsing => {
             if ag.role != Role::Primary {
-                if let Some(reason) = election_blocker(s, ag) {
+                if let Some(reason) = election_blocker(s, ag, false) {
                     return Action::StepDown(reason);
                 }
                 if *lease != LeaseState::MineValid || renew_due(s) {
@@ -839,7 +862,7 @@ fn with_ag(s: &Snapshot, ag: &AgState, lease: &LeaseState, desired: Option<RoleL
             }
             primary_housekeeping(s, ag, desired)
         }
-        LeaseState::Free => match election_blocker(s, ag) {
+        LeaseState::Free => match election_blocker(s, ag, yielding(s)) {
             None => Action::AcquireLease,
             Some(reason) => follower(s, ag, None, desired, reason),
         },

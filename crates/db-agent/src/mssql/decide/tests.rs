@@ -605,6 +605,23 @@ fn failover_promotes_only_the_most_advanced_synchronized_replica() {
             Action::Wait(Reason::TieGoesTo("pod-1".into())),
         ),
         (
+            "equals, but the Lease has been free longer than the yield window: try anyway",
+            orphan("pod-2")
+                .local(secondary(7, 100))
+                .lease("pod-0", 22, true)
+                .peer("pod-1", secondary(7, 100)),
+            Action::AcquireLease,
+        ),
+        (
+            "equals: a holder keeps what it won and promotes",
+            orphan("pod-2")
+                .local(secondary(7, 100))
+                .held_ms(500, true)
+                .with(|s| s.label = None)
+                .peer("pod-1", secondary(7, 100)),
+            Action::Promote,
+        ),
+        (
             "equals: the lower name takes the Lease",
             orphan("pod-1")
                 .local(secondary(7, 100))

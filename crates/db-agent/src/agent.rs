@@ -1,0 +1,319 @@
+//! The agent loop: observe the local SQL Server, the Lease, the own label and the peers; call
+//! [`decide`]; carry out the one action; publish readiness and metrics. All judgement is in
+//! `decide`; this module only moves data between it and the two sides ([`Backend`] for SQL
+//! Server, [`Cluster`] for Kubernetes).
+
+use std::future::Future;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::config::Timing;
+use crate::http::{Report, Status};
+use crate::metrics::Metrics;
+use crate::mssql::backend::{Backend, BackendError};
+use crate::mssql::decide::{
+    self, Action, LeaseState, LeaseView, Local, Memory, Mono, PeerView, RoleLabel, Snapshot,
+};
+use crate::mssql::tsql::ReplicaSpec;
+
+/// The `<db>-primary` Lease as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    /// `spec.holderIdentity`.
+    pub holder: Option<String>,
+    /// `metadata.resourceVersion`: changes with every write, so it tells this agent when the
+    /// holder renewed, and guards writes (optimistic concurrency).
+    pub version: String,
+    /// `spec.leaseDurationSeconds`.
+    pub duration: Duration,
+    /// The AG-created marker annotation is present.
+    pub ag_created: bool,
+}
+
+/// A write to the Lease. Every write names the version it was decided on and fails with
+/// [`ClusterError::Conflict`] when the Lease changed meanwhile (`None`: create it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseWrite {
+    /// Become the holder (new `acquireTime`, one more transition).
+    Acquire,
+    /// Stay the holder (new `renewTime`).
+    Renew,
+    /// Stop being the holder (holder cleared, duration kept).
+    Release,
+    /// Add the AG-created marker.
+    MarkAgCreated,
+}
+
+/// Why a Kubernetes call failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ClusterError {
+    /// The object changed since it was read (HTTP 409, or 404 on an update).
+    #[error("the Lease changed since it was read")]
+    Conflict,
+    /// Anything else: no answer, forbidden, server error.
+    #[error("Kubernetes API: {0}")]
+    Unavailable(String),
+}
+
+/// The Kubernetes side: the Lease, this pod's label, the peers, Events.
+pub trait Cluster: Send {
+    /// Reads the Lease (`None`: it does not exist).
+    fn read_lease(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<LeaseRecord>, ClusterError>> + Send;
+    /// Writes the Lease as `write` says, if it is still at `expected` (`None`: absent).
+    fn write_lease(
+        &mut self,
+        write: LeaseWrite,
+        expected: Option<&LeaseRecord>,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    /// This pod's `kubedb.com/role` label.
+    fn own_label(&mut self)
+    -> impl Future<Output = Result<Option<RoleLabel>, ClusterError>> + Send;
+    /// Sets or removes this pod's role label.
+    fn set_label(
+        &mut self,
+        label: Option<RoleLabel>,
+    ) -> impl Future<Output = Result<(), ClusterError>> + Send;
+    /// The other pods of the database and their last reports, aged relative to `now`.
+    fn peers(&mut self, now: Mono) -> impl Future<Output = Vec<PeerView>> + Send;
+    /// Makes this agent's report available to its peers (a no-op where `/state` serves it).
+    fn publish(&mut self, report: &Report, now: Mono) -> impl Future<Output = ()> + Send;
+    /// Records a failover on the database (an Event), best effort.
+    fn failover_event(
+        &mut self,
+        previous: Option<&str>,
+        message: &str,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// One agent: its two sides and what it remembers between rounds.
+pub struct Agent<B, C> {
+    me: String,
+    timing: Timing,
+    backend: B,
+    cluster: C,
+    metrics: Metrics,
+    status: Status,
+    replica: Box<dyn Fn(&str) -> ReplicaSpec + Send>,
+    wanted_databases: Vec<String>,
+    memory: Memory,
+    lease: Option<LeaseRecord>,
+    lease_observed_at: Mono,
+    label: Option<RoleLabel>,
+}
+
+impl<B: Backend, C: Cluster> Agent<B, C> {
+    /// An agent for pod `me`. `replica` builds the AG clause of any pod by name.
+    pub fn new(
+        me: String,
+        timing: Timing,
+        backend: B,
+        cluster: C,
+        metrics: Metrics,
+        status: Status,
+        replica: Box<dyn Fn(&str) -> ReplicaSpec + Send>,
+    ) -> Self {
+        Self {
+            me,
+            timing,
+            backend,
+            cluster,
+            metrics,
+            status,
+            replica,
+            wanted_databases: Vec::new(),
+            memory: Memory::default(),
+            lease: None,
+            lease_observed_at: Duration::ZERO,
+            label: None,
+        }
+    }
+
+    /// One round at time `now`: observe, decide, act. Returns the action taken.
+    pub async fn step(&mut self, now: Mono) -> Action {
+        let local = match self.backend.observe().await {
+            Ok(state) => Local::Up(state),
+            Err(err) => {
+                tracing::debug!(error = %err, "SQL Server not observed");
+                Local::Unreachable
+            }
+        };
+        match self.cluster.read_lease().await {
+            Ok(lease) => {
+                let changed = lease.as_ref().map(|l| (&l.holder, &l.version))
+                    != self.lease.as_ref().map(|l| (&l.holder, &l.version));
+                if changed {
+                    self.lease_observed_at = now;
+                }
+                self.lease = lease;
+            }
+            // Keep the last view: a holder that cannot read cannot renew either, and its
+            // renew deadline runs out on this stale view.
+            Err(err) => tracing::warn!(error = %err, "cannot read the Lease"),
+        }
+        match self.cluster.own_label().await {
+            Ok(label) => self.label = label,
+            Err(err) => tracing::warn!(error = %err, "cannot read this pod's label"),
+        }
+        let report = Report {
+            name: self.me.clone(),
+            local: local.clone(),
+        };
+        self.cluster.publish(&report, now).await;
+        let peers = self.cluster.peers(now).await;
+
+        let snapshot = Snapshot {
+            me: self.me.clone(),
+            now,
+            timing: self.timing.decide(),
+            local,
+            lease: self.lease.as_ref().map(|l| LeaseView {
+                holder: l.holder.clone(),
+                observed_at: self.lease_observed_at,
+                duration: l.duration,
+                ag_created: l.ag_created,
+            }),
+            peers,
+            label: self.label,
+            memory: self.memory,
+            wanted_databases: self.wanted_databases.clone(),
+        };
+        let lease_state = decide::lease_state(&snapshot);
+        let ready = decide::readiness(&snapshot.local, &lease_state);
+        self.metrics.ready.set(i64::from(ready.is_ok()));
+        self.metrics
+            .lease_held
+            .set(i64::from(lease_state == LeaseState::MineValid));
+        self.metrics.set_role(&snapshot.local);
+        self.status.set(ready, report);
+
+        let action = decide::decide(&snapshot);
+        self.metrics.decided(&action);
+        match &action {
+            Action::Wait(reason) => tracing::debug!(%reason, "waiting"),
+            other => tracing::info!(action = ?other, "decided"),
+        }
+        if let Err(err) = self.act(&action, &snapshot, now).await {
+            self.metrics
+                .action_failures
+                .with_label_values(&[action.kind()])
+                .inc();
+            tracing::warn!(action = action.kind(), error = %err, "action failed");
+        }
+        action
+    }
+
+    async fn act(&mut self, action: &Action, s: &Snapshot, now: Mono) -> Result<(), StepError> {
+        let databases = |suspended_only: bool| -> Vec<String> {
+            match &s.local {
+                Local::Up(state) => state
+                    .ag
+                    .iter()
+                    .flat_map(|ag| &ag.databases)
+                    .filter(|d| !suspended_only || d.suspended)
+                    .map(|d| d.name.clone())
+                    .collect(),
+                Local::Unreachable => Vec::new(),
+            }
+        };
+        match action {
+            Action::SetupInstance => {
+                if let Local::Up(state) = &s.local {
+                    self.backend.setup_instance(state.setup).await?;
+                }
+            }
+            Action::CreateAg => self.backend.create_ag().await?,
+            Action::MarkAgCreated => {
+                self.cluster
+                    .write_lease(LeaseWrite::MarkAgCreated, self.lease.as_ref())
+                    .await?;
+            }
+            Action::AddReplica(name) => {
+                let spec = (self.replica)(name);
+                self.backend.add_replica(&spec).await?;
+            }
+            Action::JoinAg => self.backend.join_ag().await?,
+            Action::GrantCreateDatabase => {
+                self.backend.grant_create_any_database().await?;
+                self.memory.create_db_granted = true;
+            }
+            Action::AcquireLease | Action::RenewLease => {
+                let write = if matches!(action, Action::AcquireLease) {
+                    LeaseWrite::Acquire
+                } else {
+                    LeaseWrite::Renew
+                };
+                // The deadline counts from when the write was sent, not when it returned.
+                let sent = now;
+                self.cluster.write_lease(write, self.lease.as_ref()).await?;
+                self.memory.last_renew = Some(sent);
+            }
+            Action::StepDown(_) => {
+                self.memory.last_renew = None;
+                self.cluster
+                    .write_lease(LeaseWrite::Release, self.lease.as_ref())
+                    .await?;
+            }
+            Action::Promote => {
+                let previous = self
+                    .lease
+                    .as_ref()
+                    .and_then(|l| l.holder.clone())
+                    .filter(|h| h != &self.me);
+                self.backend.promote(&databases(false)).await?;
+                self.metrics.failovers.inc();
+                let message = format!("{} promoted to primary", self.me);
+                self.cluster
+                    .failover_event(previous.as_deref(), &message)
+                    .await;
+            }
+            Action::Demote(_) => self.backend.demote().await?,
+            Action::FollowNewPrimary => {
+                self.backend.follow_new_primary(&databases(true)).await?;
+            }
+            Action::ResumeDatabases => self.backend.resume_databases(&databases(true)).await?,
+            Action::SetRequiredSynchronizedSecondaries(n) => {
+                self.backend
+                    .set_required_synchronized_secondaries(*n)
+                    .await?;
+            }
+            Action::AddDatabase(db) => self.backend.add_database(db).await?,
+            Action::Label(label) => {
+                self.cluster.set_label(*label).await?;
+                self.label = *label;
+            }
+            Action::Wait(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Runs rounds every tick until `shutdown` resolves.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let start = tokio::time::Instant::now();
+        let mut ticker = tokio::time::interval(self.timing.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    self.step(start.elapsed()).await;
+                }
+            }
+        }
+    }
+}
+
+/// An action that failed on either side.
+#[derive(Debug, Error)]
+enum StepError {
+    #[error(transparent)]
+    Sql(#[from] BackendError),
+    #[error(transparent)]
+    Kube(#[from] ClusterError),
+}
+
+#[cfg(test)]
+mod sim;

@@ -1,0 +1,360 @@
+//! The command line and environment of `db-agent run`, and the election timing derived from it.
+//!
+//! The provisioner starts the agent as the `mssql-coordinator` sidecar with
+//! `run --ag-name=<ag> --election-tick=<n> --heartbeat-tick=<n> --period=<duration>` (KubeDB's
+//! Raft settings, `spec.topology.availabilityGroup.leaderElection`) and the environment
+//! `POD_NAME`, `POD_NAMESPACE`, `POD_IP`, `DB_NAME`, `AG_NAME`, `GOVERNING_SERVICE`,
+//! `MSSQL_SA_USERNAME`, `MSSQL_SA_PASSWORD`. `LOG_FORMAT=json` switches to JSON logs.
+
+use std::time::Duration;
+
+use clap::Args;
+use operator_common::LogFormat;
+use thiserror::Error;
+
+/// Flags of `db-agent run`: exactly those the provisioner passes.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Availability group name (defaults to `AG_NAME`).
+    #[arg(long, env = "AG_NAME")]
+    pub ag_name: String,
+    /// Heartbeats a Lease lasts: the Lease duration is `election-tick × period` (at least
+    /// 10 s).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub election_tick: u32,
+    /// Ticks between renewals: `heartbeat-tick × period` (at least 1 s).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub heartbeat_tick: u32,
+    /// Tick period, a Go duration (`100ms`, `1s`, `1m30s`).
+    #[arg(long, default_value = "300ms")]
+    pub period: String,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required environment variable is missing or empty.
+    #[error("environment variable {0} is required")]
+    MissingEnv(&'static str),
+    /// `--period` does not parse or is zero.
+    #[error("--period: {0}")]
+    Period(String),
+    /// `--election-tick` must exceed `--heartbeat-tick`.
+    #[error(
+        "--election-tick ({election}) must be greater than --heartbeat-tick ({heartbeat}), or the Lease would expire between renewals"
+    )]
+    Ticks {
+        /// `--election-tick`.
+        election: u32,
+        /// `--heartbeat-tick`.
+        heartbeat: u32,
+    },
+}
+
+/// The shortest Lease the agent uses, whatever the ticks say: KubeDB's defaults (300 ms × 10)
+/// would mean a Lease write every 300 ms per database, and a pause of the API server or of the
+/// agent longer than 3 s would already fail over.
+pub const MIN_LEASE_DURATION: Duration = Duration::from_secs(10);
+/// The shortest renew interval: one API write per second per database at most.
+pub const MIN_RENEW_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest loop tick.
+pub const MIN_TICK: Duration = Duration::from_millis(100);
+
+/// Election timing. Invariants (tested): `renew_interval ≤ lease_duration / 3`,
+/// `renew_deadline = ⌊2/3 × lease_duration⌋`, `tick ≤ renew_interval / 2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How often the loop observes and decides.
+    pub tick: Duration,
+    /// `spec.leaseDurationSeconds` (whole seconds).
+    pub lease_duration: Duration,
+    /// How often the holder renews.
+    pub renew_interval: Duration,
+    /// A holder that has not renewed for this long demotes itself.
+    pub renew_deadline: Duration,
+    /// A peer answer older than this does not count.
+    pub peer_stale_after: Duration,
+}
+
+impl Timing {
+    /// Derives the timing from KubeDB's Raft settings, with the floors above.
+    pub fn derive(period: Duration, election_tick: u32, heartbeat_tick: u32) -> Self {
+        let heartbeat = period.saturating_mul(heartbeat_tick);
+        let election = period.saturating_mul(election_tick);
+        let renew_interval = heartbeat.max(MIN_RENEW_INTERVAL);
+        let lease = election
+            .max(MIN_LEASE_DURATION)
+            .max(renew_interval.saturating_mul(3));
+        // Whole seconds, rounded up: the Lease field is an integer.
+        let lease_duration =
+            Duration::from_secs(lease.as_secs() + u64::from(lease.subsec_nanos() > 0));
+        let renew_interval = renew_interval.min(lease_duration / 3);
+        let tick = period.clamp(MIN_TICK, renew_interval / 2);
+        Self {
+            tick,
+            lease_duration,
+            renew_interval,
+            renew_deadline: lease_duration * 2 / 3,
+            peer_stale_after: renew_interval * 2,
+        }
+    }
+
+    /// The part [`crate::mssql::decide`] uses.
+    pub fn decide(&self) -> crate::mssql::decide::Timing {
+        crate::mssql::decide::Timing {
+            renew_interval: self.renew_interval,
+            renew_deadline: self.renew_deadline,
+            peer_stale_after: self.peer_stale_after,
+        }
+    }
+}
+
+/// Everything `run` needs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// This pod (`POD_NAME`): also the SQL Server instance and replica name.
+    pub pod_name: String,
+    /// Its namespace (`POD_NAMESPACE`).
+    pub namespace: String,
+    /// Its IP (`POD_IP`), informational.
+    pub pod_ip: Option<String>,
+    /// The MSSQLServer object (`DB_NAME`).
+    pub db_name: String,
+    /// The availability group.
+    pub ag_name: String,
+    /// Headless service of the pods (`GOVERNING_SERVICE`).
+    pub governing_service: String,
+    /// SQL login (`MSSQL_SA_USERNAME`, `sa` when unset).
+    pub sa_username: String,
+    /// Its password (`MSSQL_SA_PASSWORD`).
+    pub sa_password: String,
+    /// Election timing.
+    pub timing: Timing,
+    /// Log format (`LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("pod_name", &self.pod_name)
+            .field("namespace", &self.namespace)
+            .field("db_name", &self.db_name)
+            .field("ag_name", &self.ag_name)
+            .field("governing_service", &self.governing_service)
+            .field("sa_username", &self.sa_username)
+            .field("timing", &self.timing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Builds the configuration from the flags and an environment lookup (`std::env::var` in
+    /// the binary, a map in tests).
+    pub fn new(run: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        let need = |name: &'static str| get(name).ok_or(ConfigError::MissingEnv(name));
+        let period = api::common::parse_duration("--period", &run.period)
+            .map_err(|e| ConfigError::Period(e.to_string()))?;
+        if period.is_zero() {
+            return Err(ConfigError::Period("must be greater than zero".into()));
+        }
+        if run.election_tick <= run.heartbeat_tick {
+            return Err(ConfigError::Ticks {
+                election: run.election_tick,
+                heartbeat: run.heartbeat_tick,
+            });
+        }
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        Ok(Self {
+            pod_name: need("POD_NAME")?,
+            namespace: need("POD_NAMESPACE")?,
+            pod_ip: get("POD_IP"),
+            db_name: need("DB_NAME")?,
+            ag_name: run.ag_name.clone(),
+            governing_service: need("GOVERNING_SERVICE")?,
+            sa_username: get(api::names::mssql::ENV_SA_USERNAME)
+                .unwrap_or_else(|| api::names::mssql::SA_USER.to_owned()),
+            sa_password: need(api::names::mssql::ENV_SA_PASSWORD)?,
+            timing: Timing::derive(period, run.election_tick, run.heartbeat_tick),
+            log_format,
+        })
+    }
+
+    /// The primary Lease, `<db>-primary`.
+    pub fn lease_name(&self) -> String {
+        format!("{}-primary", self.db_name)
+    }
+
+    /// Mirroring endpoint URL of `pod`: its stable DNS name under the governing service.
+    pub fn endpoint_url(&self, pod: &str) -> String {
+        format!(
+            "tcp://{pod}.{}.{}.svc:{}",
+            self.governing_service,
+            self.namespace,
+            api::names::mssql::MIRRORING_PORT
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn args(extra: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut argv = vec!["db-agent"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|c| c.run)
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const POD_ENV: [(&str, &str); 6] = [
+        ("POD_NAME", "ag-1"),
+        ("POD_NAMESPACE", "demo"),
+        ("POD_IP", "10.0.0.7"),
+        ("DB_NAME", "ag"),
+        ("GOVERNING_SERVICE", "ag-pods"),
+        ("MSSQL_SA_PASSWORD", "pw"),
+    ];
+
+    #[test]
+    fn the_provisioners_arguments_parse() {
+        let run = args(&[
+            "--ag-name=agx",
+            "--election-tick=10",
+            "--heartbeat-tick=1",
+            "--period=300ms",
+        ])
+        .unwrap();
+        let config = Config::new(&run, env(&POD_ENV)).unwrap();
+        assert_eq!(config.pod_name, "ag-1");
+        assert_eq!(config.ag_name, "agx");
+        assert_eq!(config.sa_username, "sa");
+        assert_eq!(config.pod_ip.as_deref(), Some("10.0.0.7"));
+        assert_eq!(config.lease_name(), "ag-primary");
+        assert_eq!(
+            config.endpoint_url("ag-0"),
+            "tcp://ag-0.ag-pods.demo.svc:5022"
+        );
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!format!("{config:?}").contains("pw"));
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_reason() {
+        let run = args(&["--ag-name=a"]).unwrap();
+        let mut missing = POD_ENV.to_vec();
+        missing.retain(|(k, _)| *k != "MSSQL_SA_PASSWORD");
+        assert_eq!(
+            Config::new(&run, env(&missing)).unwrap_err(),
+            ConfigError::MissingEnv("MSSQL_SA_PASSWORD")
+        );
+        let mut empty = POD_ENV.to_vec();
+        empty.push(("POD_NAME", ""));
+        let lookup = env(&empty);
+        assert_eq!(
+            Config::new(&run, |k| if k == "POD_NAME" {
+                Some(String::new())
+            } else {
+                lookup(k)
+            })
+            .unwrap_err(),
+            ConfigError::MissingEnv("POD_NAME")
+        );
+        let bad_period = args(&["--ag-name=a", "--period=soon"]).unwrap();
+        assert!(matches!(
+            Config::new(&bad_period, env(&POD_ENV)),
+            Err(ConfigError::Period(_))
+        ));
+        let zero = args(&["--ag-name=a", "--period=0s"]).unwrap();
+        assert!(matches!(
+            Config::new(&zero, env(&POD_ENV)),
+            Err(ConfigError::Period(_))
+        ));
+        let ticks = args(&["--ag-name=a", "--election-tick=2", "--heartbeat-tick=2"]).unwrap();
+        assert_eq!(
+            Config::new(&ticks, env(&POD_ENV)).unwrap_err(),
+            ConfigError::Ticks {
+                election: 2,
+                heartbeat: 2
+            }
+        );
+        assert!(args(&["--ag-name=a", "--heartbeat-tick=0"]).is_err());
+        assert!(args(&["--ag-name=a", "--unknown=1"]).is_err());
+    }
+
+    #[test]
+    fn json_logs_on_request() {
+        let run = args(&["--ag-name=a"]).unwrap();
+        let mut pairs = POD_ENV.to_vec();
+        pairs.push(("LOG_FORMAT", "json"));
+        assert_eq!(
+            Config::new(&run, env(&pairs)).unwrap().log_format,
+            LogFormat::Json
+        );
+    }
+
+    #[test]
+    fn timing_table() {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        // (period, election, heartbeat) -> (tick, lease, renew, deadline, stale)
+        let rows = [
+            // KubeDB's webhook default: floors apply.
+            ((ms(300), 10, 1), (ms(300), s(10), s(1), ms(6_666), s(2))),
+            // The CRD default period.
+            ((ms(100), 10, 1), (ms(100), s(10), s(1), ms(6_666), s(2))),
+            // Long ticks are honoured.
+            ((s(2), 10, 1), (s(1), s(20), s(2), ms(13_333), s(4))),
+            // A fractional Lease rounds up to whole seconds.
+            (
+                (ms(1_050), 12, 2),
+                (ms(1_050), s(13), ms(2_100), ms(8_666), ms(4_200)),
+            ),
+            // A heartbeat close to the election: renewals capped at a third of the Lease.
+            ((s(1), 12, 10), (s(1), s(30), s(10), s(20), s(20))),
+        ];
+        for ((period, election, heartbeat), (tick, lease, renew, deadline, stale)) in rows {
+            let t = Timing::derive(period, election, heartbeat);
+            assert_eq!(
+                (
+                    t.tick,
+                    t.lease_duration,
+                    t.renew_interval,
+                    t.deadline_ms(),
+                    t.peer_stale_after
+                ),
+                (tick, lease, renew, deadline, stale),
+                "{period:?} {election} {heartbeat}"
+            );
+            assert!(t.renew_interval * 3 <= t.lease_duration);
+            assert!(t.tick * 2 <= t.renew_interval);
+            assert!(t.renew_deadline < t.lease_duration);
+        }
+    }
+
+    impl Timing {
+        /// The renew deadline truncated to whole milliseconds, for the table.
+        fn deadline_ms(&self) -> Duration {
+            Duration::from_millis(u64::try_from(self.renew_deadline.as_millis()).unwrap())
+        }
+    }
+}
