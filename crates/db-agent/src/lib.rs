@@ -3,5 +3,7 @@
 pub mod agent;
 pub mod config;
 pub mod http;
+pub mod kube;
 pub mod metrics;
 pub mod mssql;
+pub mod run;

@@ -1,3 +1,38 @@
-//! The `db-agent` binary (the command line comes in a later commit).
+//! The `db-agent` binary: the in-pod agent of KubeDB SQL Server availability groups.
 
-fn main() {}
+use clap::{Parser, Subcommand};
+use db_agent::config::{Config, RunArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "db-agent",
+    about = "In-pod agent of KubeDB SQL Server availability groups: forms the AG, elects and fences the primary, labels its pod, serves readiness."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent next to SQL Server (the `mssql-coordinator` sidecar).
+    Run(RunArgs),
+    /// Print the version and exit.
+    Version,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    operator_common::install_crypto_provider();
+    match Cli::parse().command {
+        Command::Version => {
+            println!("db-agent {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Run(args) => {
+            let config = Config::new(&args, |name| std::env::var(name).ok())?;
+            operator_common::init_tracing(config.log_format);
+            db_agent::run::run(config).await
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The production [`Cluster`]: the `<db>-primary` Lease, this pod's role label, the peers and
+//! failover Events through the Kubernetes API, and the peers' reports over HTTP from their
+//! agents (`http://<pod>.<governing service>.<namespace>.svc:2379/state`).
+//!
+//! Writes: Lease create/replace with the `resourceVersion` read (optimistic concurrency), a
+//! merge patch of this pod's `kubedb.com/role` label with field manager `kubedb-agent`, and
+//! `events.k8s.io/v1` Events about the MSSQLServer. Reads: the Lease and this pod every round;
+//! the pod list of the database at most every [`POD_LIST_INTERVAL`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use operator_common::events::{EventPublisher, EventSpec};
+
+use crate::agent::{Cluster, ClusterError, LeaseRecord, LeaseWrite};
+use crate::http::Report;
+use crate::mssql::decide::{Mono, PeerView, RoleLabel};
+
+/// Field manager of every write the agent makes.
+pub const FIELD_MANAGER: &str = "kubedb-agent";
+/// Annotation on the Lease recording that the AG was created (value: the AG name).
+pub const AG_CREATED_ANNOTATION: &str = "db-agent.kubedb.com/ag-created";
+/// How often the pod list is refreshed.
+pub const POD_LIST_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Identity and names the Kubernetes side needs.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// This pod.
+    pub pod: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The MSSQLServer.
+    pub db: String,
+    /// The AG (recorded in the marker).
+    pub ag: String,
+    /// Headless service of the pods.
+    pub governing_service: String,
+    /// Port of the peers' agents.
+    pub agent_port: u16,
+}
+
+/// The Kubernetes side of a running agent.
+pub struct KubeCluster {
+    names: Names,
+    leases: Api<Lease>,
+    pods: Api<Pod>,
+    events: EventPublisher,
+    http: HttpClient<HttpConnector, Empty<Bytes>>,
+    lease_duration: Duration,
+    peer_timeout: Duration,
+    start: tokio::time::Instant,
+    pod_names: Vec<String>,
+    pods_listed_at: Option<Mono>,
+    reports: BTreeMap<String, (crate::mssql::decide::Local, Mono)>,
+}
+
+fn kube_error(err: kube::Error) -> ClusterError {
+    match &err {
+        kube::Error::Api(status) if status.code == 409 || status.code == 404 => {
+            ClusterError::Conflict
+        }
+        _ => ClusterError::Unavailable(err.to_string()),
+    }
+}
+
+/// Whether `pod` is a member of petset `db` (`<db>-<ordinal>`, not the arbiter).
+pub fn is_member(db: &str, pod: &str) -> bool {
+    pod.strip_prefix(db)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The Lease object after `write` by `holder`, starting from `current` (absent: a new one).
+pub fn apply_write(
+    current: Option<&Lease>,
+    write: &LeaseWrite,
+    names: &Names,
+    lease_name: &str,
+    duration: Duration,
+    now: Timestamp,
+) -> Lease {
+    let mut lease = current.cloned().unwrap_or_else(|| Lease {
+        metadata: ObjectMeta {
+            name: Some(lease_name.to_owned()),
+            namespace: Some(names.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec::default()),
+    });
+    let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+    let seconds = i32::try_from(duration.as_secs()).unwrap_or(i32::MAX);
+    match write {
+        LeaseWrite::Acquire => {
+            if spec.holder_identity.as_deref() != Some(&names.pod) {
+                spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            }
+            spec.holder_identity = Some(names.pod.clone());
+            spec.acquire_time = Some(MicroTime(now));
+            spec.renew_time = Some(MicroTime(now));
+            spec.lease_duration_seconds = Some(seconds);
+        }
+        LeaseWrite::Renew => {
+            spec.renew_time = Some(MicroTime(now));
+            spec.lease_duration_seconds = Some(seconds);
+        }
+        LeaseWrite::Release => {
+            spec.holder_identity = None;
+            spec.acquire_time = None;
+            spec.renew_time = None;
+        }
+        LeaseWrite::MarkAgCreated => {
+            lease
+                .metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(AG_CREATED_ANNOTATION.to_owned(), names.ag.clone());
+        }
+    }
+    lease
+}
+
+/// What the agent needs of a Lease object.
+pub fn record(lease: &Lease) -> LeaseRecord {
+    let spec = lease.spec.clone().unwrap_or_default();
+    LeaseRecord {
+        holder: spec.holder_identity.filter(|h| !h.is_empty()),
+        version: lease.metadata.resource_version.clone().unwrap_or_default(),
+        duration: Duration::from_secs(
+            u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0),
+        ),
+        ag_created: lease
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(AG_CREATED_ANNOTATION)),
+    }
+}
+
+impl KubeCluster {
+    /// The Kubernetes side for `names`, with the Lease duration to write and the bound on a
+    /// peer's `/state` request.
+    pub fn new(
+        client: kube::Client,
+        names: Names,
+        lease_duration: Duration,
+        peer_timeout: Duration,
+    ) -> Self {
+        let events = EventPublisher::new(client.clone(), FIELD_MANAGER, Some(names.pod.clone()));
+        Self {
+            leases: Api::namespaced(client.clone(), &names.namespace),
+            pods: Api::namespaced(client, &names.namespace),
+            events,
+            http: HttpClient::builder(TokioExecutor::new()).build_http(),
+            names,
+            lease_duration,
+            peer_timeout,
+            start: tokio::time::Instant::now(),
+            pod_names: Vec::new(),
+            pods_listed_at: None,
+            reports: BTreeMap::new(),
+        }
+    }
+
+    fn lease_name(&self) -> String {
+        format!("{}-primary", self.names.db)
+    }
+
+    async fn fetch_report(&self, pod: &str) -> Result<Report, String> {
+        let url = format!(
+            "http://{pod}.{}.{}.svc:{}/state",
+            self.names.governing_service, self.names.namespace, self.names.agent_port
+        );
+        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+        let fetch = async {
+            let response = self.http.get(uri).await.map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("{url}: HTTP {}", response.status()));
+            }
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            serde_json::from_slice::<Report>(&body).map_err(|e| format!("{url}: {e}"))
+        };
+        tokio::time::timeout(self.peer_timeout, fetch)
+            .await
+            .map_err(|_| format!("{url}: no answer within {:?}", self.peer_timeout))?
+    }
+}
+
+/// Reads `key` of secret `name`.
+pub async fn secret_value(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = secrets.get(name).await?;
+    let value = secret
+        .data
+        .and_then(|mut d| d.remove(key))
+        .ok_or_else(|| anyhow::anyhow!("secret {name} has no key {key}"))?;
+    Ok(String::from_utf8(value.0)?)
+}
+
+impl Cluster for KubeCluster {
+    async fn read_lease(&mut self) -> Result<Option<LeaseRecord>, ClusterError> {
+        let lease = self
+            .leases
+            .get_opt(&self.lease_name())
+            .await
+            .map_err(kube_error)?;
+        Ok(lease.as_ref().map(record))
+    }
+
+    async fn write_lease(
+        &mut self,
+        write: LeaseWrite,
+        expected: Option<&LeaseRecord>,
+    ) -> Result<(), ClusterError> {
+        let name = self.lease_name();
+        let current = match expected {
+            Some(expected) => {
+                let current = self.leases.get_opt(&name).await.map_err(kube_error)?;
+                match current {
+                    Some(lease)
+                        if lease.metadata.resource_version.as_deref()
+                            == Some(expected.version.as_str()) =>
+                    {
+                        Some(lease)
+                    }
+                    _ => return Err(ClusterError::Conflict),
+                }
+            }
+            None => None,
+        };
+        let lease = apply_write(
+            current.as_ref(),
+            &write,
+            &self.names,
+            &name,
+            self.lease_duration,
+            Timestamp::now(),
+        );
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        // Replace carries the resourceVersion read: the API server refuses it (409) if
+        // anyone wrote in between.
+        match current {
+            Some(_) => self.leases.replace(&name, &params, &lease).await,
+            None => self.leases.create(&params, &lease).await,
+        }
+        .map(|_| ())
+        .map_err(kube_error)
+    }
+
+    async fn own_label(&mut self) -> Result<Option<RoleLabel>, ClusterError> {
+        let pod = self
+            .pods
+            .get(&self.names.pod)
+            .await
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        Ok(pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(api::names::LABEL_ROLE))
+            .and_then(|v| RoleLabel::parse(v)))
+    }
+
+    async fn set_label(&mut self, label: Option<RoleLabel>) -> Result<(), ClusterError> {
+        let patch = serde_json::json!({
+            "metadata": { "labels": { api::names::LABEL_ROLE: label.map(RoleLabel::as_str) } }
+        });
+        self.pods
+            .patch(
+                &self.names.pod,
+                &PatchParams {
+                    field_manager: Some(FIELD_MANAGER.to_owned()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+    }
+
+    async fn peers(&mut self, now: Mono) -> Vec<PeerView> {
+        let due = self
+            .pods_listed_at
+            .is_none_or(|at| now.saturating_sub(at) >= POD_LIST_INTERVAL);
+        if due {
+            let mut labels =
+                api::names::selector_labels(api::names::MSSQL_RESOURCE_NAME, &self.names.db);
+            labels.insert(api::names::LABEL_PETSET.to_owned(), self.names.db.clone());
+            let selector = labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            match self
+                .pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+            {
+                Ok(list) => {
+                    self.pod_names = list
+                        .items
+                        .iter()
+                        .filter_map(|p| p.metadata.name.clone())
+                        .filter(|n| *n != self.names.pod && is_member(&self.names.db, n))
+                        .collect();
+                    self.pod_names.sort();
+                    self.reports.retain(|name, _| self.pod_names.contains(name));
+                    self.pods_listed_at = Some(now);
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot list the database's pods"),
+            }
+        }
+        let this = &*self;
+        let fetches = this
+            .pod_names
+            .iter()
+            .map(|pod| async move { (pod.clone(), this.fetch_report(pod).await) });
+        let results = futures::future::join_all(fetches).await;
+        let fetched_at = self.start.elapsed();
+        for (pod, result) in results {
+            match result {
+                Ok(report) if report.name == pod => {
+                    self.reports.insert(pod, (report.local, fetched_at));
+                }
+                Ok(report) => {
+                    tracing::warn!(pod, answered = %report.name, "a peer answered with another name");
+                }
+                Err(err) => tracing::debug!(pod, error = %err, "no report"),
+            }
+        }
+        self.pod_names
+            .iter()
+            .map(|pod| match self.reports.get(pod) {
+                Some((local, at)) => PeerView {
+                    name: pod.clone(),
+                    state: Some(local.clone()),
+                    age: Some(now.saturating_sub(*at)),
+                },
+                None => PeerView {
+                    name: pod.clone(),
+                    state: None,
+                    age: None,
+                },
+            })
+            .collect()
+    }
+
+    async fn publish(&mut self, _report: &Report, _now: Mono) {
+        // Peers read it from this agent's /state.
+    }
+
+    async fn failover_event(&mut self, previous: Option<&str>, message: &str) {
+        let reference = ObjectReference {
+            api_version: Some("kubedb.com/v1alpha2".into()),
+            kind: Some("MSSQLServer".into()),
+            name: Some(self.names.db.clone()),
+            namespace: Some(self.names.namespace.clone()),
+            ..ObjectReference::default()
+        };
+        let note = match previous {
+            Some(p) => format!("{message}; the Lease was held by {p}"),
+            None => message.to_owned(),
+        };
+        self.events
+            .publish_ref(&reference, EventSpec::normal("Failover", "Promote", note))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Names {
+        Names {
+            pod: "ag-1".into(),
+            namespace: "demo".into(),
+            db: "ag".into(),
+            ag: "agx".into(),
+            governing_service: "ag-pods".into(),
+            agent_port: 2379,
+        }
+    }
+
+    #[test]
+    fn members_are_the_ordinals_of_the_petset() {
+        assert!(is_member("ag", "ag-0"));
+        assert!(is_member("ag", "ag-12"));
+        assert!(!is_member("ag", "ag-arbiter-0"));
+        assert!(!is_member("ag", "ag-"));
+        assert!(!is_member("ag", "agx-0"));
+        assert!(!is_member("ag-x", "ag-0"));
+    }
+
+    #[test]
+    fn lease_writes() {
+        let now = Timestamp::from_second(1_000).unwrap();
+        let ten = Duration::from_secs(10);
+        let created = apply_write(None, &LeaseWrite::Acquire, &names(), "ag-primary", ten, now);
+        let spec = created.spec.clone().unwrap();
+        assert_eq!(created.metadata.name.as_deref(), Some("ag-primary"));
+        assert_eq!(spec.holder_identity.as_deref(), Some("ag-1"));
+        assert_eq!(spec.lease_duration_seconds, Some(10));
+        assert_eq!(spec.lease_transitions, Some(1));
+        assert_eq!(spec.renew_time, Some(MicroTime(now)));
+
+        let again = apply_write(
+            Some(&created),
+            &LeaseWrite::Acquire,
+            &names(),
+            "ag-primary",
+            ten,
+            now,
+        );
+        assert_eq!(
+            again.spec.unwrap().lease_transitions,
+            Some(1),
+            "same holder"
+        );
+
+        let later = Timestamp::from_second(1_002).unwrap();
+        let renewed = apply_write(
+            Some(&created),
+            &LeaseWrite::Renew,
+            &names(),
+            "ag-primary",
+            ten,
+            later,
+        );
+        assert_eq!(
+            renewed.spec.as_ref().unwrap().renew_time,
+            Some(MicroTime(later))
+        );
+        assert_eq!(
+            renewed.spec.as_ref().unwrap().acquire_time,
+            Some(MicroTime(now))
+        );
+
+        let marked = apply_write(
+            Some(&renewed),
+            &LeaseWrite::MarkAgCreated,
+            &names(),
+            "ag-primary",
+            ten,
+            later,
+        );
+        let released = apply_write(
+            Some(&marked),
+            &LeaseWrite::Release,
+            &names(),
+            "ag-primary",
+            ten,
+            later,
+        );
+        let mut with_version = released.clone();
+        with_version.metadata.resource_version = Some("42".into());
+        let r = record(&with_version);
+        assert_eq!(r.holder, None);
+        assert!(r.ag_created, "the marker survives a release");
+        assert_eq!(r.version, "42");
+        assert_eq!(r.duration, ten);
+        assert_eq!(
+            released.metadata.annotations.unwrap()[AG_CREATED_ANNOTATION],
+            "agx"
+        );
+    }
+
+    #[test]
+    fn an_empty_holder_is_no_holder() {
+        let lease = Lease {
+            metadata: ObjectMeta::default(),
+            spec: Some(LeaseSpec {
+                holder_identity: Some(String::new()),
+                ..LeaseSpec::default()
+            }),
+        };
+        assert_eq!(record(&lease).holder, None);
+    }
+}

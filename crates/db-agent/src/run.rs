@@ -1,0 +1,133 @@
+//! `db-agent run`: wires the configuration, the HTTP server, the SQL Server backend and the
+//! Kubernetes side into an [`Agent`] and runs it until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use api::mssql::SecondaryAccessMode;
+
+use crate::agent::Agent;
+use crate::config::Config;
+use crate::http::{self, Status};
+use crate::kube::{KubeCluster, Names, secret_value};
+use crate::metrics::Metrics;
+use crate::mssql::backend::tds::{TdsBackend, TdsTarget};
+use crate::mssql::backend::{AgConfig, SetupSecrets};
+use crate::mssql::tsql::{CertificateFiles, ReplicaSpec, SetupNames};
+
+/// Port of the agent's HTTP server (the pod's `coordinatclient` port).
+pub const HTTP_PORT: u16 = 2379;
+/// The endpoint certificate as a PKCS #12 file in the mounted `<db>-endpoint-cert` secret
+/// (cert-manager's `keystores.pkcs12`, `keystore.p12`), readable by SQL Server at this path.
+pub const ENDPOINT_PFX: &str = "/var/opt/mssql/endpoint-cert/keystore.p12";
+/// How long to wait between attempts to read the secrets at start-up.
+const SECRET_RETRY: Duration = Duration::from_secs(5);
+
+/// Runs the agent.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    tracing::info!(?config, "starting");
+    let metrics = Metrics::new().context("cannot register metrics")?;
+    let status = Status::default();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut http_shutdown = shutdown_rx.clone();
+    let (addr, server) = http::serve(
+        SocketAddr::from(([0, 0, 0, 0], HTTP_PORT)),
+        status.clone(),
+        metrics.clone(),
+        async move {
+            let _ = http_shutdown.wait_for(|stop| *stop).await;
+        },
+    )
+    .await?;
+    tracing::info!(%addr, "serving /healthz, /ready, /metrics and /state");
+
+    let client = operator_common::connect(None, &operator_common::user_agent("db-agent")).await?;
+    let secrets = tokio::select! {
+        secrets = read_secrets(&client, &config) => secrets,
+        () = operator_common::shutdown_signal() => return Ok(()),
+    };
+
+    let replica = {
+        let config = config.clone();
+        move |pod: &str| ReplicaSpec {
+            name: pod.to_owned(),
+            endpoint_url: config.endpoint_url(pod),
+            // TODO(provisioner): pass spec.topology.availabilityGroup.secondaryAccessMode.
+            secondary_access: SecondaryAccessMode::default(),
+        }
+    };
+    let backend = TdsBackend::new(
+        TdsTarget {
+            host: "127.0.0.1".into(),
+            port: u16::try_from(api::names::mssql::DB_PORT).unwrap_or(1433),
+            username: config.sa_username.clone(),
+            password: config.sa_password.clone(),
+            timeout: config.timing.renew_interval,
+        },
+        AgConfig {
+            ag: config.ag_name.clone(),
+            replica: replica(&config.pod_name),
+            names: SetupNames::default(),
+            endpoint_port: u16::try_from(api::names::mssql::MIRRORING_PORT).unwrap_or(5022),
+            secrets,
+        },
+    );
+    let cluster = KubeCluster::new(
+        client,
+        Names {
+            pod: config.pod_name.clone(),
+            namespace: config.namespace.clone(),
+            db: config.db_name.clone(),
+            ag: config.ag_name.clone(),
+            governing_service: config.governing_service.clone(),
+            agent_port: HTTP_PORT,
+        },
+        config.timing.lease_duration,
+        config.timing.tick,
+    );
+    let agent = Agent::new(
+        config.pod_name.clone(),
+        config.timing,
+        backend,
+        cluster,
+        metrics,
+        status,
+        Box::new(replica),
+    );
+    agent.run(operator_common::shutdown_signal()).await;
+    let _ = shutdown_tx.send(true);
+    server.await??;
+    Ok(())
+}
+
+/// Reads the master-key and endpoint-login passwords, retrying until they exist.
+async fn read_secrets(client: &::kube::Client, config: &Config) -> SetupSecrets {
+    let master_key = api::names::mssql::master_key_secret(&config.db_name);
+    let login = api::names::mssql::dbm_login_secret(&config.db_name);
+    loop {
+        let result = async {
+            let master_key_password =
+                secret_value(client, &config.namespace, &master_key, "password").await?;
+            let login_password =
+                secret_value(client, &config.namespace, &login, "password").await?;
+            anyhow::Ok(SetupSecrets {
+                certificate: CertificateFiles::Pfx {
+                    path: ENDPOINT_PFX.into(),
+                    // TODO(provisioner): the keystore password cert-manager is given.
+                    password: master_key_password.clone(),
+                },
+                master_key_password,
+                login_password,
+            })
+        }
+        .await;
+        match result {
+            Ok(secrets) => return secrets,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the AG secrets yet; retrying");
+                tokio::time::sleep(SECRET_RETRY).await;
+            }
+        }
+    }
+}
