@@ -1,6 +1,6 @@
 //! The production [`Cluster`]: the `<db>-primary` Lease, this pod's role label, the peers and
 //! failover Events through the Kubernetes API, and the peers' reports over HTTP from their
-//! agents (`http://<pod>.<governing service>.<namespace>.svc:2379/state`).
+//! agents ([`peer_url`]: `http://<pod>.<governing service>.<namespace>.svc:2379/state`).
 //!
 //! Writes: Lease create/replace with the `resourceVersion` read (optimistic concurrency), a
 //! merge patch of this pod's `kubedb.com/role` label with field manager `kubedb-agent`, and
@@ -44,10 +44,15 @@ pub struct Names {
     pub db: String,
     /// The AG (recorded in the marker).
     pub ag: String,
-    /// Headless service of the pods.
-    pub governing_service: String,
-    /// Port of the peers' agents.
-    pub agent_port: u16,
+    /// URL of a peer's `/state`, with `{pod}` standing for the peer's name (in a pod:
+    /// [`peer_url`] of the governing service).
+    pub peer_url: String,
+}
+
+/// `http://{pod}.<governing service>.<namespace>.svc:<port>/state`: a peer's agent through the
+/// headless service's per-pod DNS name.
+pub fn peer_url(governing_service: &str, namespace: &str, port: u16) -> String {
+    format!("http://{{pod}}.{governing_service}.{namespace}.svc:{port}/state")
 }
 
 /// The Kubernetes side of a running agent.
@@ -59,7 +64,6 @@ pub struct KubeCluster {
     http: HttpClient<HttpConnector, Empty<Bytes>>,
     lease_duration: Duration,
     peer_timeout: Duration,
-    start: tokio::time::Instant,
     pod_names: Vec<String>,
     pods_listed_at: Option<Mono>,
     reports: BTreeMap<String, (crate::mssql::decide::Local, Mono)>,
@@ -165,7 +169,6 @@ impl KubeCluster {
             names,
             lease_duration,
             peer_timeout,
-            start: tokio::time::Instant::now(),
             pod_names: Vec::new(),
             pods_listed_at: None,
             reports: BTreeMap::new(),
@@ -177,10 +180,7 @@ impl KubeCluster {
     }
 
     async fn fetch_report(&self, pod: &str) -> Result<Report, String> {
-        let url = format!(
-            "http://{pod}.{}.{}.svc:{}/state",
-            self.names.governing_service, self.names.namespace, self.names.agent_port
-        );
+        let url = self.names.peer_url.replace("{pod}", pod);
         let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
         let fetch = async {
             let response = self.http.get(uri).await.map_err(|e| e.to_string())?;
@@ -340,7 +340,8 @@ impl Cluster for KubeCluster {
             .iter()
             .map(|pod| async move { (pod.clone(), this.fetch_report(pod).await) });
         let results = futures::future::join_all(fetches).await;
-        let fetched_at = self.start.elapsed();
+        // Fetched during this round: the round's time is the answer's time.
+        let fetched_at = now;
         for (pod, result) in results {
             match result {
                 Ok(report) if report.name == pod => {
@@ -401,9 +402,16 @@ mod tests {
             namespace: "demo".into(),
             db: "ag".into(),
             ag: "agx".into(),
-            governing_service: "ag-pods".into(),
-            agent_port: 2379,
+            peer_url: peer_url("ag-pods", "demo", 2379),
         }
+    }
+
+    #[test]
+    fn peers_are_reached_through_the_headless_service() {
+        assert_eq!(
+            names().peer_url.replace("{pod}", "ag-0"),
+            "http://ag-0.ag-pods.demo.svc:2379/state"
+        );
     }
 
     #[test]

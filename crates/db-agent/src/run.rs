@@ -80,8 +80,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             namespace: config.namespace.clone(),
             db: config.db_name.clone(),
             ag: config.ag_name.clone(),
-            governing_service: config.governing_service.clone(),
-            agent_port: HTTP_PORT,
+            peer_url: crate::kube::peer_url(
+                &config.governing_service,
+                &config.namespace,
+                HTTP_PORT,
+            ),
         },
         config.timing.lease_duration,
         config.timing.tick,
