@@ -64,6 +64,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             username: config.sa_username.clone(),
             password: config.sa_password.clone(),
             timeout: config.timing.renew_interval,
+            // Statements must finish with time left to renew before the deadline.
+            statement_timeout: config
+                .timing
+                .renew_deadline
+                .saturating_sub(config.timing.renew_interval * 2)
+                .max(config.timing.renew_interval),
         },
         AgConfig {
             ag: config.ag_name.clone(),

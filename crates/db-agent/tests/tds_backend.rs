@@ -40,6 +40,8 @@ enum Reply {
     Rows(Vec<(&'static str, Col)>, Vec<Vec<Cell>>),
     /// An ERROR token with this number.
     Error(u32, &'static str),
+    /// No answer at all.
+    Hang,
 }
 
 async fn read_message(sock: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
@@ -214,12 +216,24 @@ type Script = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
 
 /// A responder on 127.0.0.1; returns its port and the batches it received.
 async fn responder(script: Script, reject_login: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let (port, seen, _) = counting_responder(script, reject_login).await;
+    (port, seen)
+}
+
+/// Same, also counting the connections it accepted.
+async fn counting_responder(
+    script: Script,
+    reject_login: bool,
+) -> (u16, Arc<Mutex<Vec<String>>>, Arc<Mutex<usize>>) {
+    let connections = Arc::new(Mutex::new(0usize));
+    let accepted = connections.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_by_server = seen.clone();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
+            *accepted.lock().unwrap() += 1;
             let script = script.clone();
             let seen = seen_by_server.clone();
             tokio::spawn(async move {
@@ -242,6 +256,7 @@ async fn responder(script: Script, reject_login: bool) -> (u16, Arc<Mutex<Vec<St
                     let sql = batch_text(&payload);
                     seen.lock().unwrap().push(sql.clone());
                     let answer = match script(&sql) {
+                        Reply::Hang => std::future::pending().await,
                         Reply::Done => done(false, None),
                         Reply::Rows(columns, rows) => result_set(&columns, &rows),
                         Reply::Error(code, message) => {
@@ -255,7 +270,7 @@ async fn responder(script: Script, reject_login: bool) -> (u16, Arc<Mutex<Vec<St
             });
         }
     });
-    (port, seen)
+    (port, seen, connections)
 }
 
 fn config() -> AgConfig {
@@ -287,6 +302,7 @@ fn backend(port: u16) -> TdsBackend {
             username: "sa".into(),
             password: PASSWORD.into(),
             timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
         },
         config(),
     )
@@ -575,4 +591,40 @@ async fn nothing_listening_reads_as_unreachable() {
         backend(port).observe().await,
         Err(BackendError::Unreachable(_))
     ));
+}
+
+#[tokio::test]
+async fn a_statement_without_answer_times_out_and_the_next_call_reconnects() {
+    let script: Script = Arc::new(|sql: &str| {
+        if sql.starts_with("CREATE AVAILABILITY GROUP") {
+            Reply::Hang
+        } else {
+            observing(sql)
+        }
+    });
+    let (port, _, connections) = counting_responder(script, false).await;
+    let mut b = TdsBackend::new(
+        TdsTarget {
+            host: "127.0.0.1".into(),
+            port,
+            username: "sa".into(),
+            password: PASSWORD.into(),
+            timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_millis(200),
+        },
+        config(),
+    );
+    match b.create_ag().await {
+        Err(BackendError::Unreachable(message)) => {
+            assert!(message.contains("no answer within"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*connections.lock().unwrap(), 1);
+    b.observe().await.unwrap();
+    assert_eq!(
+        *connections.lock().unwrap(),
+        2,
+        "the abandoned connection is not reused"
+    );
 }

@@ -27,8 +27,11 @@ pub struct TdsTarget {
     pub username: String,
     /// Its password.
     pub password: String,
-    /// Bound on connecting and on each batch.
+    /// Bound on connecting and on each query.
     pub timeout: Duration,
+    /// Bound on each statement (DDL can take longer than a query, but the loop waits for it:
+    /// keep it well inside the renew deadline, or a busy primary fences itself).
+    pub statement_timeout: Duration,
 }
 
 impl std::fmt::Debug for TdsTarget {
@@ -92,11 +95,10 @@ impl TdsBackend {
             })
     }
 
-    /// Runs one batch and returns the rows of each result set.
-    async fn batch(&mut self, sql: &str) -> Result<Vec<Vec<Row>>, BackendError> {
-        let timeout = self.target.timeout;
+    /// Runs one batch within `timeout` and returns the rows of each result set.
+    async fn batch(&mut self, sql: &str, timeout: Duration) -> Result<Vec<Vec<Row>>, BackendError> {
         if self.client.is_none() {
-            let client = tokio::time::timeout(timeout, self.connect())
+            let client = tokio::time::timeout(self.target.timeout, self.connect())
                 .await
                 .map_err(|_| BackendError::Unreachable("timed out connecting".into()))??;
             self.client = Some(client);
@@ -132,8 +134,9 @@ impl TdsBackend {
     }
 
     async fn query(&mut self, sql: &str) -> Result<Vec<Row>, BackendError> {
+        let timeout = self.target.timeout;
         Ok(self
-            .batch(sql)
+            .batch(sql, timeout)
             .await?
             .into_iter()
             .next()
@@ -142,7 +145,8 @@ impl TdsBackend {
 
     async fn execute(&mut self, sql: &str) -> Result<(), BackendError> {
         tracing::info!(statement = %redact(sql), "executing");
-        self.batch(sql).await.map(|_| ())
+        let timeout = self.target.statement_timeout;
+        self.batch(sql, timeout).await.map(|_| ())
     }
 
     async fn resume_all(&mut self, databases: &[String]) -> Result<(), BackendError> {
@@ -359,6 +363,7 @@ mod tests {
             username: "sa".into(),
             password: "s3cret".into(),
             timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(4),
         };
         assert!(!format!("{target:?}").contains("s3cret"));
     }
