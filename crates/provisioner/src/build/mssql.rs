@@ -426,11 +426,20 @@ pub fn plan(
     if ag {
         db_ports.push(container_port(n::MIRRORING_PORT_NAME, n::MIRRORING_PORT));
     }
+    // Readiness of an AG member is the agent's call (writable primary or synchronized
+    // secondary); a standalone server is ready once it accepts connections.
+    let readiness = if ag {
+        pod::agent_readiness_probe(n::COORDINATOR_CLIENT_PORT)
+    } else {
+        pod::database_readiness_probe(n::DB_PORT_NAME)
+    };
     let mut containers = vec![Container {
         name: n::CONTAINER.into(),
         image: Some(version.db.image.clone()),
         env: Some(db_env),
         ports: Some(db_ports),
+        startup_probe: Some(pod::database_startup_probe(n::DB_PORT_NAME)),
+        readiness_probe: Some(readiness),
         resources: Some(resources("1500m", "2Gi", "4Gi")),
         security_context: Some(container_security_context(run_as, run_as, true)),
         volume_mounts: Some(mounts),
@@ -457,6 +466,7 @@ pub fn plan(
             ]),
             env: Some(coordinator_env(&r, &auth)),
             ports: Some(coordinator_ports.clone()),
+            liveness_probe: Some(pod::agent_liveness_probe(n::COORDINATOR_CLIENT_PORT_NAME)),
             resources: Some(resources("200m", "256Mi", "256Mi")),
             security_context: Some(container_security_context(run_as, run_as, false)),
             volume_mounts: Some(vec![
@@ -646,6 +656,7 @@ fn coordinator_env(r: &DbRef, auth: &str) -> Vec<EnvVar> {
     vec![
         field_env("POD_NAME", "metadata.name"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
+        field_env("POD_IP", "status.podIP"),
         env("DB_NAME", &r.name),
         env("AG_NAME", &n::availability_group(&r.name)),
         env("GOVERNING_SERVICE", &names::governing_service(&r.name)),

@@ -1,19 +1,20 @@
 //! Pieces of the database pods shared by both kinds: containers' env, ports, resources and
-//! security contexts, volumes and mounts, spread constraints, the data claim template, and the
-//! checks of the user's pod template.
+//! security contexts, probes, volumes and mounts, spread constraints, the data claim template, and
+//! the checks of the user's pod template.
 
 use std::collections::BTreeMap;
 
 use api::common::PodTemplateSpec;
 use api::names;
 use k8s_openapi::api::core::v1::{
-    Capabilities, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, KeyToPath,
-    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
+    KeyToPath, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    TCPSocketAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::database::DbRef;
 use crate::plan::PlanError;
@@ -128,6 +129,72 @@ pub fn container_port(name: &str, port: i32) -> ContainerPort {
         container_port: port,
         protocol: Some("TCP".into()),
         ..ContainerPort::default()
+    }
+}
+
+/// startupProbe of a database container (`mssql`, `singlestore`): its port (named, on the same
+/// container) accepts TCP connections within 10 minutes (60 × 10 s). SQL Server's first start
+/// creates its system databases and a start after a version update upgrades them; SingleStore's
+/// cluster-in-a-box creates and joins two nodes on its first start. Until it succeeds no
+/// readiness probe runs; if it never does, the kubelet restarts the container.
+pub fn database_startup_probe(port: &str) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(port.into()),
+            ..TCPSocketAction::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(60),
+        ..Probe::default()
+    }
+}
+
+/// readinessProbe of a standalone database container: its port accepts TCP connections.
+pub fn database_readiness_probe(port: &str) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(port.into()),
+            ..TCPSocketAction::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// readinessProbe of a clustered database container: the in-pod agent's `/ready` decides
+/// (200 when the local replica is a writable primary or a synchronized secondary). The agent
+/// listens in the coordinator container, so the port is a number: Kubernetes resolves a named
+/// probe port among the probed container's own ports only.
+pub fn agent_readiness_probe(port: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/ready".into()),
+            port: IntOrString::Int(port),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(5),
+        timeout_seconds: Some(3),
+        failure_threshold: Some(2),
+        ..Probe::default()
+    }
+}
+
+/// livenessProbe of the agent (coordinator) container: its `/healthz` on its own client port;
+/// three failures 10 s apart restart the agent (not the database).
+pub fn agent_liveness_probe(port: &str) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/healthz".into()),
+            port: IntOrString::String(port.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(3),
+        ..Probe::default()
     }
 }
 
@@ -320,6 +387,35 @@ mod tests {
             (
                 json(resources("1", "2Gi", "4Gi")),
                 json!({"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}),
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn probes_render_as_kubernetes_spells_them() {
+        let cases = [
+            (
+                json(database_startup_probe("db")),
+                json!({"tcpSocket": {"port": "db"}, "periodSeconds": 10, "timeoutSeconds": 5,
+                       "failureThreshold": 60}),
+            ),
+            (
+                json(database_readiness_probe("db")),
+                json!({"tcpSocket": {"port": "db"}, "periodSeconds": 10, "timeoutSeconds": 5,
+                       "failureThreshold": 3}),
+            ),
+            (
+                json(agent_readiness_probe(2379)),
+                json!({"httpGet": {"path": "/ready", "port": 2379}, "periodSeconds": 5,
+                       "timeoutSeconds": 3, "failureThreshold": 2}),
+            ),
+            (
+                json(agent_liveness_probe("coordinatclient")),
+                json!({"httpGet": {"path": "/healthz", "port": "coordinatclient"},
+                       "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}),
             ),
         ];
         for (got, want) in cases {

@@ -403,6 +403,13 @@ pub fn plan(
             db_env.push(env("NODE_TYPE", kind));
             db_env.push(env("MASTER_AGGREGATOR", &master_host));
         }
+        // Readiness of a cluster node is the agent's call; cluster-in-a-box is ready once it
+        // accepts connections.
+        let readiness = if role.coordinator {
+            pod::agent_readiness_probe(n::COORDINATOR_CLIENT_PORT)
+        } else {
+            pod::database_readiness_probe(n::DB_PORT_NAME)
+        };
         let mut containers = vec![Container {
             name: n::CONTAINER.into(),
             image: Some(role.image.to_owned()),
@@ -411,6 +418,8 @@ pub fn plan(
                 container_port(n::DB_PORT_NAME, n::DB_PORT),
                 container_port(n::STUDIO_PORT_NAME, n::STUDIO_PORT),
             ]),
+            startup_probe: Some(pod::database_startup_probe(n::DB_PORT_NAME)),
+            readiness_probe: Some(readiness),
             resources: Some(resources("600m", "2Gi", "2Gi")),
             security_context: Some(container_security_context(run_as, run_as_group, false)),
             volume_mounts: Some(mounts),
@@ -428,10 +437,17 @@ pub fn plan(
                 env: Some(vec![
                     field_env("POD_NAME", "metadata.name"),
                     field_env("POD_NAMESPACE", "metadata.namespace"),
+                    field_env("POD_IP", "status.podIP"),
                     env("GOVERNING_SERVICE", &names::governing_service(&r.name)),
                     secret_env("ROOT_USERNAME", &auth, "username"),
                     secret_env("ROOT_PASSWORD", &auth, "password"),
                 ]),
+                // The agent's HTTP server (`/healthz`, `/ready`).
+                ports: Some(vec![container_port(
+                    n::COORDINATOR_CLIENT_PORT_NAME,
+                    n::COORDINATOR_CLIENT_PORT,
+                )]),
+                liveness_probe: Some(pod::agent_liveness_probe(n::COORDINATOR_CLIENT_PORT_NAME)),
                 resources: Some(resources("200m", "256Mi", "256Mi")),
                 security_context: Some(container_security_context(run_as, run_as_group, false)),
                 volume_mounts: Some(vec![pod::mount(names::DATA_VOLUME, n::DATA_PATH)]),

@@ -506,3 +506,87 @@ fn the_eula_must_be_accepted() {
         assert_eq!(check_eula(var.as_ref()).is_ok(), accepted, "{var:?}");
     }
 }
+
+#[test]
+fn probes_per_topology_and_the_users_win() {
+    let probe_kinds = |container: &Value| -> Vec<(String, Value)> {
+        ["startupProbe", "readinessProbe", "livenessProbe"]
+            .iter()
+            .filter_map(|p| {
+                let probe = container.get(*p)?;
+                let action = probe
+                    .get("httpGet")
+                    .map(|h| json!({"http": [h["path"], h["port"]]}))
+                    .or_else(|| probe.get("tcpSocket").map(|t| json!({"tcp": t["port"]})))?;
+                Some(((*p).to_owned(), action))
+            })
+            .collect()
+    };
+    let own = |p: &str, v: Value| (p.to_owned(), v);
+    let standalone = plan_of(&db(json!({})));
+    let pod = &statefulset(&standalone, "ms")["spec"]["template"]["spec"];
+    assert_eq!(
+        probe_kinds(&pod["containers"][0]),
+        [
+            own("startupProbe", json!({"tcp": "db"})),
+            own("readinessProbe", json!({"tcp": "db"}))
+        ]
+    );
+    let desired = plan_of(&db(ag(2)));
+    let pod = &statefulset(&desired, "ms")["spec"]["template"]["spec"];
+    assert_eq!(
+        probe_kinds(&pod["containers"][0]),
+        [
+            own("startupProbe", json!({"tcp": "db"})),
+            own("readinessProbe", json!({"http": ["/ready", 2379]}))
+        ],
+        "SQL Server is ready when its agent says so"
+    );
+    assert_eq!(
+        probe_kinds(&pod["containers"][1]),
+        [own(
+            "livenessProbe",
+            json!({"http": ["/healthz", "coordinatclient"]})
+        )]
+    );
+    let env: Vec<&Value> = pod["containers"][1]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "POD_IP"
+                && e["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"),
+        "{env:?}"
+    );
+    let arbiter = &statefulset(&desired, "ms-arbiter")["spec"]["template"]["spec"];
+    assert!(probe_kinds(&arbiter["containers"][0]).is_empty());
+    assert!(
+        arbiter["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "POD_IP")
+    );
+    // A probe the user's podTemplate sets replaces ours as a whole; the others stay.
+    let mut spec = ag(3);
+    spec["podTemplate"] = json!({"spec": {"containers": [
+        {"name": "mssql", "env": [{"name": "ACCEPT_EULA", "value": "Y"}, {"name": "MSSQL_PID", "value": "Developer"}],
+         "readinessProbe": {"exec": {"command": ["/bin/true"]}, "periodSeconds": 30}},
+        {"name": "mssql-coordinator", "livenessProbe": {"tcpSocket": {"port": 2380}}}]}});
+    let desired = plan_of(&db(spec));
+    let pod = &statefulset(&desired, "ms")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["readinessProbe"],
+        json!({"exec": {"command": ["/bin/true"]}, "periodSeconds": 30})
+    );
+    assert_eq!(
+        pod["containers"][0]["startupProbe"]["tcpSocket"]["port"],
+        "db"
+    );
+    assert_eq!(
+        pod["containers"][1]["livenessProbe"],
+        json!({"tcpSocket": {"port": 2380}})
+    );
+}

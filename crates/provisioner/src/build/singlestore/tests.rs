@@ -213,3 +213,45 @@ fn cluster_agents_get_their_identity_and_permissions() {
         false
     );
 }
+
+#[test]
+fn probes_per_topology() {
+    let standalone = plan_of(&db(json!({})));
+    let (_, sts) = &sets(&standalone)[0];
+    let node = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(node["startupProbe"]["tcpSocket"]["port"], "db");
+    assert_eq!(node["startupProbe"]["failureThreshold"], 60);
+    assert_eq!(node["readinessProbe"]["tcpSocket"]["port"], "db");
+    assert!(node.get("livenessProbe").is_none());
+    let cluster = plan_of(&db(json!({"topology": {"aggregator": {}, "leaf": {}}})));
+    for (name, sts) in sets(&cluster) {
+        let containers = &sts["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            containers[0]["startupProbe"]["tcpSocket"]["port"], "db",
+            "{name}"
+        );
+        assert_eq!(
+            containers[0]["readinessProbe"]["httpGet"],
+            json!({"path": "/ready", "port": 2379}),
+            "{name}"
+        );
+        assert_eq!(containers[1]["name"], "singlestore-coordinator");
+        assert_eq!(
+            containers[1]["ports"],
+            json!([{"name": "coordinatclient", "containerPort": 2379, "protocol": "TCP"}])
+        );
+        assert_eq!(
+            containers[1]["livenessProbe"]["httpGet"],
+            json!({"path": "/healthz", "port": "coordinatclient"}),
+            "{name}"
+        );
+        assert!(
+            containers[1]["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "POD_IP"),
+            "{name}"
+        );
+    }
+}
