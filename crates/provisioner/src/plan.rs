@@ -178,7 +178,7 @@ pub struct GeneratedSecret {
 
 /// Everything a database should have: one field per kind of child.
 ///
-/// Code that handles children destructures this struct without `..` ([`Desired::rendered`],
+/// Code that handles children destructures this struct without `..` ([`Desired::visit`],
 /// [`Desired::only_secrets`]), so a new kind of child is a compile error until it is rendered
 /// and applied; its [`ChildKind`] then needs an arm in every exhaustive match (its API, how it is
 /// read from the caches, whether it is kept on deletion).
