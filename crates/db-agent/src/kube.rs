@@ -5,7 +5,8 @@
 //! Writes: Lease create/replace with the `resourceVersion` read (optimistic concurrency), a
 //! merge patch of this pod's `kubedb.com/role` label with field manager `kubedb-agent`, and
 //! `events.k8s.io/v1` Events about the MSSQLServer. Reads: the Lease and this pod every round;
-//! the pod list of the database at most every [`POD_LIST_INTERVAL`].
+//! the database's pods by name (`<db>-<ordinal>`) at most every [`POD_LIST_INTERVAL`] — only
+//! `get` by name, which is what the provisioner's per-database Role grants.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_common::events::{EventPublisher, EventSpec};
 
 use crate::agent::{Cluster, ClusterError, LeaseRecord, LeaseWrite};
@@ -76,13 +77,6 @@ fn kube_error(err: kube::Error) -> ClusterError {
         }
         _ => ClusterError::Unavailable(err.to_string()),
     }
-}
-
-/// Whether `pod` is a member of petset `db` (`<db>-<ordinal>`, not the arbiter).
-pub fn is_member(db: &str, pod: &str) -> bool {
-    pod.strip_prefix(db)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The Lease object after `write` by `holder`, starting from `current` (absent: a new one).
@@ -201,6 +195,41 @@ impl KubeCluster {
     }
 }
 
+/// Ordinals probed past the last pod found before the member list is considered complete.
+const MISSING_ORDINALS_TOLERATED: usize = 3;
+/// The highest ordinal probed.
+const MAX_ORDINAL: usize = 64;
+
+impl KubeCluster {
+    /// The petset's pods, `<db>-0`, `<db>-1`, ... read one by one by name. A list with a label
+    /// selector would need `list` on every pod of the namespace; the provisioner's Role grants
+    /// the agent its own database's pods by name only. Probing stops at a name the Role does not
+    /// grant (403, past the replicas the Role was rendered for) or after a few missing ordinals
+    /// in a row (a pod being re-created does not end the list).
+    async fn member_pods(&self) -> Result<Vec<String>, kube::Error> {
+        let mut members = Vec::new();
+        let mut missing = 0;
+        for ordinal in 0..MAX_ORDINAL {
+            let name = format!("{}-{ordinal}", self.names.db);
+            match self.pods.get_opt(&name).await {
+                Ok(Some(_)) => {
+                    members.push(name);
+                    missing = 0;
+                }
+                Ok(None) => {
+                    missing += 1;
+                    if missing >= MISSING_ORDINALS_TOLERATED {
+                        break;
+                    }
+                }
+                Err(kube::Error::Api(status)) if status.code == 403 => break,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(members)
+    }
+}
+
 /// Reads `key` of secret `name`.
 pub async fn secret_value(
     client: &kube::Client,
@@ -307,31 +336,16 @@ impl Cluster for KubeCluster {
             .pods_listed_at
             .is_none_or(|at| now.saturating_sub(at) >= POD_LIST_INTERVAL);
         if due {
-            let mut labels =
-                api::names::selector_labels(api::names::MSSQL_RESOURCE_NAME, &self.names.db);
-            labels.insert(api::names::LABEL_PETSET.to_owned(), self.names.db.clone());
-            let selector = labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            match self
-                .pods
-                .list(&ListParams::default().labels(&selector))
-                .await
-            {
-                Ok(list) => {
-                    self.pod_names = list
-                        .items
-                        .iter()
-                        .filter_map(|p| p.metadata.name.clone())
-                        .filter(|n| *n != self.names.pod && is_member(&self.names.db, n))
+            match self.member_pods().await {
+                Ok(members) => {
+                    self.pod_names = members
+                        .into_iter()
+                        .filter(|n| *n != self.names.pod)
                         .collect();
-                    self.pod_names.sort();
                     self.reports.retain(|name, _| self.pod_names.contains(name));
                     self.pods_listed_at = Some(now);
                 }
-                Err(err) => tracing::warn!(error = %err, "cannot list the database's pods"),
+                Err(err) => tracing::warn!(error = %err, "cannot read the database's pods"),
             }
         }
         let this = &*self;
@@ -412,16 +426,6 @@ mod tests {
             names().peer_url.replace("{pod}", "ag-0"),
             "http://ag-0.ag-pods.demo.svc:2379/state"
         );
-    }
-
-    #[test]
-    fn members_are_the_ordinals_of_the_petset() {
-        assert!(is_member("ag", "ag-0"));
-        assert!(is_member("ag", "ag-12"));
-        assert!(!is_member("ag", "ag-arbiter-0"));
-        assert!(!is_member("ag", "ag-"));
-        assert!(!is_member("ag", "agx-0"));
-        assert!(!is_member("ag-x", "ag-0"));
     }
 
     #[test]

@@ -210,11 +210,20 @@ async fn peers_are_the_other_members_of_the_petset_with_their_reports() {
     .await
     .unwrap();
 
+    // ag-3 is being re-created: a gap in the ordinals does not end the member list.
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &pod("ag-4", "ag"))
+        .await
+        .unwrap();
     let mut a = cluster_with_peers_on(&client, "ag-1", addr.port());
     let now = Duration::from_secs(30);
     let peers = a.peers(now).await;
     let names: Vec<_> = peers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["ag-0", "ag-2"], "itself and the arbiter excluded");
+    assert_eq!(
+        names,
+        ["ag-0", "ag-2", "ag-4"],
+        "itself and the arbiter excluded"
+    );
     assert_eq!(peers[0].state.as_ref(), Some(&report.local));
     assert_eq!(peers[0].age, Some(Duration::ZERO), "fetched in this round");
     // A later round where ag-0 does not answer keeps the old report, now older.
@@ -224,6 +233,7 @@ async fn peers_are_the_other_members_of_the_petset_with_their_reports() {
     assert_eq!(later[0].state.as_ref(), Some(&report.local));
     assert_eq!(later[0].age, Some(Duration::from_secs(3)));
     assert_eq!(peers[1].state, None, "ag-2's answer carried another name");
+    assert_eq!(peers[2].state, None);
 
     let mut b = cluster(&client, "ag-2");
     let nobody = b.peers(now).await;
