@@ -2,7 +2,7 @@
 # The operator images, in one place: sourced by hack/build-images.sh and hack/check-images.sh.
 # One image per binary of this workspace, named $IMAGE_PREFIX/<binary>:<workspace version>;
 # to ship another binary as an image, add its name to IMAGES (and nothing else).
-IMAGES=(provisioner ops-manager)
+IMAGES=(provisioner ops-manager db-agent)
 
 # Where the charts (charts/<binary>/values.yaml image.registry/image.repository) expect them.
 IMAGE_PREFIX="ghcr.io/kubedb-rs"
