@@ -263,9 +263,13 @@ fn availability_group_of_two_gets_an_arbiter() {
     });
 }
 
-/// The resourceVersions at which objects of kind `K` in the test namespace were deleted, from a
-/// watch started now (kube-sim gives every deletion a new, cluster-wide increasing one).
-fn deletions<K>(env: &Env) -> std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>
+/// Deletions seen by a watch of one kind in the test namespace.
+type Deletions = std::sync::Arc<std::sync::Mutex<Vec<(String, u64)>>>;
+
+/// The resourceVersions at which objects of kind `K` in the test namespace are deleted, from a
+/// watch started now (kube-sim gives every deletion a new, cluster-wide increasing one), and the
+/// task that watches (abort it before the cluster stops).
+fn deletions<K>(env: &Env) -> (Deletions, tokio::task::JoinHandle<()>)
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -275,10 +279,11 @@ where
         + 'static,
 {
     use futures::StreamExt;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    use kube::runtime::WatchStreamExt;
+    let seen = Deletions::default();
     let out = seen.clone();
-    let stream = kube::runtime::watcher(env.api::<K>(), Default::default());
-    tokio::spawn(async move {
+    let stream = kube::runtime::watcher(env.api::<K>(), Default::default()).default_backoff();
+    let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             if let Ok(kube::runtime::watcher::Event::Delete(object)) = event {
@@ -289,7 +294,7 @@ where
             }
         }
     });
-    seen
+    (seen, task)
 }
 
 #[test]
@@ -325,20 +330,21 @@ fn availability_group_agents_get_their_identity_until_the_pods_are_gone() {
         .await;
 
         // Deleting the database removes the agents' permissions only after their StatefulSets.
-        let sets = deletions::<StatefulSet>(&env);
-        let identity = [
+        let (sets, sets_watch) = deletions::<StatefulSet>(&env);
+        let watches = [
             deletions::<ServiceAccount>(&env),
             deletions::<Role>(&env),
             deletions::<RoleBinding>(&env),
         ];
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Every watch has listed (an Init event) before the deletion starts.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         env.api::<MSSQLServer>()
             .delete("agr", &DeleteParams::default())
             .await
             .unwrap();
         testkit::eventually("the database and its identity are gone", WAIT, || async {
             let done = sets.lock().unwrap().len() == 2
-                && identity.iter().all(|d| d.lock().unwrap().len() == 1);
+                && watches.iter().all(|(d, _)| d.lock().unwrap().len() == 1);
             done.then_some(())
         })
         .await;
@@ -349,12 +355,16 @@ fn availability_group_agents_get_their_identity_until_the_pods_are_gone() {
             .map(|(_, rv)| *rv)
             .max()
             .unwrap();
-        for deleted in &identity {
+        for (deleted, _) in &watches {
             let (name, rv) = deleted.lock().unwrap()[0].clone();
             assert!(
                 rv > last_set,
                 "{name} deleted at {rv}, before a StatefulSet ({last_set})"
             );
+        }
+        sets_watch.abort();
+        for (_, watch) in watches {
+            watch.abort();
         }
         env.stop().await;
     });

@@ -2,7 +2,7 @@
 //! in the coordinator slot (`crates/db-agent`): ServiceAccount `<db>`, Role `<db>` and RoleBinding
 //! `<db>`, and the pod-spec pieces that use them.
 //!
-//! Least privilege: the Role names this database's own pods, Leases and secrets (`resourceNames`)
+//! Least privilege: the Role names this database's own pods, Lease and secrets (`resourceNames`)
 //! wherever Kubernetes RBAC can restrict by name, and only the agent container gets an API token
 //! (the SQL Server or SingleStore container, the exporter and user sidecars get none, unless the
 //! user's pod template asks for one). Standalone databases have no agent, so their pods run with no
@@ -60,8 +60,8 @@ pub fn service_account(db: &DbRef, name: &str) -> ServiceAccount {
 }
 
 /// Role `<db>`: what the agents of the database may do. Every rule is restricted to the
-/// database's own objects by name, except the two verbs Kubernetes cannot authorize by name
-/// (`create` of a Lease, Events).
+/// database's own objects by name, except the two that Kubernetes cannot authorize by name:
+/// creating a Lease, and Events.
 pub fn agent_role(db: &DbRef, access: &AgentAccess) -> Role {
     let rule = |group: &str, resource: &str, names: Option<&[String]>, verbs: &[&str]| PolicyRule {
         api_groups: Some(vec![group.to_owned()]),
@@ -73,23 +73,18 @@ pub fn agent_role(db: &DbRef, access: &AgentAccess) -> Role {
     Role {
         metadata: child_metadata(db, &names::agent_role(&db.name), &BTreeMap::new()),
         rules: Some(vec![
-            // The database's own pods, by name: each agent reads its peers (readiness, IP) and
-            // patches the `kubedb.com/role` label of its own pod. `list`/`watch` restricted by
-            // name authorize only requests that select one of these names with a
-            // `metadata.name` field selector (what kube-runtime's `watch_object` sends), so an
-            // agent can watch a named pod of its database but never list the namespace's pods.
-            rule(
-                "",
-                "pods",
-                Some(&access.pods),
-                &["get", "list", "watch", "patch"],
-            ),
-            // Primary election: the database's Lease(s), by name, read, watched and renewed.
+            // The database's own pods, by name: an agent finds its peers by reading them one
+            // by one and patches the `kubedb.com/role` label of its own pod. No `list` or
+            // `watch`: a label-selected list cannot be restricted by name (RBAC applies
+            // `resourceNames` to a list only with a `metadata.name` field selector) and would
+            // let an agent read every pod of its namespace.
+            rule("", "pods", Some(&access.pods), &["get", "patch"]),
+            // Primary election: the database's Lease, by name, read and renewed.
             rule(
                 "coordination.k8s.io",
                 "leases",
                 Some(&access.leases),
-                &["get", "list", "watch", "update", "patch"],
+                &["get", "update", "patch"],
             ),
             // The first agent creates the Lease. `create` cannot be restricted by name (the API
             // server authorizes a create before the object has one), so this allows creating any
@@ -325,9 +320,9 @@ mod tests {
             role["rules"],
             json!([
                 {"apiGroups": [""], "resources": ["pods"], "resourceNames": ["ag-0", "ag-1"],
-                 "verbs": ["get", "list", "watch", "patch"]},
+                 "verbs": ["get", "patch"]},
                 {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                 "resourceNames": ["ag-primary"], "verbs": ["get", "list", "watch", "update", "patch"]},
+                 "resourceNames": ["ag-primary"], "verbs": ["get", "update", "patch"]},
                 {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
                 {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["ag-auth", "ag-dbm-login"],
                  "verbs": ["get"]},
