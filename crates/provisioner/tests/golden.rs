@@ -197,34 +197,37 @@ fn check(name: &str, rendered: Value) {
     }
 }
 
-#[test]
-fn mssql_children_match_their_golden_files() {
-    let version = mssql_version();
+/// Plans every case of one database kind and checks it against its golden file.
+fn check_cases<K: Database>(
+    kind: &str,
+    name: &str,
+    version: &K::Version,
+    cases: Vec<(&str, Value)>,
+) {
     let sources = sources();
-    for (name, spec) in mssql_cases() {
-        let db: MSSQLServer = object("MSSQLServer", "ms", spec);
+    for (case, spec) in cases {
+        let db: K = object(kind, name, spec);
         let desired = db
             .plan(&PlanInput {
-                version: &version,
+                version,
                 config_sources: &sources,
             })
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        check(name, render::desired(&desired));
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        check(case, render::desired(&desired));
     }
 }
 
 #[test]
+fn mssql_children_match_their_golden_files() {
+    check_cases::<MSSQLServer>("MSSQLServer", "ms", &mssql_version(), mssql_cases());
+}
+
+#[test]
 fn singlestore_children_match_their_golden_files() {
-    let version = singlestore_version();
-    let sources = sources();
-    for (name, spec) in singlestore_cases() {
-        let db: Singlestore = object("Singlestore", "sdb", spec);
-        let desired = db
-            .plan(&PlanInput {
-                version: &version,
-                config_sources: &sources,
-            })
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        check(name, render::desired(&desired));
-    }
+    check_cases::<Singlestore>(
+        "Singlestore",
+        "sdb",
+        &singlestore_version(),
+        singlestore_cases(),
+    );
 }

@@ -19,3 +19,19 @@ pub mod secret;
 pub mod service;
 pub mod singlestore;
 pub mod statefulset;
+
+/// A database identity for the builders' table tests: `name` of `kind` in `namespace`, UID
+/// `uid-123456`.
+#[cfg(test)]
+pub(crate) fn test_db(
+    kind: crate::database::DbKind,
+    name: &str,
+    namespace: &str,
+) -> crate::database::DbRef {
+    crate::database::DbRef {
+        kind,
+        name: name.into(),
+        namespace: namespace.into(),
+        uid: "uid-123456".into(),
+    }
+}

@@ -271,12 +271,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn db() -> DbRef {
-        DbRef {
-            kind: DbKind::MSSQLServer,
-            name: "ag".into(),
-            namespace: "demo".into(),
-            uid: "u".into(),
-        }
+        super::super::test_db(DbKind::MSSQLServer, "ag", "demo")
     }
 
     fn json<T: serde::Serialize>(value: T) -> Value {
@@ -315,7 +310,7 @@ mod tests {
         assert_eq!(role["kind"], "Role");
         assert_eq!(role["metadata"]["name"], "ag");
         assert_eq!(role["metadata"]["namespace"], "demo");
-        assert_eq!(role["metadata"]["ownerReferences"][0]["uid"], "u");
+        assert_eq!(role["metadata"]["ownerReferences"][0]["uid"], "uid-123456");
         assert_eq!(
             role["rules"],
             json!([

@@ -71,12 +71,7 @@ mod tests {
     use serde_json::json;
 
     fn db() -> DbRef {
-        DbRef {
-            kind: crate::database::DbKind::Singlestore,
-            name: "db".into(),
-            namespace: "ns".into(),
-            uid: "uid-123456".into(),
-        }
+        super::super::test_db(crate::database::DbKind::Singlestore, "db", "ns")
     }
 
     #[test]

@@ -130,12 +130,7 @@ mod tests {
     use serde_json::json;
 
     fn db() -> DbRef {
-        DbRef {
-            kind: crate::database::DbKind::MSSQLServer,
-            name: "db".into(),
-            namespace: "ns".into(),
-            uid: "uid-123456".into(),
-        }
+        super::super::test_db(crate::database::DbKind::MSSQLServer, "db", "ns")
     }
 
     #[test]

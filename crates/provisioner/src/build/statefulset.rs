@@ -84,12 +84,7 @@ mod tests {
     use serde_json::json;
 
     fn db() -> DbRef {
-        DbRef {
-            kind: DbKind::MSSQLServer,
-            name: "ms".into(),
-            namespace: "demo".into(),
-            uid: "u".into(),
-        }
+        super::super::test_db(DbKind::MSSQLServer, "ms", "demo")
     }
 
     fn parts<'a>(
