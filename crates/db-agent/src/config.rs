@@ -30,6 +30,22 @@ pub struct RunArgs {
     pub period: String,
 }
 
+/// `LOG_FORMAT`: `json` for one JSON object per line, anything else for text.
+pub fn log_format(value: Option<&str>) -> LogFormat {
+    match value {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+/// `db-agent arbiter`: the arguments the provisioner passes to the arbiter container.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ArbiterArgs {
+    /// Availability group name (defaults to `AG_NAME`); only logged.
+    #[arg(long, env = "AG_NAME")]
+    pub ag_name: String,
+}
+
 /// Why the configuration is unusable.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -165,10 +181,7 @@ impl Config {
                 heartbeat: run.heartbeat_tick,
             });
         }
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            Some("json") => LogFormat::Json,
-            _ => LogFormat::Text,
-        };
+        let log_format = log_format(get("LOG_FORMAT").as_deref());
         Ok(Self {
             pod_name: need("POD_NAME")?,
             namespace: need("POD_NAMESPACE")?,

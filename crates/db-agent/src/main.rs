@@ -1,7 +1,7 @@
 //! The `db-agent` binary: the in-pod agent of KubeDB SQL Server availability groups.
 
 use clap::{Parser, Subcommand};
-use db_agent::config::{Config, RunArgs};
+use db_agent::config::{ArbiterArgs, Config, RunArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +17,10 @@ struct Cli {
 enum Command {
     /// Run the agent next to SQL Server (the `mssql-coordinator` sidecar).
     Run(RunArgs),
+    /// Fill KubeDB's arbiter slot (`<db>-arbiter`, AGs with an even replica count): the Lease
+    /// decides elections here, so the arbiter casts no vote; it serves `/healthz` and `/metrics`
+    /// until SIGTERM.
+    Arbiter(ArbiterArgs),
     /// Print the version and exit.
     Version,
 }
@@ -28,6 +32,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Version => {
             println!("db-agent {}", env!("CARGO_PKG_VERSION"));
             Ok(())
+        }
+        Command::Arbiter(args) => {
+            let format = std::env::var("LOG_FORMAT").ok();
+            operator_common::init_tracing(db_agent::config::log_format(format.as_deref()));
+            db_agent::run::arbiter(&args).await
         }
         Command::Run(args) => {
             let config = Config::new(&args, |name| std::env::var(name).ok())?;

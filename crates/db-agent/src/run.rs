@@ -24,6 +24,24 @@ pub const ENDPOINT_PFX: &str = "/var/opt/mssql/endpoint-cert/keystore.p12";
 /// How long to wait between attempts to read the secrets at start-up.
 const SECRET_RETRY: Duration = Duration::from_secs(5);
 
+/// `db-agent arbiter`: holds KubeDB's arbiter slot without a job in this design (elections go
+/// through the Lease, whose quorum is the API server's), so that the arbiter pod the provisioner
+/// renders for an even replica count runs and keeps the PodDisruptionBudget's arithmetic as it
+/// is. Serves `/healthz` (and an empty `/metrics`; `/ready` answers 503) until SIGTERM.
+pub async fn arbiter(args: &crate::config::ArbiterArgs) -> anyhow::Result<()> {
+    let metrics = Metrics::new().context("cannot register metrics")?;
+    let (addr, server) = http::serve(
+        SocketAddr::from(([0, 0, 0, 0], HTTP_PORT)),
+        Status::default(),
+        metrics,
+        operator_common::shutdown_signal(),
+    )
+    .await?;
+    tracing::info!(%addr, ag = %args.ag_name, "arbiter: no vote to cast (the Lease decides); serving /healthz");
+    server.await.context("the HTTP server failed")??;
+    Ok(())
+}
+
 /// Runs the agent.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(?config, "starting");

@@ -58,3 +58,54 @@ fn ag_name_can_come_from_the_environment() {
     // Past clap (the AG name was found), stopped by the bad period.
     assert!(stderr.contains("--period"), "{stderr}");
 }
+
+/// The arbiter slot: it starts without the pod environment, answers `/healthz` and exits cleanly
+/// on SIGTERM.
+#[test]
+fn arbiter_serves_healthz_until_sigterm() {
+    use std::io::{Read, Write};
+    let mut child = agent()
+        .args(["arbiter", "--ag-name=agx"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answer = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", db_agent::run::HTTP_PORT)) {
+            Ok(mut stream) => {
+                stream
+                    .write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                break answer;
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "the arbiter exited early"
+                );
+                // Poll again shortly: the process is still starting.
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!(
+                "the arbiter never listened on {}: {e}",
+                db_agent::run::HTTP_PORT
+            ),
+        }
+    };
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    assert!(answer.ends_with("ok"), "{answer}");
+    // SIGTERM: a clean exit.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
