@@ -9,8 +9,7 @@ use api::common::{DatabaseStatus, DeletionPolicy, HealthCheckSpec, ServiceAlias,
 use api::mssql::{MSSQLServer, MSSQLServerMode};
 use api::names::{self, mssql as n};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, VolumeMount,
-    VolumeResourceRequirements,
+    Container, EnvVar, PersistentVolumeClaimSpec, PodSpec, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value;
@@ -495,20 +494,15 @@ pub fn plan(
     }
     let template = spec.pod_template.as_ref();
     let mut pod_spec = PodSpec {
-        init_containers: Some(vec![Container {
-            name: n::INIT_CONTAINER.into(),
-            image: Some(version.init_container.image.clone()),
-            resources: Some(resources("200m", "256Mi", "512Mi")),
-            security_context: Some(container_security_context(run_as, run_as, false)),
-            volume_mounts: Some(vec![pod::mount(INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH)]),
-            ..Container::default()
-        }]),
+        init_containers: Some(vec![pod::init_container(
+            n::INIT_CONTAINER,
+            &version.init_container.image,
+            (run_as, run_as),
+            (INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH),
+        )]),
         containers,
         volumes: Some(volumes),
-        security_context: Some(PodSecurityContext {
-            fs_group: Some(run_as),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(pod::fs_group(run_as)),
         topology_spread_constraints: Some(pod::spread_constraints(&set_selector)),
         automount_service_account_token: rbac::automount_token(template),
         ..PodSpec::default()
@@ -579,10 +573,7 @@ pub fn plan(
                 ..Container::default()
             }],
             volumes: Some(arbiter_volumes),
-            security_context: Some(PodSecurityContext {
-                fs_group: Some(run_as),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(pod::fs_group(run_as)),
             node_selector: arbiter_spec.node_selector.clone(),
             tolerations: arbiter_spec.tolerations.clone(),
             automount_service_account_token: Some(false),

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use api::common::PodTemplateSpec;
 use api::names;
 use k8s_openapi::api::core::v1::{
-    Capabilities, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
-    KeyToPath, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    TCPSocketAction, TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, TCPSocketAction,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -132,36 +133,33 @@ pub fn container_port(name: &str, port: i32) -> ContainerPort {
     }
 }
 
+/// A TCP probe of the named port (on the same container) every 10 s with a 5 s timeout.
+fn tcp_probe(port: &str, failure_threshold: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(port.into()),
+            ..TCPSocketAction::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failure_threshold),
+        ..Probe::default()
+    }
+}
+
 /// startupProbe of a database container (`mssql`, `singlestore`): its port (named, on the same
 /// container) accepts TCP connections within 10 minutes (60 × 10 s). SQL Server's first start
 /// creates its system databases and a start after a version update upgrades them; SingleStore's
 /// cluster-in-a-box creates and joins two nodes on its first start. Until it succeeds no
 /// readiness probe runs; if it never does, the kubelet restarts the container.
 pub fn database_startup_probe(port: &str) -> Probe {
-    Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String(port.into()),
-            ..TCPSocketAction::default()
-        }),
-        period_seconds: Some(10),
-        timeout_seconds: Some(5),
-        failure_threshold: Some(60),
-        ..Probe::default()
-    }
+    tcp_probe(port, 60)
 }
 
-/// readinessProbe of a standalone database container: its port accepts TCP connections.
+/// readinessProbe of a standalone database container: its port accepts TCP connections (three
+/// failures in a row make it unready).
 pub fn database_readiness_probe(port: &str) -> Probe {
-    Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String(port.into()),
-            ..TCPSocketAction::default()
-        }),
-        period_seconds: Some(10),
-        timeout_seconds: Some(5),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    }
+    tcp_probe(port, 3)
 }
 
 /// readinessProbe of a clustered database container: the in-pod agent's `/ready` decides
@@ -251,6 +249,33 @@ pub fn read_only_mount(volume: &str, path: &str) -> VolumeMount {
     VolumeMount {
         read_only: Some(true),
         ..mount(volume, path)
+    }
+}
+
+/// The init container of a database pod: the Version's init image, which fills the scripts
+/// volume `volume` mounted at `path`.
+pub fn init_container(
+    name: &str,
+    image: &str,
+    (run_as_user, run_as_group): (i64, i64),
+    (volume, path): (&str, &str),
+) -> Container {
+    Container {
+        name: name.into(),
+        image: Some(image.into()),
+        resources: Some(resources("200m", "256Mi", "512Mi")),
+        security_context: Some(container_security_context(run_as_user, run_as_group, false)),
+        volume_mounts: Some(vec![mount(volume, path)]),
+        ..Container::default()
+    }
+}
+
+/// The pod security context of a database pod: its volumes get the database user's id as their
+/// group (`fsGroup`), so the database can write its data.
+pub fn fs_group(run_as_user: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        fs_group: Some(run_as_user),
+        ..PodSecurityContext::default()
     }
 }
 

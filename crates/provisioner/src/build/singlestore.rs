@@ -11,9 +11,7 @@ use api::common::{
 };
 use api::names::{self, singlestore as n};
 use api::singlestore::{Singlestore, SinglestoreNode};
-use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec,
-};
+use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaimSpec, PodSpec};
 use serde_json::Value;
 
 use super::certificate::{self, CertAlias};
@@ -456,21 +454,16 @@ pub fn plan(
         }
         let mut pod_spec = PodSpec {
             init_containers: version.init_container.as_ref().map(|init| {
-                vec![Container {
-                    name: n::INIT_CONTAINER.into(),
-                    image: Some(init.image.clone()),
-                    resources: Some(resources("200m", "256Mi", "512Mi")),
-                    security_context: Some(container_security_context(run_as, run_as_group, false)),
-                    volume_mounts: Some(vec![pod::mount(INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH)]),
-                    ..Container::default()
-                }]
+                vec![pod::init_container(
+                    n::INIT_CONTAINER,
+                    &init.image,
+                    (run_as, run_as_group),
+                    (INIT_SCRIPTS_VOLUME, n::SCRIPTS_PATH),
+                )]
             }),
             containers,
             volumes: Some(volumes),
-            security_context: Some(PodSecurityContext {
-                fs_group: Some(run_as),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(pod::fs_group(run_as)),
             topology_spread_constraints: Some(pod::spread_constraints(&selector)),
             automount_service_account_token: rbac::automount_token(role.template),
             ..PodSpec::default()
