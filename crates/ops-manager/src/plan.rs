@@ -56,7 +56,9 @@ fn slot_by_name(container: &str, standalone_singlestore: bool) -> Option<Slot> {
 }
 
 /// The image `container` (currently running `current_image`) must run at the target version, or
-/// None when the Version defines no image for it (a user sidecar keeps its image).
+/// None when it keeps its image: the Version defines none for it (a user sidecar), or it is a
+/// coordinator running an image neither Version names (the provisioner's `--agent-image`: the
+/// in-pod agent is not part of the catalog, so a version update leaves it as it is).
 ///
 /// The slot is found by matching the current image against the current Version first (so it
 /// follows whatever the provisioner rendered), then by container name.
@@ -66,11 +68,22 @@ pub fn target_image(
     images: &Target,
     standalone_singlestore: bool,
 ) -> Option<String> {
-    let slot = SLOTS
+    let by_image = SLOTS
         .iter()
         .copied()
-        .find(|s| image(&images.current, *s) == Some(current_image))
-        .or_else(|| slot_by_name(container, standalone_singlestore))?;
+        .find(|s| image(&images.current, *s) == Some(current_image));
+    let slot = match by_image {
+        Some(slot) => slot,
+        None => {
+            let slot = slot_by_name(container, standalone_singlestore)?;
+            let overridden = slot == Slot::Coordinator
+                && image(&images.target, slot).is_some_and(|target| target != current_image);
+            if overridden {
+                return None;
+            }
+            slot
+        }
+    };
     image(&images.target, slot)
         .or_else(|| {
             (slot == Slot::Standalone)
@@ -409,6 +422,13 @@ mod tests {
                 Some(api::fixtures::MSSQL_INIT_IMAGE),
             ),
             ("sidecar", "busybox", None),
+            // The provisioner's --agent-image: a coordinator image no Version names stays.
+            (
+                "mssql-coordinator",
+                "ghcr.io/kubedb-rs/db-agent:0.1.0",
+                None,
+            ),
+            ("mssql-arbiter", "ghcr.io/kubedb-rs/db-agent:0.1.0", None),
         ];
         for (name, current, want) in cases {
             assert_eq!(
