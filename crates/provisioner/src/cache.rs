@@ -392,20 +392,33 @@ pub fn selected<T: Resource>(
 
 impl<K: Database> Caches<K> {
     /// Waits until every store has been filled by its first list (bounded by [`SYNC_TIMEOUT`]).
+    /// The destructuring has no `..`: a new store is a compile error until it is waited for.
     pub async fn ready(&self) -> Result<()> {
+        let Caches {
+            sets,
+            services,
+            secrets,
+            pdbs,
+            certificates,
+            pods,
+            service_accounts,
+            roles,
+            role_bindings,
+            versions,
+        } = self;
         let all = async {
-            self.sets.store.wait_until_ready().await?;
-            self.services.store.wait_until_ready().await?;
-            self.secrets.store.wait_until_ready().await?;
-            self.pdbs.store.wait_until_ready().await?;
-            if let Some(certificates) = &self.certificates {
+            sets.store.wait_until_ready().await?;
+            services.store.wait_until_ready().await?;
+            secrets.store.wait_until_ready().await?;
+            pdbs.store.wait_until_ready().await?;
+            if let Some(certificates) = certificates {
                 certificates.store.wait_until_ready().await?;
             }
-            self.pods.store.wait_until_ready().await?;
-            self.service_accounts.store.wait_until_ready().await?;
-            self.roles.store.wait_until_ready().await?;
-            self.role_bindings.store.wait_until_ready().await?;
-            self.versions.wait_until_ready().await
+            pods.store.wait_until_ready().await?;
+            service_accounts.store.wait_until_ready().await?;
+            roles.store.wait_until_ready().await?;
+            role_bindings.store.wait_until_ready().await?;
+            versions.wait_until_ready().await
         };
         match tokio::time::timeout(SYNC_TIMEOUT, all).await {
             Ok(Ok(())) => Ok(()),
