@@ -491,6 +491,7 @@ mod tests {
             common_name: "db".into(),
             dns_names: vec![],
             ip_addresses: vec![],
+            pkcs12_password: None,
         };
         crate::build::certificate::certificate(&db, &tls, &alias).unwrap()
     }

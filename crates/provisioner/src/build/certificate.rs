@@ -57,6 +57,9 @@ pub struct CertificateSpec {
     /// Private key options.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key: Option<PrivateKey>,
+    /// Additional keystores cert-manager writes into the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keystores: Option<Keystores>,
     /// The issuer.
     pub issuer_ref: IssuerRef,
     /// Key usages.
@@ -70,6 +73,32 @@ pub struct CertificateSpec {
 pub struct PrivateKey {
     /// `PKCS1` or `PKCS8`.
     pub encoding: String,
+}
+
+/// `spec.keystores`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keystores {
+    /// A PKCS #12 keystore (`keystore.p12`, and `truststore.p12` when the issuer has a CA).
+    pub pkcs12: Pkcs12Keystore,
+}
+
+/// `spec.keystores.pkcs12`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pkcs12Keystore {
+    /// Write the keystore.
+    pub create: bool,
+    /// The key of a secret holding the keystore's password.
+    pub password_secret_ref: SecretKeyRef,
+}
+
+/// A key of a secret in the Certificate's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in the secret.
+    pub key: String,
 }
 
 /// `spec.issuerRef`.
@@ -101,6 +130,8 @@ pub struct CertAlias {
     pub dns_names: Vec<String>,
     /// IP addresses.
     pub ip_addresses: Vec<String>,
+    /// A PKCS #12 keystore in the issued secret, encrypted with the password at this secret key.
+    pub pkcs12_password: Option<SecretKeyRef>,
 }
 
 /// The secret a certificate alias is issued into (the user's `secretName` or `<db>-<alias>-cert`).
@@ -168,6 +199,12 @@ pub fn certificate(
                 .and_then(|u| u.private_key.as_ref())
                 .and_then(|k| k.encoding.clone())
                 .map(|encoding| PrivateKey { encoding }),
+            keystores: alias.pkcs12_password.clone().map(|password| Keystores {
+                pkcs12: Pkcs12Keystore {
+                    create: true,
+                    password_secret_ref: password,
+                },
+            }),
             issuer_ref: IssuerRef {
                 name: issuer.name.clone(),
                 kind: issuer.kind.clone(),
@@ -237,6 +274,7 @@ mod tests {
             common_name: "cn".into(),
             dns_names: vec!["db".into()],
             ip_addresses: vec![],
+            pkcs12_password: None,
         };
         let server = certificate(&db(), &tls, &alias("server")).unwrap();
         assert_eq!(server.metadata.name.as_deref(), Some("db-server-cert"));
@@ -296,6 +334,7 @@ mod tests {
             common_name: "sa".into(),
             dns_names: vec![],
             ip_addresses: vec![],
+            pkcs12_password: None,
         };
         let spec = serde_json::to_value(certificate(&db(), &tls, &alias).unwrap()).unwrap()["spec"]
             .clone();
@@ -321,5 +360,34 @@ mod tests {
             spec["issuerRef"],
             json!({"name": "ca", "kind": "ClusterIssuer", "group": "cert-manager.io"})
         );
+    }
+
+    #[test]
+    fn a_pkcs12_keystore_when_asked() {
+        let tls = TLSConfig {
+            issuer_ref: Some(TypedLocalObjectReference {
+                api_group: None,
+                kind: "Issuer".into(),
+                name: "ca".into(),
+            }),
+            certificates: None,
+        };
+        let alias = CertAlias {
+            alias: "endpoint",
+            common_name: "db-endpoint".into(),
+            dns_names: vec![],
+            ip_addresses: vec![],
+            pkcs12_password: Some(SecretKeyRef {
+                name: "db-master-key".into(),
+                key: "password".into(),
+            }),
+        };
+        let spec = serde_json::to_value(certificate(&db(), &tls, &alias).unwrap()).unwrap()["spec"]
+            .clone();
+        assert_eq!(
+            spec["keystores"],
+            json!({"pkcs12": {"create": true, "passwordSecretRef": {"name": "db-master-key", "key": "password"}}})
+        );
+        assert_eq!(spec["secretName"], "db-endpoint-cert");
     }
 }

@@ -302,20 +302,28 @@ pub fn plan(
             common_name: r.name.clone(),
             dns_names: dns.clone(),
             ip_addresses: vec!["127.0.0.1".into()],
+            pkcs12_password: None,
         },
         CertAlias {
             alias: "client",
             common_name: n::SA_USER.into(),
             dns_names: vec![],
             ip_addresses: vec![],
+            pkcs12_password: None,
         },
     ];
     if ag {
+        // The agent gives SQL Server the endpoint certificate as PKCS #12 (`CREATE CERTIFICATE
+        // ... FROM FILE`), encrypted with the master-key password (docs/agent.md).
         aliases.push(CertAlias {
             alias: "endpoint",
             common_name: format!("{}-endpoint", r.name),
             dns_names: dns,
             ip_addresses: vec![],
+            pkcs12_password: Some(certificate::SecretKeyRef {
+                name: master.clone(),
+                key: "password".into(),
+            }),
         });
     }
     for alias in &aliases {

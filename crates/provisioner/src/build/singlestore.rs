@@ -220,12 +220,14 @@ pub fn plan(
                     common_name: r.name.clone(),
                     dns_names: dns.clone(),
                     ip_addresses: vec!["127.0.0.1".into()],
+                    pkcs12_password: None,
                 },
                 CertAlias {
                     alias: "client",
                     common_name: n::ROOT_USER.into(),
                     dns_names: vec![],
                     ip_addresses: vec![],
+                    pkcs12_password: None,
                 },
             ] {
                 desired
