@@ -148,6 +148,12 @@ pub struct Config {
     pub timing: Timing,
     /// Log format (`LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// The secret holding the master-key password (`MASTER_KEY_SECRET`, else `<db>-master-key`;
+    /// the provisioner passes `spec.topology.availabilityGroup.masterKeySecretName`).
+    pub master_key_secret: String,
+    /// The secret holding the endpoint login's password (`DBM_LOGIN_SECRET`, else
+    /// `<db>-dbm-login`; from `spec.topology.availabilityGroup.loginSecretName`).
+    pub login_secret: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -182,11 +188,18 @@ impl Config {
             });
         }
         let log_format = log_format(get("LOG_FORMAT").as_deref());
+        let pod_name = need("POD_NAME")?;
+        let namespace = need("POD_NAMESPACE")?;
+        let db_name = need("DB_NAME")?;
         Ok(Self {
-            pod_name: need("POD_NAME")?,
-            namespace: need("POD_NAMESPACE")?,
+            pod_name,
+            namespace,
             pod_ip: get("POD_IP"),
-            db_name: need("DB_NAME")?,
+            master_key_secret: get("MASTER_KEY_SECRET")
+                .unwrap_or_else(|| api::names::mssql::master_key_secret(&db_name)),
+            login_secret: get("DBM_LOGIN_SECRET")
+                .unwrap_or_else(|| api::names::mssql::dbm_login_secret(&db_name)),
+            db_name,
             ag_name: run.ag_name.clone(),
             governing_service: need("GOVERNING_SERVICE")?,
             sa_username: get(api::names::mssql::ENV_SA_USERNAME)
@@ -269,6 +282,17 @@ mod tests {
         );
         assert_eq!(config.log_format, LogFormat::Text);
         assert!(!format!("{config:?}").contains("pw"));
+        // The AG secrets: KubeDB's default names unless the provisioner names others.
+        assert_eq!(config.master_key_secret, "ag-master-key");
+        assert_eq!(config.login_secret, "ag-dbm-login");
+        let mut custom = POD_ENV.to_vec();
+        custom.extend([
+            ("MASTER_KEY_SECRET", "my-master"),
+            ("DBM_LOGIN_SECRET", "my-login"),
+        ]);
+        let config = Config::new(&run, env(&custom)).unwrap();
+        assert_eq!(config.master_key_secret, "my-master");
+        assert_eq!(config.login_secret, "my-login");
     }
 
     #[test]

@@ -130,14 +130,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Reads the master-key and endpoint-login passwords, retrying until they exist.
 async fn read_secrets(client: &::kube::Client, config: &Config) -> SetupSecrets {
-    let master_key = api::names::mssql::master_key_secret(&config.db_name);
-    let login = api::names::mssql::dbm_login_secret(&config.db_name);
+    let master_key = &config.master_key_secret;
+    let login = &config.login_secret;
     loop {
         let result = async {
             let master_key_password =
-                secret_value(client, &config.namespace, &master_key, "password").await?;
-            let login_password =
-                secret_value(client, &config.namespace, &login, "password").await?;
+                secret_value(client, &config.namespace, master_key, "password").await?;
+            let login_password = secret_value(client, &config.namespace, login, "password").await?;
             anyhow::Ok(SetupSecrets {
                 certificate: CertificateFiles::Pfx {
                     path: ENDPOINT_PFX.into(),

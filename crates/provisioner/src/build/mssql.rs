@@ -471,7 +471,13 @@ pub fn plan(
                     le.period.clone().unwrap_or_else(|| "100ms".into())
                 ),
             ]),
-            env: Some(coordinator_env(&r, &auth)),
+            env: Some({
+                // The AG secrets by the names the spec gives them (the Role names the same).
+                let mut env_vars = coordinator_env(&r, &auth);
+                env_vars.push(env("MASTER_KEY_SECRET", &master));
+                env_vars.push(env("DBM_LOGIN_SECRET", &login));
+                env_vars
+            }),
             ports: Some(coordinator_ports.clone()),
             liveness_probe: Some(pod::agent_liveness_probe(n::COORDINATOR_CLIENT_PORT_NAME)),
             resources: Some(resources("200m", "256Mi", "256Mi")),
