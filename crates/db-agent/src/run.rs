@@ -140,7 +140,7 @@ async fn read_secrets(client: &::kube::Client, config: &Config) -> SetupSecrets 
             anyhow::Ok(SetupSecrets {
                 certificate: CertificateFiles::Pfx {
                     path: ENDPOINT_PFX.into(),
-                    // TODO(provisioner): the keystore password cert-manager is given.
+                    // The provisioner asks cert-manager to encrypt the keystore with this password.
                     password: master_key_password.clone(),
                 },
                 master_key_password,
