@@ -12,24 +12,13 @@ use db_agent::mssql::backend::tds::{TdsBackend, TdsTarget};
 use db_agent::mssql::backend::{AgConfig, Backend, BackendError, SetupSecrets};
 use db_agent::mssql::decide::{InstanceSetup, Role, SyncState};
 use db_agent::mssql::tsql::{self, CertificateFiles, ReplicaSpec, SetupNames};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use testkit::tds::{
+    Cell, Col, ENCRYPT_NOT_SUP, batch_text, done, error_token, login_ack, prelogin_response,
+    read_message, result_set, write_message,
+};
+use tokio::net::TcpListener;
 
 const PASSWORD: &str = "Sa-S3cret'pw";
-
-#[derive(Clone, Copy)]
-enum Col {
-    Int,
-    BigInt,
-    Text,
-}
-
-#[derive(Clone)]
-enum Cell {
-    Null,
-    Int(i64),
-    Text(&'static str),
-}
 
 /// How the responder answers one batch.
 #[derive(Clone)]
@@ -37,161 +26,11 @@ enum Reply {
     /// DONE, no result set (DDL).
     Done,
     /// One result set.
-    Rows(Vec<(&'static str, Col)>, Vec<Vec<Cell>>),
+    Rows(Vec<(&'static str, Col)>, Vec<Vec<Cell<'static>>>),
     /// An ERROR token with this number.
     Error(u32, &'static str),
     /// No answer at all.
     Hang,
-}
-
-async fn read_message(sock: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
-    let mut payload = Vec::new();
-    loop {
-        let mut header = [0u8; 8];
-        sock.read_exact(&mut header).await?;
-        let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        let mut body = vec![0u8; length.saturating_sub(8)];
-        sock.read_exact(&mut body).await?;
-        payload.extend_from_slice(&body);
-        if header[1] & 0x01 == 0x01 {
-            return Ok((header[0], payload));
-        }
-    }
-}
-
-async fn write_message(sock: &mut TcpStream, kind: u8, payload: &[u8]) -> std::io::Result<()> {
-    // Split into packets of at most 4096 bytes (the default packet size).
-    let chunks: Vec<&[u8]> = payload.chunks(4088).collect();
-    let count = chunks.len().max(1);
-    for (i, chunk) in chunks.iter().enumerate() {
-        let last = i + 1 == count;
-        let length = u16::try_from(chunk.len() + 8).unwrap();
-        let mut packet = vec![kind, u8::from(last)];
-        packet.extend_from_slice(&length.to_be_bytes());
-        packet.extend_from_slice(&[0, 0, 1, 0]);
-        packet.extend_from_slice(chunk);
-        sock.write_all(&packet).await?;
-    }
-    Ok(())
-}
-
-fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-fn prelogin_response() -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&[0x00, 0, 11, 0, 6]); // VERSION at 11, 6 bytes
-    p.extend_from_slice(&[0x01, 0, 17, 0, 1]); // ENCRYPTION at 17, 1 byte
-    p.push(0xFF);
-    p.extend_from_slice(&0x1000_0FA0_u32.to_be_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes());
-    p.push(0x02); // ENCRYPT_NOT_SUP
-    p
-}
-
-fn done(error: bool, rows: Option<u64>) -> Vec<u8> {
-    let mut status = 0u16;
-    if error {
-        status |= 0x0002;
-    }
-    if rows.is_some() {
-        status |= 0x0010;
-    }
-    let mut p = vec![0xFD];
-    p.extend_from_slice(&status.to_le_bytes());
-    p.extend_from_slice(&0u16.to_le_bytes());
-    p.extend_from_slice(&rows.unwrap_or(0).to_le_bytes());
-    p
-}
-
-fn error_token(code: u32, message: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&code.to_le_bytes());
-    body.push(1); // state
-    body.push(16); // class
-    body.extend_from_slice(
-        &u16::try_from(message.encode_utf16().count())
-            .unwrap()
-            .to_le_bytes(),
-    );
-    body.extend_from_slice(&utf16(message));
-    body.push(u8::try_from("ag-0".encode_utf16().count()).unwrap());
-    body.extend_from_slice(&utf16("ag-0"));
-    body.push(0); // procedure
-    body.extend_from_slice(&1u32.to_le_bytes()); // line
-    let mut p = vec![0xAA];
-    p.extend_from_slice(&u16::try_from(body.len()).unwrap().to_le_bytes());
-    p.extend_from_slice(&body);
-    p
-}
-
-fn login_ack() -> Vec<u8> {
-    let prog = "Microsoft SQL Server";
-    let mut body = vec![1u8];
-    body.extend_from_slice(&0x7400_0004_u32.to_be_bytes());
-    body.push(u8::try_from(prog.encode_utf16().count()).unwrap());
-    body.extend_from_slice(&utf16(prog));
-    body.extend_from_slice(&0x1000_0FA0_u32.to_le_bytes());
-    let mut p = vec![0xAD];
-    p.extend_from_slice(&u16::try_from(body.len()).unwrap().to_le_bytes());
-    p.extend_from_slice(&body);
-    p.extend(done(false, None));
-    p
-}
-
-fn result_set(columns: &[(&str, Col)], rows: &[Vec<Cell>]) -> Vec<u8> {
-    let mut p = vec![0x81];
-    p.extend_from_slice(&u16::try_from(columns.len()).unwrap().to_le_bytes());
-    for (name, col) in columns {
-        p.extend_from_slice(&0u32.to_le_bytes()); // user type
-        p.extend_from_slice(&0x0001u16.to_le_bytes()); // nullable
-        match col {
-            Col::Int => p.extend_from_slice(&[0x26, 4]),
-            Col::BigInt => p.extend_from_slice(&[0x26, 8]),
-            Col::Text => {
-                p.push(0xE7);
-                p.extend_from_slice(&256u16.to_le_bytes());
-                p.extend_from_slice(&[0x09, 0x04, 0xD0, 0x00, 0x34]);
-            }
-        }
-        p.push(u8::try_from(name.encode_utf16().count()).unwrap());
-        p.extend_from_slice(&utf16(name));
-    }
-    for row in rows {
-        p.push(0xD1);
-        for ((_, col), cell) in columns.iter().zip(row) {
-            match (col, cell) {
-                (Col::Int | Col::BigInt, Cell::Null) => p.push(0),
-                (Col::Int, Cell::Int(v)) => {
-                    p.push(4);
-                    p.extend_from_slice(&i32::try_from(*v).unwrap().to_le_bytes());
-                }
-                (Col::BigInt, Cell::Int(v)) => {
-                    p.push(8);
-                    p.extend_from_slice(&v.to_le_bytes());
-                }
-                (Col::Text, Cell::Null) => p.extend_from_slice(&0xFFFFu16.to_le_bytes()),
-                (Col::Text, Cell::Text(s)) => {
-                    let bytes = utf16(s);
-                    p.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_le_bytes());
-                    p.extend_from_slice(&bytes);
-                }
-                _ => panic!("cell does not fit its column"),
-            }
-        }
-    }
-    p.extend(done(false, Some(rows.len() as u64)));
-    p
-}
-
-fn batch_text(payload: &[u8]) -> String {
-    let headers = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
-    let units: Vec<u16> = payload[headers..]
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    String::from_utf16(&units).unwrap()
 }
 
 /// The LOGIN7 password field, decoded (TDS scrambles it: nibble swap, then XOR 0xA5).
@@ -239,12 +78,12 @@ async fn counting_responder(
             tokio::spawn(async move {
                 let (kind, _) = read_message(&mut sock).await?;
                 assert_eq!(kind, 0x12, "PRELOGIN first");
-                write_message(&mut sock, 0x04, &prelogin_response()).await?;
+                write_message(&mut sock, 0x04, &prelogin_response(ENCRYPT_NOT_SUP)).await?;
                 let (kind, login) = read_message(&mut sock).await?;
                 assert_eq!(kind, 0x10, "LOGIN7 next, in clear text");
                 assert_eq!(login_password(&login), PASSWORD);
                 if reject_login {
-                    let mut p = error_token(18456, "Login failed for user 'sa'.");
+                    let mut p = error_token(18456, 16, "Login failed for user 'sa'.");
                     p.extend(done(true, None));
                     write_message(&mut sock, 0x04, &p).await?;
                     return Ok::<(), std::io::Error>(());
@@ -260,7 +99,7 @@ async fn counting_responder(
                         Reply::Done => done(false, None),
                         Reply::Rows(columns, rows) => result_set(&columns, &rows),
                         Reply::Error(code, message) => {
-                            let mut p = error_token(code, message);
+                            let mut p = error_token(code, 16, message);
                             p.extend(done(true, None));
                             p
                         }

@@ -9,156 +9,31 @@ use provisioner::health::{
     Engine, FailureKind, MSSQL_HEARTBEAT_READ_BACK, MSSQL_READ_QUERY, MSSQL_WRITE_SETUP, SqlTarget,
     check_sql, mssql_upsert_statement,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use testkit::tds::{
+    Cell, Col, ENCRYPT_NOT_SUP, ENCRYPT_REQ, LOGIN7, PRELOGIN, SQL_BATCH, TABULAR_RESULT,
+    batch_text, done, error_token, login_ack, prelogin_response, read_message, result_set, utf16,
+    write_message,
+};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-const PRELOGIN: u8 = 0x12;
-const LOGIN7: u8 = 0x10;
-const TABULAR_RESULT: u8 = 0x04;
-const SQL_BATCH: u8 = 0x01;
-const ENCRYPT_NOT_SUP: u8 = 0x02;
-const ENCRYPT_REQ: u8 = 0x03;
 const PASSWORD: &str = "Sa-S3cret-pw";
 
-/// Reads one TDS message (all packets up to end-of-message) and returns its type and payload.
-async fn read_message(sock: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
-    let mut payload = Vec::new();
-    loop {
-        let mut header = [0u8; 8];
-        sock.read_exact(&mut header).await?;
-        let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        let mut body = vec![0u8; length.saturating_sub(8)];
-        sock.read_exact(&mut body).await?;
-        payload.extend_from_slice(&body);
-        if header[1] & 0x01 == 0x01 {
-            return Ok((header[0], payload));
-        }
-    }
-}
-
-async fn write_message(sock: &mut TcpStream, kind: u8, payload: &[u8]) -> std::io::Result<()> {
-    let length = u16::try_from(payload.len() + 8).expect("small message");
-    let mut packet = vec![kind, 0x01];
-    packet.extend_from_slice(&length.to_be_bytes());
-    packet.extend_from_slice(&[0, 0, 1, 0]);
-    packet.extend_from_slice(payload);
-    sock.write_all(&packet).await
-}
-
-/// A PRELOGIN response with VERSION (SQL Server 2022) and the given ENCRYPTION value.
-fn prelogin_response(encryption: u8) -> Vec<u8> {
-    let mut p = Vec::new();
-    // Option table: VERSION at 11 (6 bytes), ENCRYPTION at 17 (1 byte), terminator.
-    p.extend_from_slice(&[0x00, 0, 11, 0, 6]);
-    p.extend_from_slice(&[0x01, 0, 17, 0, 1]);
-    p.push(0xFF);
-    p.extend_from_slice(&0x1000_0FA0_u32.to_be_bytes());
-    p.extend_from_slice(&0u16.to_be_bytes());
-    p.push(encryption);
-    p
-}
-
-fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-/// An ERROR token with `code` and `message`.
-fn error_token(code: u32, message: &str) -> Vec<u8> {
-    let server = "mssql-0";
-    let mut body = Vec::new();
-    body.extend_from_slice(&code.to_le_bytes());
-    body.push(1); // state
-    body.push(14); // class
-    body.extend_from_slice(
-        &u16::try_from(message.encode_utf16().count())
-            .unwrap()
-            .to_le_bytes(),
-    );
-    body.extend_from_slice(&utf16(message));
-    body.push(u8::try_from(server.encode_utf16().count()).unwrap());
-    body.extend_from_slice(&utf16(server));
-    body.push(0); // no procedure
-    body.extend_from_slice(&1u32.to_le_bytes()); // line number
-    let mut p = vec![0xAA];
-    p.extend_from_slice(&u16::try_from(body.len()).unwrap().to_le_bytes());
-    p.extend_from_slice(&body);
-    p
-}
-
-/// A final DONE token; `error` sets the error bit, `rows` the row count (with DONE_COUNT).
-fn done_token(error: bool, rows: Option<u64>) -> Vec<u8> {
-    let mut status = 0u16;
-    if error {
-        status |= 0x0002;
-    }
-    if rows.is_some() {
-        status |= 0x0010;
-    }
-    let mut p = vec![0xFD];
-    p.extend_from_slice(&status.to_le_bytes());
-    p.extend_from_slice(&0u16.to_le_bytes()); // current command
-    p.extend_from_slice(&rows.unwrap_or(0).to_le_bytes());
-    p
-}
-
+/// An ERROR token (severity 14) and the final DONE with the error bit.
 fn error_response(code: u32, message: &str) -> Vec<u8> {
-    let mut p = error_token(code, message);
-    p.extend(done_token(true, None));
-    p
-}
-
-/// LOGINACK (TDS 7.4, SQL Server 2022) and DONE.
-fn login_ack_response() -> Vec<u8> {
-    let prog = "Microsoft SQL Server";
-    let mut body = vec![1u8]; // interface: SQL
-    body.extend_from_slice(&0x7400_0004_u32.to_be_bytes());
-    body.push(u8::try_from(prog.encode_utf16().count()).unwrap());
-    body.extend_from_slice(&utf16(prog));
-    body.extend_from_slice(&0x1000_0FA0_u32.to_le_bytes());
-    let mut p = vec![0xAD];
-    p.extend_from_slice(&u16::try_from(body.len()).unwrap().to_le_bytes());
-    p.extend_from_slice(&body);
-    p.extend(done_token(false, None));
+    let mut p = error_token(code, 14, message);
+    p.extend(done(true, None));
     p
 }
 
 /// A result set of NVARCHAR(128) columns with one row, then DONE.
 fn nvarchar_result(columns: &[&str], row: &[Option<&str>]) -> Vec<u8> {
-    let mut p = vec![0x81]; // COLMETADATA
-    p.extend_from_slice(&u16::try_from(columns.len()).unwrap().to_le_bytes());
-    for name in columns {
-        p.extend_from_slice(&0u32.to_le_bytes()); // user type
-        p.extend_from_slice(&0x0001u16.to_le_bytes()); // flags: nullable
-        p.push(0xE7); // NVARCHAR
-        p.extend_from_slice(&256u16.to_le_bytes()); // max length in bytes
-        p.extend_from_slice(&[0x09, 0x04, 0xD0, 0x00, 0x34]); // collation
-        p.push(u8::try_from(name.encode_utf16().count()).unwrap());
-        p.extend_from_slice(&utf16(name));
-    }
-    p.push(0xD1); // ROW
-    for value in row {
-        match value {
-            Some(v) => {
-                let bytes = utf16(v);
-                p.extend_from_slice(&u16::try_from(bytes.len()).unwrap().to_le_bytes());
-                p.extend_from_slice(&bytes);
-            }
-            None => p.extend_from_slice(&0xFFFFu16.to_le_bytes()),
-        }
-    }
-    p.extend(done_token(false, Some(1)));
-    p
-}
-
-/// The SQL text of a SQL batch payload (ALL_HEADERS skipped).
-fn batch_text(payload: &[u8]) -> String {
-    let headers = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
-    let units: Vec<u16> = payload[headers..]
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+    let columns: Vec<(&str, Col)> = columns.iter().map(|name| (*name, Col::Text)).collect();
+    let row: Vec<Cell<'_>> = row
+        .iter()
+        .map(|v| v.map_or(Cell::Null, Cell::Text))
         .collect();
-    String::from_utf16(&units).expect("UTF-16 batch")
+    result_set(&columns, &[row])
 }
 
 /// The heartbeat value inside an upsert statement (`... N'<value>' AS prop_value ...`).
@@ -229,7 +104,7 @@ async fn fake_sql_server(script: Script) -> (u16, JoinHandle<Seen>) {
                     .expect("login response");
             }
             Script::Serve(behaviour) => {
-                write_message(&mut sock, TABULAR_RESULT, &login_ack_response())
+                write_message(&mut sock, TABULAR_RESULT, &login_ack())
                     .await
                     .expect("login ack");
                 let mut heartbeat: Option<String> = None;
@@ -245,13 +120,13 @@ async fn fake_sql_server(script: Script) -> (u16, JoinHandle<Seen>) {
                     } else if sql == MSSQL_WRITE_SETUP[0] && behaviour.database_exists_race {
                         error_response(1801, "Database 'kubedb_system' already exists.")
                     } else if MSSQL_WRITE_SETUP.contains(&sql.as_str()) {
-                        done_token(false, None)
+                        done(false, None)
                     } else if let Some(value) = upserted_value(&sql) {
                         match behaviour.upsert_error {
                             Some((code, message)) => error_response(code, message),
                             None => {
                                 heartbeat = Some(value);
-                                done_token(false, Some(1))
+                                done(false, Some(1))
                             }
                         }
                     } else if sql == MSSQL_HEARTBEAT_READ_BACK {

@@ -1,10 +1,12 @@
 //! Test support for the operators' integration tests: a kube-sim cluster (API server plus the
 //! simulated StatefulSet controller, kubelet, roles and cert-manager) with the six KubeDB CRDs and
-//! the §4.4 catalog installed, and helpers that wait on a condition with a timeout.
+//! the §4.4 catalog installed, helpers that wait on a condition with a timeout, and the pieces of
+//! a scripted TDS peer ([`tds`]) for the SQL Server client tests of the provisioner and the agent.
 //!
 //! Only tests depend on this crate; the operators never do.
 
 pub mod fixtures;
+pub mod tds;
 
 use std::fmt::Debug;
 use std::future::Future;
