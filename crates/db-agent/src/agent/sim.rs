@@ -14,10 +14,8 @@ use std::sync::{Arc, Mutex};
 use api::mssql::SecondaryAccessMode;
 
 use super::*;
-use crate::mssql::backend::fake::{Fake, FakeBackend};
-use crate::mssql::backend::{AgConfig, SetupSecrets};
+use crate::mssql::backend::fake::{Fake, FakeBackend, placeholder_config};
 use crate::mssql::decide::Role;
-use crate::mssql::tsql::{CertificateFiles, SetupNames};
 
 #[derive(Default)]
 struct Kube {
@@ -189,20 +187,7 @@ impl Sim {
     /// Creates the pod (unlabelled) and starts its agent with empty memory.
     fn start_pod(&mut self, pod: &str) {
         self.kube.lock().labels.insert(pod.to_owned(), None);
-        let config = AgConfig {
-            ag: "ag".into(),
-            replica: spec(pod),
-            names: SetupNames::default(),
-            endpoint_port: 5022,
-            secrets: SetupSecrets {
-                master_key_password: "m".into(),
-                login_password: "l".into(),
-                certificate: CertificateFiles::Pfx {
-                    path: "/p.pfx".into(),
-                    password: "p".into(),
-                },
-            },
-        };
+        let config = placeholder_config(spec(pod));
         let status = Status::default();
         let metrics = Metrics::new().unwrap();
         let mut agent = Agent::new(

@@ -537,28 +537,32 @@ impl Backend for FakeBackend {
     }
 }
 
+/// The configuration of one fake replica of AG `ag`: default names, endpoint port 5022 and
+/// placeholder passwords (the fake checks none of them).
+pub fn placeholder_config(replica: ReplicaSpec) -> AgConfig {
+    AgConfig {
+        ag: "ag".into(),
+        replica,
+        names: crate::mssql::tsql::SetupNames::default(),
+        endpoint_port: 5022,
+        secrets: super::SetupSecrets {
+            master_key_password: "m".into(),
+            login_password: "l".into(),
+            certificate: crate::mssql::tsql::CertificateFiles::Pfx {
+                path: "/keystore.p12".into(),
+                password: "p".into(),
+            },
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mssql::backend::SetupSecrets;
-    use crate::mssql::tsql::{CertificateFiles, SetupNames};
     use api::mssql::SecondaryAccessMode;
 
     fn config(name: &str) -> AgConfig {
-        AgConfig {
-            ag: "ag".into(),
-            replica: spec(name),
-            names: SetupNames::default(),
-            endpoint_port: 5022,
-            secrets: SetupSecrets {
-                master_key_password: "m".into(),
-                login_password: "l".into(),
-                certificate: CertificateFiles::Pfx {
-                    path: "/x.pfx".into(),
-                    password: "p".into(),
-                },
-            },
-        }
+        placeholder_config(spec(name))
     }
 
     fn spec(name: &str) -> ReplicaSpec {
