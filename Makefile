@@ -73,5 +73,5 @@ check-images: debug-images ## Each image: config, labels, archives, and `<binary
 	hack/check-images.sh
 
 bench: ## Benchmarks of the release builds on kube-sim (docs/performance.md); BENCH_QUICK=1 for a short smoke run
-	$(CARGO) build --release -p kube-sim -p provisioner -p ops-manager -p bench
+	$(CARGO) build --release -p kube-sim -p provisioner -p ops-manager -p db-agent -p bench
 	target/release/bench

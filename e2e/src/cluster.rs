@@ -19,18 +19,21 @@ use crate::workspace_binary;
 pub const PROVISIONER_IMAGE: &str = "ghcr.io/kubedb-rs/provisioner";
 /// See [`PROVISIONER_IMAGE`].
 pub const OPS_MANAGER_IMAGE: &str = "ghcr.io/kubedb-rs/ops-manager";
+/// The in-pod agent, which the catalog chart names as SQL Server's coordinator image.
+pub const AGENT_IMAGE: &str = "ghcr.io/kubedb-rs/db-agent";
 
 /// How the simulated cluster behaves (ignored against a real cluster).
 #[derive(Debug, Clone)]
 pub struct SimSettings {
     /// `--pod-start-delay`: time from a pod's creation to its containers running.
     pub pod_start_delay: String,
-    /// `--failover-delay`: time before a Ready secondary replaces a lost primary.
+    /// `--failover-delay`: time before a Ready SingleStore aggregator replaces a lost master
+    /// (kube-sim's role stand-in; SQL Server fails over through the agents).
     pub failover_delay: String,
     /// Extra `kube-sim serve` flags (for example `--unpullable-image`).
     pub extra_args: Vec<String>,
     /// `--run-image` rules as `(image glob, command)`, given before the default ones that map
-    /// the operators' images to this workspace's binaries; kube-sim uses the first rule that
+    /// the operators' and the agent's images to this workspace's binaries; kube-sim uses the first rule that
     /// matches, so these can run the operators some other way (for example from their images).
     pub run_images: Vec<(String, String)>,
 }
@@ -94,7 +97,8 @@ impl Cluster {
         let kube_sim = workspace_binary("kube-sim");
         let provisioner = workspace_binary("provisioner");
         let ops_manager = workspace_binary("ops-manager");
-        for bin in [&kube_sim, &provisioner, &ops_manager] {
+        let agent = workspace_binary("db-agent");
+        for bin in [&kube_sim, &provisioner, &ops_manager, &agent] {
             if !bin.exists() {
                 bail!(
                     "{} is missing: build it first (make e2e does)",
@@ -118,6 +122,8 @@ impl Cluster {
             .arg(format!("{PROVISIONER_IMAGE}:*={}", provisioner.display()))
             .arg("--run-image")
             .arg(format!("{OPS_MANAGER_IMAGE}:*={}", ops_manager.display()))
+            .arg("--run-image")
+            .arg(format!("{AGENT_IMAGE}:*={}", agent.display()))
             .args(&settings.extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(

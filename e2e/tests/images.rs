@@ -1,8 +1,9 @@
-//! The operators run from their OCI images (target/images, built by `make images` or, in
-//! `make test`, from the debug binaries): both images are unpacked with umoci, kube-sim runs each
-//! operator pod as the image's entrypoint through the image's own dynamic loader and libraries,
-//! the unchanged charts are installed with helm, and the image's provisioner brings an MSSQL
-//! availability group to Ready while the image's ops-manager updates its version.
+//! The operators and the agent run from their OCI images (target/images, built by `make images`
+//! or, in `make test`, from the debug binaries): the three images are unpacked with umoci,
+//! kube-sim runs each operator pod and each availability-group agent as the image's entrypoint
+//! through the image's own dynamic loader and libraries, the unchanged charts are installed with
+//! helm, the image's provisioner and agents bring an MSSQL availability group to Ready, and the
+//! image's ops-manager updates its version.
 //!
 //! Skipped, with the reason printed, when no images were built (unless `E2E_REQUIRE_IMAGES` is
 //! set, as `make test` does, which turns that into a failure) and against a real cluster
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use api::mssql::MSSQLServer;
 use api::ops::MSSQLServerOpsRequest;
-use e2e::cluster::{OPS_MANAGER_IMAGE, PROVISIONER_IMAGE, TempDir};
+use e2e::cluster::{AGENT_IMAGE, OPS_MANAGER_IMAGE, PROVISIONER_IMAGE, TempDir};
 use e2e::images::{self, Unpacked};
 use e2e::kubectl::apply_manifest;
 use e2e::operators::{self, OPS_MANAGER, PROVISIONER};
@@ -20,6 +21,7 @@ use e2e::{Cluster, Helm, SimSettings, eventually, wait_for_object};
 use kube::api::Api;
 
 const NS: &str = "demo";
+const AGENT: &str = "db-agent";
 const MSSQL: &str = "mssql-ag-cluster";
 const OPS_REQUEST: &str = "msops-update-ag-cluster";
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -61,12 +63,14 @@ async fn operators_run_from_their_images() {
     let layout = images::layout(&images::images_dir()).unwrap();
     let workdir = TempDir::new("e2e-images").unwrap();
 
-    // Unpack both images; each pod's command is the image's entrypoint run by the image's loader.
+    // Unpack the images; each container's command is the image's entrypoint run by the image's
+    // loader.
     let mut run_images = Vec::new();
     let mut binaries = Vec::new();
     for (bin, image) in [
         (PROVISIONER, PROVISIONER_IMAGE),
         (OPS_MANAGER, OPS_MANAGER_IMAGE),
+        (AGENT, AGENT_IMAGE),
     ] {
         let unpacked = Unpacked::unpack(&layout, bin, &workdir.path().join(bin))
             .await
@@ -91,25 +95,8 @@ async fn operators_run_from_their_images() {
 
     // Each operator pod is one process running the image's binary, with only the image's
     // shared objects mapped (the loader, libc, libm, libgcc_s from the unpacked rootfs).
-    for (bin, rootfs, binary) in &binaries {
-        let (pid, objects) = eventually(
-            &format!("one {bin} process running from the image"),
-            Duration::from_secs(30),
-            || async {
-                let mut found = images::processes_with_arg(binary);
-                (found.len() == 1).then(|| found.remove(0))
-            },
-        )
-        .await;
-        assert!(
-            objects.iter().any(|o| o.ends_with("libc.so.6")),
-            "{bin} (pid {pid}) maps no libc: {objects:?}"
-        );
-        let foreign: Vec<_> = objects.iter().filter(|o| !o.starts_with(rootfs)).collect();
-        assert!(
-            foreign.is_empty(),
-            "{bin} (pid {pid}) maps shared objects from outside its image: {foreign:?}"
-        );
+    for (bin, rootfs, binary) in binaries.iter().filter(|(bin, ..)| *bin != AGENT) {
+        only_image_objects(bin, rootfs, binary, 1).await;
     }
 
     // The image's provisioner provisions a database, the image's ops-manager updates it.
@@ -125,6 +112,12 @@ async fn operators_run_from_their_images() {
         phase(&d.status).as_deref() == Some("Ready")
     })
     .await;
+    // The AG of three was formed by three agents running from the agent's image.
+    let (bin, rootfs, binary) = binaries
+        .iter()
+        .find(|(bin, ..)| *bin == AGENT)
+        .expect("unpacked above");
+    only_image_objects(bin, rootfs, binary, 3).await;
     apply_manifest(&cluster.kubeconfig, "msops-update-ag-cluster.yaml")
         .await
         .unwrap();
@@ -148,4 +141,34 @@ async fn operators_run_from_their_images() {
     .await;
     assert_eq!(db.spec.version, "2025-cu0");
     cluster.shutdown().await.unwrap();
+}
+
+/// Waits for `count` processes of `binary` and checks that each maps libc, and no shared object
+/// from outside the image's root filesystem.
+async fn only_image_objects(
+    bin: &str,
+    rootfs: &std::path::Path,
+    binary: &std::path::Path,
+    count: usize,
+) {
+    let found = eventually(
+        &format!("{count} {bin} process(es) running from the image"),
+        Duration::from_secs(30),
+        || async {
+            let found = images::processes_with_arg(binary);
+            (found.len() == count).then_some(found)
+        },
+    )
+    .await;
+    for (pid, objects) in found {
+        assert!(
+            objects.iter().any(|o| o.ends_with("libc.so.6")),
+            "{bin} (pid {pid}) maps no libc: {objects:?}"
+        );
+        let foreign: Vec<_> = objects.iter().filter(|o| !o.starts_with(rootfs)).collect();
+        assert!(
+            foreign.is_empty(),
+            "{bin} (pid {pid}) maps shared objects from outside its image: {foreign:?}"
+        );
+    }
 }

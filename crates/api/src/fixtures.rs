@@ -9,8 +9,12 @@ use crate::catalog::{
     VersionSecurityContext,
 };
 
-/// `mssql-coordinator` image at installer HEAD.
-pub const MSSQL_COORDINATOR_IMAGE: &str = "ghcr.io/kubedb/mssql-coordinator:v0.22.0-rc.0";
+/// Repository of the in-pod agent's image (`db-agent`).
+pub const AGENT_IMAGE_REPOSITORY: &str = "ghcr.io/kubedb-rs/db-agent";
+/// The coordinator image of our catalog's MSSQLServerVersions: the in-pod agent of this release
+/// (KubeDB's catalog names its closed-source `mssql-coordinator` here instead).
+pub const MSSQL_COORDINATOR_IMAGE: &str =
+    concat!("ghcr.io/kubedb-rs/db-agent:", env!("CARGO_PKG_VERSION"));
 /// MSSQL exporter image.
 pub const MSSQL_EXPORTER_IMAGE: &str = "ghcr.io/kubedb/mssql-exporter:1.4.0";
 /// `mssql-init` image.

@@ -73,6 +73,7 @@ impl Sim {
     /// namespace, the Issuer and the license Secret.
     pub async fn start(dir: &Path, flags: SimFlags) -> anyhow::Result<Sim> {
         let kube_sim = binary("kube-sim")?;
+        let agent = binary("db-agent")?;
         let kubeconfig = dir.join("kubeconfig");
         let log = std::fs::File::create(dir.join("kube-sim.log"))?;
         let mut child = Command::new(&kube_sim)
@@ -80,6 +81,13 @@ impl Sim {
             .arg(&kubeconfig)
             .args(["--pod-start-delay", &duration_flag(flags.pod_start_delay)])
             .args(["--failover-delay", &duration_flag(flags.failover_delay)])
+            // The availability groups' agents: the catalog's coordinator image is db-agent's.
+            .arg("--run-image")
+            .arg(format!(
+                "{}:*={}",
+                api::fixtures::AGENT_IMAGE_REPOSITORY,
+                agent.display()
+            ))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true)

@@ -17,6 +17,9 @@ use crate::mssql::decide::{
 };
 use crate::mssql::tsql::ReplicaSpec;
 
+/// How long the stop round may take: well inside Kubernetes' default 30 s grace period.
+pub const STOP_BOUND: Duration = Duration::from_secs(5);
+
 /// The `<db>-primary` Lease as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
@@ -29,6 +32,8 @@ pub struct LeaseRecord {
     pub duration: Duration,
     /// The AG-created marker annotation is present.
     pub ag_created: bool,
+    /// A requested handover: the replica to hand the primary role away from, and until when.
+    pub handover: Option<(String, k8s_openapi::jiff::Timestamp)>,
 }
 
 /// A write to the Lease. Every write names the version it was decided on and fails with
@@ -41,6 +46,9 @@ pub enum LeaseWrite {
     Renew,
     /// Stop being the holder (holder cleared, duration kept).
     Release,
+    /// Stop being the holder and ask the others not to elect this replica for one Lease
+    /// duration (the handover annotations): a stopping primary's last write.
+    HandOver,
     /// Add the AG-created marker.
     MarkAgCreated,
 }
@@ -133,6 +141,29 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
 
     /// One round at time `now`: observe, decide, act. Returns the action taken.
     pub async fn step(&mut self, now: Mono) -> Action {
+        let snapshot = self.observe(now).await;
+        let action = decide::decide(&snapshot);
+        self.metrics.decided(&action);
+        match &action {
+            Action::Wait(reason) => tracing::debug!(%reason, "waiting"),
+            other => tracing::info!(action = ?other, "decided"),
+        }
+        self.act_logged(&action, &snapshot, now).await;
+        action
+    }
+
+    async fn act_logged(&mut self, action: &Action, snapshot: &Snapshot, now: Mono) {
+        if let Err(err) = self.act(action, snapshot, now).await {
+            self.metrics
+                .action_failures
+                .with_label_values(&[action.kind()])
+                .inc();
+            tracing::warn!(action = action.kind(), error = %err, "action failed");
+        }
+    }
+
+    /// Reads both sides and publishes readiness and metrics.
+    async fn observe(&mut self, now: Mono) -> Snapshot {
         let local = match self.backend.observe().await {
             Ok(state) => Local::Up(state),
             Err(err) => {
@@ -174,6 +205,9 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
                 observed_at: self.lease_observed_at,
                 duration: l.duration,
                 ag_created: l.ag_created,
+                handover: l.handover.as_ref().and_then(|(from, until)| {
+                    decide::handover_view(from, *until, now, k8s_openapi::jiff::Timestamp::now())
+                }),
             }),
             peers,
             label: self.label,
@@ -188,21 +222,25 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             .set(i64::from(lease_state == LeaseState::MineValid));
         self.metrics.set_role(&snapshot.local);
         self.status.set(ready, report);
+        snapshot
+    }
 
-        let action = decide::decide(&snapshot);
-        self.metrics.decided(&action);
-        match &action {
-            Action::Wait(reason) => tracing::debug!(%reason, "waiting"),
-            other => tracing::info!(action = ?other, "decided"),
+    /// The last round before exiting ([`decide::shutdown`]): a primary fences its SQL Server and
+    /// frees the Lease, and the role label goes, within `bound`.
+    pub async fn stop(&mut self, now: Mono, bound: Duration) {
+        let work = async {
+            let snapshot = self.observe(now).await;
+            for action in decide::shutdown(&snapshot) {
+                tracing::info!(action = ?action, "stopping");
+                self.act_logged(&action, &snapshot, now).await;
+            }
+        };
+        if tokio::time::timeout(bound, work).await.is_err() {
+            tracing::warn!(
+                ?bound,
+                "the stop round did not finish in time; the Lease expires on its own"
+            );
         }
-        if let Err(err) = self.act(&action, &snapshot, now).await {
-            self.metrics
-                .action_failures
-                .with_label_values(&[action.kind()])
-                .inc();
-            tracing::warn!(action = action.kind(), error = %err, "action failed");
-        }
-        action
     }
 
     async fn act(&mut self, action: &Action, s: &Snapshot, now: Mono) -> Result<(), StepError> {
@@ -250,11 +288,14 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
                 self.cluster.write_lease(write, self.lease.as_ref()).await?;
                 self.memory.last_renew = Some(sent);
             }
-            Action::StepDown(_) => {
+            Action::StepDown(reason) => {
                 self.memory.last_renew = None;
-                self.cluster
-                    .write_lease(LeaseWrite::Release, self.lease.as_ref())
-                    .await?;
+                let write = if *reason == decide::Reason::ShuttingDown {
+                    LeaseWrite::HandOver
+                } else {
+                    LeaseWrite::Release
+                };
+                self.cluster.write_lease(write, self.lease.as_ref()).await?;
             }
             Action::Promote => {
                 let previous = self
@@ -303,6 +344,7 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
                 }
             }
         }
+        self.stop(start.elapsed(), STOP_BOUND).await;
     }
 }
 

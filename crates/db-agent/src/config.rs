@@ -65,6 +65,9 @@ pub enum ConfigError {
         /// `--heartbeat-tick`.
         heartbeat: u32,
     },
+    /// `POD_IP` is not an IP address.
+    #[error("environment variable POD_IP is not an IP address: {0:?}")]
+    PodIp(String),
 }
 
 /// The shortest Lease the agent uses, whatever the ticks say: KubeDB's defaults (300 ms × 10)
@@ -132,8 +135,9 @@ pub struct Config {
     pub pod_name: String,
     /// Its namespace (`POD_NAMESPACE`).
     pub namespace: String,
-    /// Its IP (`POD_IP`), informational.
-    pub pod_ip: Option<String>,
+    /// Its IP (`POD_IP`): where the HTTP server listens and where the agent reaches its own SQL
+    /// Server ([`Config::local_address`]).
+    pub pod_ip: Option<std::net::IpAddr>,
     /// The MSSQLServer object (`DB_NAME`).
     pub db_name: String,
     /// The availability group.
@@ -194,7 +198,9 @@ impl Config {
         Ok(Self {
             pod_name,
             namespace,
-            pod_ip: get("POD_IP"),
+            pod_ip: get("POD_IP")
+                .map(|ip| ip.parse().map_err(|_| ConfigError::PodIp(ip)))
+                .transpose()?,
             master_key_secret: get("MASTER_KEY_SECRET")
                 .unwrap_or_else(|| api::names::mssql::master_key_secret(&db_name)),
             login_secret: get("DBM_LOGIN_SECRET")
@@ -208,6 +214,16 @@ impl Config {
             timing: Timing::derive(period, run.election_tick, run.heartbeat_tick),
             log_format,
         })
+    }
+
+    /// The address of this pod as seen from inside it: `POD_IP`, else loopback. The agent's HTTP
+    /// server listens there and the agent reaches its own SQL Server there. Inside a pod both are
+    /// addresses of the pod's own network namespace, so the connection never leaves the pod;
+    /// the pod IP is used rather than `127.0.0.1` because it is the one address that is distinct
+    /// per pod where pods share a host network (kube-sim's process runtime, `hostNetwork`).
+    pub fn local_address(&self) -> std::net::IpAddr {
+        self.pod_ip
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
     }
 
     /// The primary Lease, `<db>-primary`.
@@ -274,7 +290,8 @@ mod tests {
         assert_eq!(config.pod_name, "ag-1");
         assert_eq!(config.ag_name, "agx");
         assert_eq!(config.sa_username, "sa");
-        assert_eq!(config.pod_ip.as_deref(), Some("10.0.0.7"));
+        assert_eq!(config.pod_ip, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(config.local_address().to_string(), "10.0.0.7");
         assert_eq!(config.lease_name(), "ag-primary");
         assert_eq!(
             config.endpoint_url("ag-0"),
@@ -334,6 +351,17 @@ mod tests {
                 heartbeat: 2
             }
         );
+        let mut bad_ip = POD_ENV.to_vec();
+        bad_ip.retain(|(k, _)| *k != "POD_IP");
+        bad_ip.push(("POD_IP", "pod-0"));
+        assert_eq!(
+            Config::new(&run, env(&bad_ip)).unwrap_err(),
+            ConfigError::PodIp("pod-0".into())
+        );
+        let mut no_ip = POD_ENV.to_vec();
+        no_ip.retain(|(k, _)| *k != "POD_IP");
+        let config = Config::new(&run, env(&no_ip)).unwrap();
+        assert_eq!(config.local_address().to_string(), "127.0.0.1");
         assert!(args(&["--ag-name=a", "--heartbeat-tick=0"]).is_err());
         assert!(args(&["--ag-name=a", "--unknown=1"]).is_err());
     }

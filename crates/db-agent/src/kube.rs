@@ -1,12 +1,17 @@
 //! The production [`Cluster`]: the `<db>-primary` Lease, this pod's role label, the peers and
 //! failover Events through the Kubernetes API, and the peers' reports over HTTP from their
-//! agents ([`peer_url`]: `http://<pod>.<governing service>.<namespace>.svc:2379/state`).
+//! agents ([`peer_url`]: `http://<pod IP>:2379/state`, the IP read from the peer's pod).
 //!
 //! Writes: Lease create/replace with the `resourceVersion` read (optimistic concurrency), a
 //! merge patch of this pod's `kubedb.com/role` label with field manager `kubedb-agent`, and
 //! `events.k8s.io/v1` Events about the MSSQLServer. Reads: the Lease and this pod every round;
 //! the database's pods by name (`<db>-<ordinal>`) at most every [`POD_LIST_INTERVAL`] — only
 //! `get` by name, which is what the provisioner's per-database Role grants.
+//!
+//! Peers are reached by the pod IP in their status rather than by their DNS names: the pods are
+//! read anyway, an IP needs no cluster DNS (nor waits out its negative caching while a pod is
+//! re-created), and a stale IP is harmless because a report counts only when the name in it is
+//! the peer's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +36,13 @@ use crate::mssql::decide::{Mono, PeerView, RoleLabel};
 pub const FIELD_MANAGER: &str = "kubedb-agent";
 /// Annotation on the Lease recording that the AG was created (value: the AG name).
 pub const AG_CREATED_ANNOTATION: &str = "db-agent.kubedb.com/ag-created";
+/// Annotation on the Lease naming the replica the primary role is being handed away from (a
+/// planned switchover). Written by the ops-manager before it restarts the primary, and by a
+/// stopping primary's agent as it frees the Lease.
+pub const HANDOVER_FROM_ANNOTATION: &str = "db-agent.kubedb.com/handover-from";
+/// Until when (RFC 3339) [`HANDOVER_FROM_ANNOTATION`] holds; agents ignore it afterwards, so a
+/// request nobody withdraws cannot keep a replica from being elected for ever.
+pub const HANDOVER_UNTIL_ANNOTATION: &str = "db-agent.kubedb.com/handover-until";
 /// How often the pod list is refreshed.
 pub const POD_LIST_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -45,15 +57,13 @@ pub struct Names {
     pub db: String,
     /// The AG (recorded in the marker).
     pub ag: String,
-    /// URL of a peer's `/state`, with `{pod}` standing for the peer's name (in a pod:
-    /// [`peer_url`] of the governing service).
-    pub peer_url: String,
+    /// Port of the peers' agents (2379).
+    pub peer_port: u16,
 }
 
-/// `http://{pod}.<governing service>.<namespace>.svc:<port>/state`: a peer's agent through the
-/// headless service's per-pod DNS name.
-pub fn peer_url(governing_service: &str, namespace: &str, port: u16) -> String {
-    format!("http://{{pod}}.{governing_service}.{namespace}.svc:{port}/state")
+/// `http://<ip>:<port>/state`: a peer's agent at its pod IP.
+pub fn peer_url(ip: std::net::IpAddr, port: u16) -> String {
+    format!("http://{}/state", std::net::SocketAddr::new(ip, port))
 }
 
 /// The Kubernetes side of a running agent.
@@ -65,7 +75,8 @@ pub struct KubeCluster {
     http: HttpClient<HttpConnector, Empty<Bytes>>,
     lease_duration: Duration,
     peer_timeout: Duration,
-    pod_names: Vec<String>,
+    /// The other members and their pod IPs (none while a pod has no IP).
+    pod_names: Vec<(String, Option<std::net::IpAddr>)>,
     pods_listed_at: Option<Mono>,
     reports: BTreeMap<String, (crate::mssql::decide::Local, Mono)>,
 }
@@ -117,6 +128,19 @@ pub fn apply_write(
             spec.acquire_time = None;
             spec.renew_time = None;
         }
+        LeaseWrite::HandOver => {
+            spec.holder_identity = None;
+            spec.acquire_time = None;
+            spec.renew_time = None;
+            let until = now
+                .checked_add(
+                    k8s_openapi::jiff::SignedDuration::try_from(duration).unwrap_or_default(),
+                )
+                .unwrap_or(now);
+            let annotations = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
+            annotations.insert(HANDOVER_FROM_ANNOTATION.to_owned(), names.pod.clone());
+            annotations.insert(HANDOVER_UNTIL_ANNOTATION.to_owned(), until.to_string());
+        }
         LeaseWrite::MarkAgCreated => {
             lease
                 .metadata
@@ -142,7 +166,18 @@ pub fn record(lease: &Lease) -> LeaseRecord {
             .annotations
             .as_ref()
             .is_some_and(|a| a.contains_key(AG_CREATED_ANNOTATION)),
+        handover: handover(lease),
     }
+}
+
+/// The handover the Lease's annotations request, if both are present and the time parses.
+fn handover(lease: &Lease) -> Option<(String, Timestamp)> {
+    let annotations = lease.metadata.annotations.as_ref()?;
+    let from = annotations
+        .get(HANDOVER_FROM_ANNOTATION)
+        .filter(|f| !f.is_empty())?;
+    let until = annotations.get(HANDOVER_UNTIL_ANNOTATION)?.parse().ok()?;
+    Some((from.clone(), until))
 }
 
 impl KubeCluster {
@@ -173,8 +208,9 @@ impl KubeCluster {
         format!("{}-primary", self.names.db)
     }
 
-    async fn fetch_report(&self, pod: &str) -> Result<Report, String> {
-        let url = self.names.peer_url.replace("{pod}", pod);
+    async fn fetch_report(&self, ip: Option<std::net::IpAddr>) -> Result<Report, String> {
+        let ip = ip.ok_or_else(|| "the pod has no IP yet".to_owned())?;
+        let url = peer_url(ip, self.names.peer_port);
         let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
         let fetch = async {
             let response = self.http.get(uri).await.map_err(|e| e.to_string())?;
@@ -206,14 +242,18 @@ impl KubeCluster {
     /// the agent its own database's pods by name only. Probing stops at a name the Role does not
     /// grant (403, past the replicas the Role was rendered for) or after a few missing ordinals
     /// in a row (a pod being re-created does not end the list).
-    async fn member_pods(&self) -> Result<Vec<String>, kube::Error> {
+    async fn member_pods(&self) -> Result<Vec<(String, Option<std::net::IpAddr>)>, kube::Error> {
         let mut members = Vec::new();
         let mut missing = 0;
         for ordinal in 0..MAX_ORDINAL {
             let name = format!("{}-{ordinal}", self.names.db);
             match self.pods.get_opt(&name).await {
-                Ok(Some(_)) => {
-                    members.push(name);
+                Ok(Some(pod)) => {
+                    let ip = pod
+                        .status
+                        .and_then(|s| s.pod_ip)
+                        .and_then(|ip| ip.parse().ok());
+                    members.push((name, ip));
                     missing = 0;
                 }
                 Ok(None) => {
@@ -340,9 +380,11 @@ impl Cluster for KubeCluster {
                 Ok(members) => {
                     self.pod_names = members
                         .into_iter()
-                        .filter(|n| *n != self.names.pod)
+                        .filter(|(n, _)| *n != self.names.pod)
                         .collect();
-                    self.reports.retain(|name, _| self.pod_names.contains(name));
+                    let names = &self.pod_names;
+                    self.reports
+                        .retain(|name, _| names.iter().any(|(n, _)| n == name));
                     self.pods_listed_at = Some(now);
                 }
                 Err(err) => tracing::warn!(error = %err, "cannot read the database's pods"),
@@ -352,7 +394,7 @@ impl Cluster for KubeCluster {
         let fetches = this
             .pod_names
             .iter()
-            .map(|pod| async move { (pod.clone(), this.fetch_report(pod).await) });
+            .map(|(pod, ip)| async move { (pod.clone(), this.fetch_report(*ip).await) });
         let results = futures::future::join_all(fetches).await;
         // Fetched during this round: the round's time is the answer's time.
         let fetched_at = now;
@@ -369,7 +411,7 @@ impl Cluster for KubeCluster {
         }
         self.pod_names
             .iter()
-            .map(|pod| match self.reports.get(pod) {
+            .map(|(pod, _)| match self.reports.get(pod) {
                 Some((local, at)) => PeerView {
                     name: pod.clone(),
                     state: Some(local.clone()),
@@ -416,15 +458,19 @@ mod tests {
             namespace: "demo".into(),
             db: "ag".into(),
             ag: "agx".into(),
-            peer_url: peer_url("ag-pods", "demo", 2379),
+            peer_port: 2379,
         }
     }
 
     #[test]
-    fn peers_are_reached_through_the_headless_service() {
+    fn peers_are_reached_at_their_pod_ip() {
         assert_eq!(
-            names().peer_url.replace("{pod}", "ag-0"),
-            "http://ag-0.ag-pods.demo.svc:2379/state"
+            peer_url("10.1.2.3".parse().unwrap(), names().peer_port),
+            "http://10.1.2.3:2379/state"
+        );
+        assert_eq!(
+            peer_url("fd00::7".parse().unwrap(), 2379),
+            "http://[fd00::7]:2379/state"
         );
     }
 

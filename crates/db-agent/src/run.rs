@@ -30,8 +30,12 @@ const SECRET_RETRY: Duration = Duration::from_secs(5);
 /// is. Serves `/healthz` (and an empty `/metrics`; `/ready` answers 503) until SIGTERM.
 pub async fn arbiter(args: &crate::config::ArbiterArgs) -> anyhow::Result<()> {
     let metrics = Metrics::new().context("cannot register metrics")?;
+    let ip = std::env::var("POD_IP")
+        .ok()
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let (addr, server) = http::serve(
-        SocketAddr::from(([0, 0, 0, 0], HTTP_PORT)),
+        SocketAddr::new(ip, HTTP_PORT),
         Status::default(),
         metrics,
         operator_common::shutdown_signal(),
@@ -50,7 +54,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut http_shutdown = shutdown_rx.clone();
     let (addr, server) = http::serve(
-        SocketAddr::from(([0, 0, 0, 0], HTTP_PORT)),
+        SocketAddr::new(config.local_address(), HTTP_PORT),
         status.clone(),
         metrics.clone(),
         async move {
@@ -77,7 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let backend = TdsBackend::new(
         TdsTarget {
-            host: "127.0.0.1".into(),
+            host: config.local_address().to_string(),
             port: u16::try_from(api::names::mssql::DB_PORT).unwrap_or(1433),
             username: config.sa_username.clone(),
             password: config.sa_password.clone(),
@@ -104,11 +108,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             namespace: config.namespace.clone(),
             db: config.db_name.clone(),
             ag: config.ag_name.clone(),
-            peer_url: crate::kube::peer_url(
-                &config.governing_service,
-                &config.namespace,
-                HTTP_PORT,
-            ),
+            peer_port: HTTP_PORT,
         },
         config.timing.lease_duration,
         config.timing.tick,

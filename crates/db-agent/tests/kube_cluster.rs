@@ -16,14 +16,32 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube_sim::{KubeSim, KubeSimOptions};
 
-/// Peers' agents are looked up on loopback only (no cluster DNS here): `port` serves `/state`.
+/// Every pod's IP is 127.0.0.1 here, so every peer is looked up at `port`, which serves `/state`.
 fn names(pod: &str, port: u16) -> Names {
     Names {
         pod: pod.into(),
         namespace: "default".into(),
         db: "ag".into(),
         ag: "agx".into(),
-        peer_url: format!("http://127.0.0.1:{port}/state?pod={{pod}}"),
+        peer_port: port,
+    }
+}
+
+/// Creates a pod and, with `ip`, gives it that pod IP in its status.
+async fn create_pod(client: &kube::Client, name: &str, set: &str, ip: Option<&str>) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod(name, set))
+        .await
+        .unwrap();
+    if let Some(ip) = ip {
+        let patch = serde_json::json!({"status": {"podIP": ip}});
+        pods.patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -62,16 +80,13 @@ async fn start() -> (KubeSim, kube::Client) {
     operator_common::install_crypto_provider();
     let sim = KubeSim::start(KubeSimOptions::default()).await.unwrap();
     let client = sim.client();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for (name, set) in [
         ("ag-0", "ag"),
         ("ag-1", "ag"),
         ("ag-2", "ag"),
         ("ag-arbiter-0", "ag-arbiter"),
     ] {
-        pods.create(&PostParams::default(), &pod(name, set))
-            .await
-            .unwrap();
+        create_pod(&client, name, set, Some("127.0.0.1")).await;
     }
     (sim, client)
 }
@@ -210,11 +225,9 @@ async fn peers_are_the_other_members_of_the_petset_with_their_reports() {
     .await
     .unwrap();
 
-    // ag-3 is being re-created: a gap in the ordinals does not end the member list.
-    Api::<Pod>::namespaced(client.clone(), "default")
-        .create(&PostParams::default(), &pod("ag-4", "ag"))
-        .await
-        .unwrap();
+    // ag-3 is being re-created: a gap in the ordinals does not end the member list. ag-4 has no
+    // IP yet, so it is a member without a report.
+    create_pod(&client, "ag-4", "ag", None).await;
     let mut a = cluster_with_peers_on(&client, "ag-1", addr.port());
     let now = Duration::from_secs(30);
     let peers = a.peers(now).await;
@@ -233,7 +246,7 @@ async fn peers_are_the_other_members_of_the_petset_with_their_reports() {
     assert_eq!(later[0].state.as_ref(), Some(&report.local));
     assert_eq!(later[0].age, Some(Duration::from_secs(3)));
     assert_eq!(peers[1].state, None, "ag-2's answer carried another name");
-    assert_eq!(peers[2].state, None);
+    assert_eq!(peers[2].state, None, "ag-4 has no IP to ask");
 
     let mut b = cluster(&client, "ag-2");
     let nobody = b.peers(now).await;

@@ -6,6 +6,7 @@
 
 pub mod accounting;
 pub mod cluster;
+pub mod db;
 mod defaults;
 pub mod error;
 pub mod events;

@@ -6,7 +6,8 @@
 //! Only tests depend on this crate; the operators never do.
 
 pub mod fixtures;
-pub mod tds;
+/// The TDS pieces of kube-sim's simulated SQL Server, for scripted peers.
+pub use kube_sim::db::tds;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -35,8 +36,12 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts kube-sim with the simulated cluster configured by `sim`, installs the CRDs, waits
     /// until they are established, and creates the catalog's Version objects.
-    pub async fn start(sim: SimOptions) -> anyhow::Result<Self> {
+    ///
+    /// The catalog's agent image runs as the workspace's `db-agent` binary ([`agent_run_image`])
+    /// unless `sim` already has a rule for it.
+    pub async fn start(mut sim: SimOptions) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        sim.run_images.push(agent_run_image()?);
         let options = KubeSimOptions {
             sim: Some(sim),
             ..KubeSimOptions::default()
@@ -68,6 +73,30 @@ impl TestCluster {
     pub async fn shutdown(self) {
         self.sim.shutdown().await;
     }
+}
+
+/// The `--run-image` rule that runs the workspace's `db-agent` binary (`target/debug/db-agent`,
+/// or `$DB_AGENT_BIN`) for the agent image of the catalog, so that availability groups in the
+/// integration tests are formed, elected and labelled by the product's agent, not by kube-sim.
+pub fn agent_run_image() -> anyhow::Result<kube_sim::sim::RunImage> {
+    let binary = match std::env::var_os("DB_AGENT_BIN") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
+            })
+            .join("debug/db-agent"),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: build it first (`cargo build -p db-agent`; make test does)",
+        binary.display()
+    );
+    Ok(kube_sim::sim::RunImage {
+        image: format!("{}:*", api::fixtures::AGENT_IMAGE_REPOSITORY),
+        command: vec![binary.display().to_string()],
+    })
 }
 
 /// Creates every KubeDB CRD and waits until each is established.

@@ -76,6 +76,7 @@ impl Cluster for SimCluster {
             version: String::new(),
             duration: self.duration,
             ag_created: false,
+            handover: None,
         });
         match write {
             LeaseWrite::Acquire => {
@@ -88,6 +89,16 @@ impl Cluster for SimCluster {
                 }
             }
             LeaseWrite::Release => lease.holder = None,
+            LeaseWrite::HandOver => {
+                lease.holder = None;
+                let until = k8s_openapi::jiff::Timestamp::now()
+                    .checked_add(
+                        k8s_openapi::jiff::SignedDuration::try_from(self.duration)
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now());
+                lease.handover = Some((self.me.clone(), until));
+            }
             LeaseWrite::MarkAgCreated => lease.ag_created = true,
         }
         k.versions += 1;

@@ -246,6 +246,66 @@ pub struct LeaseView {
     pub duration: Duration,
     /// The AG-created marker annotation is present.
     pub ag_created: bool,
+    /// A handover in force (the Lease's handover annotations, not yet expired).
+    pub handover: Option<Handover>,
+}
+
+/// A requested handover of the primary role away from one replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    /// The replica the role leaves.
+    pub from: String,
+    /// When the request lapses, on this agent's monotonic clock.
+    pub until: Mono,
+}
+
+/// The handover of annotations `from`/`until` (wall clock) as seen at `now` (monotonic) and
+/// `wall` (the wall clock at the same moment); `None` once `until` has passed. Wall clocks of
+/// the writer and of this agent are assumed to agree within seconds (NTP), which only shifts
+/// when the request lapses.
+pub fn handover_view(
+    from: &str,
+    until: k8s_openapi::jiff::Timestamp,
+    now: Mono,
+    wall: k8s_openapi::jiff::Timestamp,
+) -> Option<Handover> {
+    let remaining = Duration::try_from(until.duration_since(wall)).ok()?;
+    (!remaining.is_zero()).then(|| Handover {
+        from: from.to_owned(),
+        until: now + remaining,
+    })
+}
+
+/// The replica a handover in force moves the primary role away from.
+fn handing_over_from(s: &Snapshot) -> Option<&str> {
+    s.lease
+        .as_ref()?
+        .handover
+        .as_ref()
+        .filter(|h| s.now < h.until)
+        .map(|h| h.from.as_str())
+}
+
+/// A fresh peer that can take the primary role from this replica without losing data: a
+/// member SECONDARY at this replica's sequence number with every database SYNCHRONIZED and
+/// failover-ready.
+fn successor(s: &Snapshot, mine: &AgState) -> Option<String> {
+    s.peers
+        .iter()
+        .filter(|p| mine.replicas.iter().any(|r| r == &p.name))
+        .find(|p| {
+            fresh_ag(s, p).is_some_and(|theirs| {
+                theirs.role == Role::Secondary
+                    && theirs.sequence_number == mine.sequence_number
+                    && failover_ready(theirs).is_ok()
+                    && mine.databases.iter().all(|d| {
+                        theirs
+                            .database(&d.name)
+                            .is_some_and(|t| t.sync == SyncState::Synchronized)
+                    })
+            })
+        })
+        .map(|p| p.name.clone())
 }
 
 /// What the agent remembers in this process.
@@ -428,6 +488,12 @@ pub enum Reason {
     Following(String),
     /// Serving as primary.
     Serving,
+    /// The agent is stopping (SIGTERM: the pod is being deleted or evicted).
+    ShuttingDown,
+    /// A handover away from this replica is in force: it may not take the primary role.
+    HandingOver,
+    /// Handing the primary role over to this synchronized secondary.
+    HandOverTo(String),
 }
 
 impl fmt::Display for Reason {
@@ -457,6 +523,11 @@ impl fmt::Display for Reason {
             Self::WaitingToBeAdded(p) => write!(f, "waiting for {p} to add this replica"),
             Self::Following(p) => write!(f, "secondary of {p}"),
             Self::Serving => write!(f, "primary"),
+            Self::ShuttingDown => write!(f, "the agent is stopping"),
+            Self::HandingOver => {
+                write!(f, "the primary role is being handed away from this replica")
+            }
+            Self::HandOverTo(p) => write!(f, "handing the primary role over to {p}"),
         }
     }
 }
@@ -474,6 +545,32 @@ pub enum LeaseState {
     Other(String),
     /// Absent, released, or expired.
     Free,
+}
+
+/// What a stopping agent does before it exits (on SIGTERM, when its pod is deleted or evicted).
+/// A holder fences its SQL Server if it is primary (`SET (ROLE = SECONDARY)`) and then frees the
+/// Lease, so that the most advanced synchronized secondary takes over at once instead of after
+/// the Lease duration; the order keeps the rule that the Lease is free only once no primary
+/// accepts writes. Every agent removes its role label, so that the primary Service stops
+/// routing to a pod that is going away.
+pub fn shutdown(s: &Snapshot) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let holder = matches!(
+        lease_state(s),
+        LeaseState::MineValid | LeaseState::MineLapsing | LeaseState::MineUnconfirmed
+    );
+    if holder {
+        let primary = matches!(&s.local, Local::Up(state)
+            if state.ag.as_ref().is_some_and(|ag| ag.role == Role::Primary));
+        if primary {
+            actions.push(Action::Demote(Reason::ShuttingDown));
+        }
+        actions.push(Action::StepDown(Reason::ShuttingDown));
+    }
+    if s.label.is_some() {
+        actions.push(Action::Label(None));
+    }
+    actions
 }
 
 /// Classifies the Lease.
@@ -614,6 +711,10 @@ fn failover_ready(ag: &AgState) -> Result<(), Reason> {
 /// equally advanced secondary leaves the Lease to a lower name (only before taking it, see
 /// [`yielding`]; a holder keeps what it won). Two primaries always settle by name.
 fn election_blocker(s: &Snapshot, mine: &AgState, yield_ties: bool) -> Option<Reason> {
+    let departing = handing_over_from(s);
+    if departing == Some(s.me.as_str()) {
+        return Some(Reason::HandingOver);
+    }
     if mine.role != Role::Primary
         && let Err(reason) = failover_ready(mine)
     {
@@ -654,6 +755,7 @@ fn election_blocker(s: &Snapshot, mine: &AgState, yield_ties: bool) -> Option<Re
             Some(Ordering::Equal) | None => {
                 let could = theirs.role == Role::Primary || failover_ready(theirs).is_ok();
                 if could
+                    && departing != Some(peer.name.as_str())
                     && peer.name < s.me
                     && theirs.role == mine.role
                     && (mine.role == Role::Primary || yield_ties)
@@ -750,6 +852,13 @@ pub fn decide(s: &Snapshot) -> Action {
             LeaseState::MineValid | LeaseState::MineUnconfirmed => {
                 if let Some(reason) = keep_blocker(s, ag) {
                     return Action::Demote(reason);
+                }
+                // A planned switchover: hand over only to a secondary that has every
+                // transaction; without one, keep serving (the requester falls back).
+                if handing_over_from(s) == Some(s.me.as_str())
+                    && let Some(to) = successor(s, ag)
+                {
+                    return Action::Demote(Reason::HandOverTo(to));
                 }
             }
             LeaseState::Free => {

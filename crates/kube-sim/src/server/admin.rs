@@ -1,4 +1,5 @@
-//! `/sim/...` admin endpoints: request accounting, fault rules and history compaction.
+//! `/sim/...` admin endpoints: request accounting, fault rules, history compaction and the
+//! simulated SQL Servers' state.
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub(super) async fn sim_admin(
                 ))
             }
         }
+        ("GET", ["sql-servers"]) => Ok(ok(&state.sql_servers.world().summary())),
         ("POST", ["compact"]) => {
             state.lock().store.compact();
             Ok(ok(&json!({})))

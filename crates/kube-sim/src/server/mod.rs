@@ -63,6 +63,8 @@ pub struct ServerState {
     pub faults: Faults,
     /// Request counters.
     pub accounting: Accounting,
+    /// The simulated SQL Server instances (`/sim/sql-servers`).
+    pub sql_servers: crate::db::mssql::server::Instances,
     bookmark_interval: Duration,
     closing: tokio::sync::watch::Sender<bool>,
     address: OnceLock<String>,
@@ -140,6 +142,7 @@ impl KubeSim {
             pod_logs: PodLogs::default(),
             faults: Faults::default(),
             accounting: Accounting::default(),
+            sql_servers: Default::default(),
             bookmark_interval: options.bookmark_interval,
             closing: tokio::sync::watch::channel(false).0,
             address: OnceLock::new(),
@@ -174,6 +177,7 @@ impl KubeSim {
                 api_url: sim_handle.url.clone(),
                 kubeconfig_path: sim_handle.kubeconfig_path.clone(),
                 pod_logs: sim_handle.state.pod_logs.clone(),
+                sql_servers: sim_handle.state.sql_servers.clone(),
             };
             sim_handle.sim = Some(
                 sim::start(opts, ctx)

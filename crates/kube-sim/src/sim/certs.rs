@@ -654,6 +654,7 @@ impl Controller {
             "ca.crt".into(),
             ByteString(issued.ca_pem.clone().into_bytes()),
         );
+        data.extend(keystore_entries(&cert.data["spec"]));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
         let secret = Secret {
             metadata: ObjectMeta {
@@ -687,6 +688,30 @@ impl Controller {
     }
 }
 
+/// The entries cert-manager adds for `spec.keystores` (`keystore.p12` and `truststore.p12` for
+/// `pkcs12.create: true`, `keystore.jks` and `truststore.jks` for `jks.create: true`). The
+/// stand-in does not build keystores: each entry holds a one-line marker, not an archive, so the
+/// names the pods mount exist and nothing here pretends to be a PKCS #12 or JKS file.
+pub fn keystore_entries(spec: &Value) -> BTreeMap<String, ByteString> {
+    let mut entries = BTreeMap::new();
+    for (kind, ext) in [("pkcs12", "p12"), ("jks", "jks")] {
+        if spec["keystores"][kind]["create"].as_bool() == Some(true) {
+            for store in ["keystore", "truststore"] {
+                entries.insert(
+                    format!("{store}.{ext}"),
+                    ByteString(
+                        format!(
+                            "kube-sim cert-manager stand-in: placeholder for a {kind} {store}\n"
+                        )
+                        .into_bytes(),
+                    ),
+                );
+            }
+        }
+    }
+    entries
+}
+
 impl super::informers::Pass for Controller {
     async fn pass(&mut self) -> anyhow::Result<Option<Duration>> {
         self.pass_once().await
@@ -701,6 +726,23 @@ mod tests {
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
         let der: &'static [u8] = Box::leak(pem.contents.into_boxed_slice());
         x509_parser::parse_x509_certificate(der).unwrap().1
+    }
+
+    #[test]
+    fn keystores_are_named_as_cert_manager_names_them() {
+        assert!(keystore_entries(&json!({})).is_empty());
+        let p12 = keystore_entries(&json!({"keystores": {"pkcs12": {"create": true}}}));
+        assert_eq!(
+            p12.keys().collect::<Vec<_>>(),
+            ["keystore.p12", "truststore.p12"]
+        );
+        let both = keystore_entries(
+            &json!({"keystores": {"pkcs12": {"create": false}, "jks": {"create": true}}}),
+        );
+        assert_eq!(
+            both.keys().collect::<Vec<_>>(),
+            ["keystore.jks", "truststore.jks"]
+        );
     }
 
     #[test]

@@ -579,6 +579,16 @@ impl Kubelet {
                             }
                         }
                     }
+                    if !rt.processes.is_empty() {
+                        for container in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+                            if rt.processes.contains_key(&container.name) {
+                                continue;
+                            }
+                            if let Some(probe) = runtime.probe_only(&env_pod, container, rt.ip) {
+                                rt.processes.insert(container.name.clone(), probe);
+                            }
+                        }
+                    }
                 }
             }
         }

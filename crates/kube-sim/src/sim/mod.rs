@@ -1,4 +1,5 @@
-//! Simulated cluster: controllers, kubelet, roles, cert-manager stand-in.
+//! Simulated cluster: controllers, kubelet, roles, cert-manager stand-in, and the start of the
+//! databases' side (`crate::db`), which runs next to them.
 //!
 //! Every simulated component is an ordinary kube-rs client of the API server, with the user agent
 //! `kube-sim/<component>`, so its requests show up in request accounting and can be targeted by
@@ -46,6 +47,8 @@ pub struct SimContext {
     pub kubeconfig_path: PathBuf,
     /// Container logs that the API server serves as `pods/log`.
     pub pod_logs: PodLogs,
+    /// The simulated SQL Server instances (the databases' side, [`crate::db::mssql`]).
+    pub sql_servers: crate::db::mssql::server::Instances,
 }
 
 /// Running simulated cluster; stop it with [`SimHandle::shutdown`].
@@ -94,6 +97,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
         Kind::Deployment,
     ]);
     let wake_roles = wakers.subscribe(&[Kind::Pod]);
+    let wake_sql_server = wakers.subscribe(&[Kind::Pod, Kind::PersistentVolumeClaim]);
     let wake_endpoints = wakers.subscribe(&[Kind::Service, Kind::Pod]);
     let wake_certs = wakers.subscribe(&[
         Kind::Certificate,
@@ -158,7 +162,7 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             client: component_client(&ctx.api_url, "statefulset")?,
             sets: sets.clone(),
             pods: pods.clone(),
-            claims,
+            claims: claims.clone(),
             templates: HashMap::new(),
             revisions: HashMap::new(),
             reconciled: HashMap::new(),
@@ -214,6 +218,18 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
             delay: opts.failover_delay,
             groups: HashMap::new(),
         },
+    );
+    run_controller(
+        &mut tasks,
+        "sql-server",
+        wake_sql_server,
+        crate::db::mssql::server::Controller::new(
+            component_client(&ctx.api_url, "sql-server")?,
+            pods.clone(),
+            claims,
+            runtime.clone(),
+            ctx.sql_servers.clone(),
+        ),
     );
     run_controller(
         &mut tasks,

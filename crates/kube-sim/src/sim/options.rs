@@ -18,8 +18,9 @@ pub struct SimOptions {
     #[arg(long = "unpullable-image", value_name = "PATTERN")]
     pub unpullable_images: Vec<String>,
 
-    /// How long a database primary (or SingleStore master aggregator) may be deleted, evicted or
-    /// not Ready before a Ready secondary is promoted.
+    /// How long a SingleStore master aggregator may be deleted, evicted or not Ready before a
+    /// Ready aggregator is promoted by the role stand-in. (SQL Server availability groups fail
+    /// over through the product's agents, on their own Lease timing.)
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub failover_delay: Duration,
 

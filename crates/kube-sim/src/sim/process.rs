@@ -172,7 +172,8 @@ impl ProcessRuntime {
         self.rules.iter().find(|r| glob_match(&r.image, image))
     }
 
-    async fn env(
+    /// The container's environment as the kubelet resolves it (plus what kube-sim adds).
+    pub async fn env(
         &self,
         pod: &Pod,
         container: &Container,
@@ -320,6 +321,59 @@ impl ProcessRuntime {
                 self.notify.clone(),
             ));
         Ok(Some(ContainerProcess { state, stop }))
+    }
+}
+
+impl ProcessRuntime {
+    /// The readiness of a container kube-sim simulates, in a pod where a sibling container runs
+    /// as a process: its readiness probe runs against the pod IP like a process's (the port may
+    /// be served by the sibling, or by the databases' side), so that a database container whose
+    /// readiness asks the in-pod agent is Ready only when the agent says so. `None` when the
+    /// container has no readiness probe (it is ready while running, as before).
+    pub fn probe_only(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        ip: Ipv4Addr,
+    ) -> Option<ContainerProcess> {
+        let readiness = container.readiness_probe.clone()?;
+        let spec = ProcessSpec {
+            argv: Vec::new(),
+            env: BTreeMap::new(),
+            namespace: pod.namespace().unwrap_or_default(),
+            pod: pod.name_any(),
+            container: container.name.clone(),
+            ip,
+            readiness: Some(readiness),
+            liveness: None,
+            container_def: container.clone(),
+            termination_grace: Duration::ZERO,
+        };
+        let state = Arc::new(watch::Sender::new(ProcessState {
+            running: true,
+            started_at: Some(Timestamp::now()),
+            ..ProcessState::default()
+        }));
+        let (stop, mut stop_rx) = watch::channel(None);
+        let notify = self.notify.clone();
+        let task_state = state.clone();
+        self.supervisors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .spawn(async move {
+                tokio::select! {
+                    () = probe_loop(&spec, task_state.clone(), notify.clone()) => {}
+                    _ = stop_rx.changed() => {}
+                }
+                task_state.send_modify(|s| {
+                    s.running = false;
+                    s.ready = false;
+                    s.stopped = true;
+                    s.last_exit_code = Some(0);
+                });
+                notify.notify_one();
+            });
+        Some(ContainerProcess { state, stop })
     }
 }
 

@@ -1,16 +1,18 @@
-//! Database roles, standing in for KubeDB's coordinator sidecars.
+//! Database roles, standing in for KubeDB's SingleStore coordinator sidecars.
 //!
-//! Rule: the pods of one MSSQL availability group (labels
-//! `app.kubernetes.io/name=mssqlservers.kubedb.com`, `app.kubernetes.io/instance=<db>` and a
-//! container named `mssql-coordinator`) and the pods of one SingleStore aggregator StatefulSet
-//! (labels `app.kubernetes.io/name=singlestores.kubedb.com`, `app.kubernetes.io/instance=<db>`,
-//! a `singlestore-coordinator` container, and a StatefulSet name ending in `-aggregator`) form a
-//! group. In each group exactly one pod carries the leader role (`kubedb.com/role=primary`,
-//! SingleStore `kubedb.com/role=master`) and every other pod the follower role (`secondary`,
-//! SingleStore `aggregator`). The first leader is the lowest-ordinal Ready pod. When the leader is
-//! deleted, evicted, gone or not Ready for `--failover-delay`, the lowest-ordinal Ready,
-//! non-terminating follower is promoted; a pod that comes back in the old leader's place (a new
-//! uid) joins as a follower.
+//! SQL Server availability groups are not handled here any more: the product's own in-pod agent
+//! (`db-agent`) elects, fails over and labels them, against the simulated SQL Servers of
+//! `crate::db::mssql`. This stand-in remains for SingleStore until its agent exists.
+//!
+//! Rule: the pods of one SingleStore aggregator StatefulSet (labels
+//! `app.kubernetes.io/name=singlestores.kubedb.com`, `app.kubernetes.io/instance=<db>`, a
+//! `singlestore-coordinator` container, and a StatefulSet name ending in `-aggregator`) form a
+//! group. In each group exactly one pod carries the leader role (`kubedb.com/role=master`) and
+//! every other pod the follower role (`aggregator`). The first leader is the lowest-ordinal Ready
+//! pod. When the leader is deleted, evicted, gone or not Ready for `--failover-delay`, the
+//! lowest-ordinal Ready, non-terminating follower is promoted; a pod that comes back in the old
+//! leader's place (a new uid) joins as a follower. (The decision function is generic over the
+//! role names; its tests use SQL Server's.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -74,7 +76,6 @@ pub fn group_of(pod: &Pod) -> Option<(GroupKey, RoleNames)> {
         .rsplit_once('-')
         .map(|(set, _)| set.to_owned())?;
     let roles = match labels.get(NAME_LABEL)?.as_str() {
-        MSSQL_NAME if has(MSSQL_COORDINATOR) => MSSQL_ROLES,
         SINGLESTORE_NAME if has(SINGLESTORE_COORDINATOR) && set.ends_with("-aggregator") => {
             SINGLESTORE_ROLES
         }
@@ -464,11 +465,9 @@ mod tests {
             }))
             .unwrap()
         };
-        let (key, roles) = group_of(&pod("db-1", MSSQL_NAME, MSSQL_COORDINATOR)).unwrap();
-        assert_eq!((key.set.as_str(), roles), ("db", MSSQL_ROLES));
         assert!(
-            group_of(&pod("db-1", MSSQL_NAME, "mssql")).is_none(),
-            "standalone has no coordinator"
+            group_of(&pod("db-1", MSSQL_NAME, MSSQL_COORDINATOR)).is_none(),
+            "SQL Server roles are the agents' business"
         );
         let (key, roles) = group_of(&pod(
             "db-aggregator-0",

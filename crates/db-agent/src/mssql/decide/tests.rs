@@ -91,6 +91,7 @@ impl S {
             observed_at: NOW - secs(ago),
             duration: LEASE,
             ag_created: marker,
+            handover: None,
         });
         self
     }
@@ -1010,4 +1011,187 @@ fn role_and_sync_codes_follow_the_dmv_documentation() {
     assert_eq!(SyncState::from_code(2), Some(SyncState::Synchronized));
     assert_eq!(SyncState::from_code(4), Some(SyncState::Initializing));
     assert_eq!(SyncState::from_code(5), None);
+}
+
+#[test]
+fn a_stopping_agent_fences_then_frees_the_lease_and_drops_its_label() {
+    use Action::{Demote, Label, StepDown};
+    let stop = Reason::ShuttingDown;
+    let rows: Vec<(&str, S, Vec<Action>)> = vec![
+        (
+            "primary holding the Lease: fence first, then free it, then the label",
+            S::new("pod-0")
+                .local(primary(3))
+                .held(1, true)
+                .label(RoleLabel::Primary),
+            vec![Demote(stop.clone()), StepDown(stop.clone()), Label(None)],
+        ),
+        (
+            "a holder whose SQL Server is already gone only frees the Lease",
+            S::new("pod-0")
+                .local(Local::Unreachable)
+                .held(1, true)
+                .label(RoleLabel::Primary),
+            vec![StepDown(stop.clone()), Label(None)],
+        ),
+        (
+            "a lapsing holder still frees what it holds by the record",
+            S::new("pod-0").local(primary(3)).held(30, true),
+            vec![Demote(stop.clone()), StepDown(stop.clone())],
+        ),
+        (
+            "a secondary never touches another agent's Lease",
+            S::new("pod-1")
+                .local(secondary(3, 100))
+                .lease("pod-0", 1, true)
+                .label(RoleLabel::Secondary),
+            vec![Label(None)],
+        ),
+        (
+            "nothing held and no label: nothing to do",
+            S::new("pod-2")
+                .local(secondary(3, 100))
+                .lease("pod-0", 1, true),
+            vec![],
+        ),
+    ];
+    for (name, s, want) in rows {
+        assert_eq!(shutdown(&s.0), want, "{name}");
+    }
+}
+
+impl S {
+    /// A handover away from `from` in force for `remaining` more seconds (0: lapsed).
+    fn handover(mut self, from: &str, remaining: u64) -> Self {
+        if let Some(lease) = &mut self.0.lease {
+            lease.handover = Some(Handover {
+                from: from.into(),
+                until: NOW + secs(remaining),
+            });
+        }
+        self
+    }
+}
+
+#[test]
+fn planned_handover() {
+    let lagging = up(Some(ag(
+        Role::Secondary,
+        7,
+        &THREE,
+        vec![db("db1", SyncState::Synchronizing, true, 90)],
+    )));
+    // pod-0 after it demoted itself for the handover: still the holder, now a secondary.
+    let demoted = || {
+        S::new("pod-0")
+            .local(secondary(7, 100))
+            .held_ms(500, true)
+            .granted()
+            .label(RoleLabel::Secondary)
+            .peer("pod-1", secondary(7, 100))
+            .peer("pod-2", secondary(7, 100))
+    };
+    check(vec![
+        (
+            "the primary hands over to a synchronized secondary",
+            serving_primary().handover("pod-0", 20),
+            Action::Demote(Reason::HandOverTo("pod-1".into())),
+        ),
+        (
+            "it skips a secondary that is not synchronized",
+            serving_primary()
+                .with(|s| s.peers.retain(|p| p.name != "pod-1"))
+                .peer("pod-1", lagging.clone())
+                .handover("pod-0", 20),
+            Action::Demote(Reason::HandOverTo("pod-2".into())),
+        ),
+        (
+            "without a synchronized secondary it keeps serving",
+            serving_primary()
+                .with(|s| s.peers.clear())
+                .peer("pod-1", lagging.clone())
+                .peer("pod-2", lagging.clone())
+                .handover("pod-0", 20),
+            decide(
+                &serving_primary()
+                    .with(|s| s.peers.clear())
+                    .peer("pod-1", lagging.clone())
+                    .peer("pod-2", lagging.clone())
+                    .0,
+            ),
+        ),
+        (
+            "a handover away from another replica changes nothing for the primary",
+            serving_primary().handover("pod-2", 20),
+            decide(&serving_primary().0),
+        ),
+        (
+            "a lapsed handover changes nothing",
+            serving_primary().handover("pod-0", 0),
+            decide(&serving_primary().0),
+        ),
+        (
+            "once demoted, the holder frees the Lease",
+            demoted().handover("pod-0", 20),
+            Action::StepDown(Reason::HandingOver),
+        ),
+        (
+            "the departing replica does not take a free Lease",
+            S::new("pod-0")
+                .local(secondary(7, 100))
+                .lease("", 0, true)
+                .granted()
+                .label(RoleLabel::Secondary)
+                .peer("pod-1", secondary(7, 100))
+                .peer("pod-2", secondary(7, 100))
+                .handover("pod-0", 20),
+            Action::Wait(Reason::HandingOver),
+        ),
+        (
+            "nobody yields a tie to the departing replica",
+            S::new("pod-1")
+                .local(secondary(7, 100))
+                .lease("", 0, true)
+                .granted()
+                .label(RoleLabel::Secondary)
+                .peer("pod-0", secondary(7, 100))
+                .peer("pod-2", secondary(7, 100))
+                .handover("pod-0", 20),
+            Action::AcquireLease,
+        ),
+        (
+            "without the handover pod-1 would leave the tie to pod-0",
+            S::new("pod-1")
+                .local(secondary(7, 100))
+                .lease("", 0, true)
+                .granted()
+                .label(RoleLabel::Secondary)
+                .peer("pod-0", secondary(7, 100))
+                .peer("pod-2", secondary(7, 100)),
+            Action::Wait(Reason::TieGoesTo("pod-0".into())),
+        ),
+    ]);
+}
+
+#[test]
+fn handover_annotations_become_monotonic_deadlines() {
+    let wall: k8s_openapi::jiff::Timestamp = "2026-12-06T05:00:00Z".parse().unwrap();
+    let later: k8s_openapi::jiff::Timestamp = "2026-12-06T05:00:30Z".parse().unwrap();
+    assert_eq!(
+        handover_view("pod-0", later, NOW, wall),
+        Some(Handover {
+            from: "pod-0".into(),
+            until: NOW + secs(30)
+        })
+    );
+    assert_eq!(
+        handover_view("pod-0", wall, NOW, wall),
+        None,
+        "lapses at until"
+    );
+    assert_eq!(
+        handover_view("pod-0", wall, NOW, later),
+        None,
+        "already past"
+    );
 }

@@ -1,8 +1,8 @@
-//! Pieces of a scripted TDS 7.4 peer for tests that drive the real tiberius client on loopback
-//! (no SQL Server can run here): message framing, PRELOGIN and LOGINACK answers, ERROR and DONE
-//! tokens, result sets of int, bigint and nvarchar columns, and the text of a SQL batch. Each
-//! test writes its own script on top of these; the encodings follow the TDS specification
-//! ([MS-TDS]) as far as tiberius reads them, nothing more.
+//! The server side of TDS 7.4, as far as the simulated SQL Server ([`super::mssql`]) and the
+//! scripted peers of the client tests need it (no SQL Server can run here): message framing,
+//! PRELOGIN and LOGINACK answers, the login name and password of a LOGIN7, ERROR and DONE tokens,
+//! result sets of int, bigint and nvarchar columns, and the text of a SQL batch. The encodings
+//! follow the TDS specification ([MS-TDS]) as far as tiberius reads and writes them, nothing more.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -203,6 +203,39 @@ pub fn result_set(columns: &[(&str, Col)], rows: &[Vec<Cell<'_>>]) -> Vec<u8> {
     }
     p.extend(done(false, Some(rows.len() as u64)));
     p
+}
+
+/// The login name and password of a LOGIN7 payload ([MS-TDS] 2.2.6.4: `ibUserName`/`cchUserName`
+/// at offset 40, `ibPassword`/`cchPassword` at 44, offsets from the start of the payload,
+/// lengths in UTF-16 units; each password byte has its nibbles swapped and is XORed with 0xA5).
+pub fn login_credentials(payload: &[u8]) -> Option<(String, String)> {
+    let field = |at: usize| -> Option<&[u8]> {
+        let offset = usize::from(u16::from_le_bytes([
+            *payload.get(at)?,
+            *payload.get(at + 1)?,
+        ]));
+        let units = usize::from(u16::from_le_bytes([
+            *payload.get(at + 2)?,
+            *payload.get(at + 3)?,
+        ]));
+        payload.get(offset..offset + units * 2)
+    };
+    let decode = |bytes: &[u8]| -> Option<String> {
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).ok()
+    };
+    let user = decode(field(40)?)?;
+    let clear: Vec<u8> = field(44)?
+        .iter()
+        .map(|b| {
+            let x = b ^ 0xA5;
+            x.rotate_left(4)
+        })
+        .collect();
+    Some((user, decode(&clear)?))
 }
 
 /// The SQL text of a SQL batch payload (ALL_HEADERS skipped).
