@@ -372,6 +372,10 @@ pub mod pod_steps {
     pub const GET_POD: &str = "GetPod";
     /// Evict the pod.
     pub const EVICT_POD: &str = "EvictPod";
+    /// Hand the primary role away from the pod before it restarts (our addition to KubeDB's
+    /// steps): status Unknown while the agents work on it, True once another pod is primary,
+    /// False when it timed out and the eviction went ahead anyway.
+    pub const SWITCHOVER_PRIMARY: &str = "SwitchoverPrimary";
     /// MSSQL: the recreated pod is Running.
     pub const CHECK_POD_RUNNING: &str = "CheckPodRunning";
     /// SingleStore: the recreated pod is Ready.

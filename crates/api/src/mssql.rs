@@ -218,6 +218,22 @@ pub enum SecondaryAccessMode {
 }
 
 impl SecondaryAccessMode {
+    /// The value as the spec spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passive => "Passive",
+            Self::ReadOnly => "ReadOnly",
+            Self::All => "All",
+        }
+    }
+
+    /// The value of a spec spelling, if it is one.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Passive, Self::ReadOnly, Self::All]
+            .into_iter()
+            .find(|m| m.as_str() == value)
+    }
+
     /// The T-SQL `SECONDARY_ROLE` clause.
     pub fn secondary_role_sql(self) -> &'static str {
         match self {

@@ -37,6 +37,18 @@ pub const LABEL_PETSET: &str = "kubedb.com/petset";
 pub const ROLE_PRIMARY: &str = "primary";
 /// Role value of an MSSQL secondary.
 pub const ROLE_SECONDARY: &str = "secondary";
+/// Annotation on a database's primary Lease ([`primary_lease`]) naming the pod the primary role
+/// is being handed away from (a planned switchover): written by the ops-manager before it
+/// restarts the primary, and by a stopping primary's agent as it frees the Lease.
+pub const HANDOVER_FROM_ANNOTATION: &str = "db-agent.kubedb.com/handover-from";
+/// Until when (RFC 3339) [`HANDOVER_FROM_ANNOTATION`] holds; the agents ignore it afterwards.
+pub const HANDOVER_UNTIL_ANNOTATION: &str = "db-agent.kubedb.com/handover-until";
+
+/// The Lease through which a database's agents elect the primary: `<db>-primary`.
+pub fn primary_lease(db: &str) -> String {
+    format!("{db}-primary")
+}
+
 /// Role value of the stats service.
 pub const ROLE_STATS: &str = "stats";
 /// Role value of a SingleStore aggregator.

@@ -139,6 +139,12 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
         }
     }
 
+    /// The databases to create and add to the AG.
+    pub fn with_databases(mut self, databases: Vec<String>) -> Self {
+        self.wanted_databases = databases;
+        self
+    }
+
     /// One round at time `now`: observe, decide, act. Returns the action taken.
     pub async fn step(&mut self, now: Mono) -> Action {
         let snapshot = self.observe(now).await;

@@ -65,6 +65,14 @@ pub enum ConfigError {
         /// `--heartbeat-tick`.
         heartbeat: u32,
     },
+    /// `AG_DATABASES` is not a JSON list of names.
+    #[error("environment variable AG_DATABASES is not a JSON list of database names: {0}")]
+    Databases(String),
+    /// `SECONDARY_ACCESS_MODE` is none of the spec's values.
+    #[error(
+        "environment variable SECONDARY_ACCESS_MODE must be Passive, ReadOnly or All, not {0:?}"
+    )]
+    SecondaryAccess(String),
     /// `POD_IP` is not an IP address.
     #[error("environment variable POD_IP is not an IP address: {0:?}")]
     PodIp(String),
@@ -158,6 +166,12 @@ pub struct Config {
     /// The secret holding the endpoint login's password (`DBM_LOGIN_SECRET`, else
     /// `<db>-dbm-login`; from `spec.topology.availabilityGroup.loginSecretName`).
     pub login_secret: String,
+    /// Databases to create and add to the AG (`AG_DATABASES`, a JSON list of names; from
+    /// `spec.topology.availabilityGroup.databases`).
+    pub databases: Vec<String>,
+    /// Read access on the secondaries (`SECONDARY_ACCESS_MODE`: Passive, ReadOnly or All; from
+    /// `spec.topology.availabilityGroup.secondaryAccessMode`).
+    pub secondary_access: api::mssql::SecondaryAccessMode,
 }
 
 impl std::fmt::Debug for Config {
@@ -213,6 +227,16 @@ impl Config {
             sa_password: need(api::names::mssql::ENV_SA_PASSWORD)?,
             timing: Timing::derive(period, run.election_tick, run.heartbeat_tick),
             log_format,
+            databases: match get("AG_DATABASES") {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| ConfigError::Databases(format!("{json:?}: {e}")))?,
+            },
+            secondary_access: match get("SECONDARY_ACCESS_MODE") {
+                None => api::mssql::SecondaryAccessMode::default(),
+                Some(v) => api::mssql::SecondaryAccessMode::parse(&v)
+                    .ok_or(ConfigError::SecondaryAccess(v))?,
+            },
         })
     }
 
@@ -292,6 +316,22 @@ mod tests {
         assert_eq!(config.sa_username, "sa");
         assert_eq!(config.pod_ip, Some("10.0.0.7".parse().unwrap()));
         assert_eq!(config.local_address().to_string(), "10.0.0.7");
+        assert!(config.databases.is_empty());
+        assert_eq!(
+            config.secondary_access,
+            api::mssql::SecondaryAccessMode::Passive
+        );
+        let mut with_dbs = POD_ENV.to_vec();
+        with_dbs.extend([
+            ("AG_DATABASES", r#"["agdb1","odd, name"]"#),
+            ("SECONDARY_ACCESS_MODE", "ReadOnly"),
+        ]);
+        let config = Config::new(&run, env(&with_dbs)).unwrap();
+        assert_eq!(config.databases, ["agdb1", "odd, name"]);
+        assert_eq!(
+            config.secondary_access,
+            api::mssql::SecondaryAccessMode::ReadOnly
+        );
         assert_eq!(config.lease_name(), "ag-primary");
         assert_eq!(
             config.endpoint_url("ag-0"),
@@ -358,6 +398,15 @@ mod tests {
             Config::new(&run, env(&bad_ip)).unwrap_err(),
             ConfigError::PodIp("pod-0".into())
         );
+        for (var, value) in [
+            ("AG_DATABASES", "agdb1,agdb2"),
+            ("SECONDARY_ACCESS_MODE", "readonly"),
+        ] {
+            let mut bad = POD_ENV.to_vec();
+            bad.push((var, value));
+            let err = Config::new(&run, env(&bad)).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
         let mut no_ip = POD_ENV.to_vec();
         no_ip.retain(|(k, _)| *k != "POD_IP");
         let config = Config::new(&run, env(&no_ip)).unwrap();

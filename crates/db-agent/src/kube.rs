@@ -37,12 +37,11 @@ pub const FIELD_MANAGER: &str = "kubedb-agent";
 /// Annotation on the Lease recording that the AG was created (value: the AG name).
 pub const AG_CREATED_ANNOTATION: &str = "db-agent.kubedb.com/ag-created";
 /// Annotation on the Lease naming the replica the primary role is being handed away from (a
-/// planned switchover). Written by the ops-manager before it restarts the primary, and by a
-/// stopping primary's agent as it frees the Lease.
-pub const HANDOVER_FROM_ANNOTATION: &str = "db-agent.kubedb.com/handover-from";
-/// Until when (RFC 3339) [`HANDOVER_FROM_ANNOTATION`] holds; agents ignore it afterwards, so a
-/// request nobody withdraws cannot keep a replica from being elected for ever.
-pub const HANDOVER_UNTIL_ANNOTATION: &str = "db-agent.kubedb.com/handover-until";
+/// planned switchover, see [`api::names::HANDOVER_FROM_ANNOTATION`]).
+pub use api::names::HANDOVER_FROM_ANNOTATION;
+/// Until when it holds; agents ignore it afterwards, so a request nobody withdraws cannot keep
+/// a replica from being elected for ever.
+pub use api::names::HANDOVER_UNTIL_ANNOTATION;
 /// How often the pod list is refreshed.
 pub const POD_LIST_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -205,7 +204,7 @@ impl KubeCluster {
     }
 
     fn lease_name(&self) -> String {
-        format!("{}-primary", self.names.db)
+        api::names::primary_lease(&self.names.db)
     }
 
     async fn fetch_report(&self, ip: Option<std::net::IpAddr>) -> Result<Report, String> {

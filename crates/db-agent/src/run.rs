@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use api::mssql::SecondaryAccessMode;
 
 use crate::agent::Agent;
 use crate::config::Config;
@@ -75,8 +74,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         move |pod: &str| ReplicaSpec {
             name: pod.to_owned(),
             endpoint_url: config.endpoint_url(pod),
-            // TODO(provisioner): pass spec.topology.availabilityGroup.secondaryAccessMode.
-            secondary_access: SecondaryAccessMode::default(),
+            secondary_access: config.secondary_access,
         }
     };
     let backend = TdsBackend::new(
@@ -121,7 +119,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics,
         status,
         Box::new(replica),
-    );
+    )
+    .with_databases(config.databases.clone());
     agent.run(operator_common::shutdown_signal()).await;
     let _ = shutdown_tx.send(true);
     server.await??;

@@ -4,6 +4,7 @@ use api::conditions::{ConditionStatus, db_reasons, db_types};
 use api::names::OPS_MANAGER_FIELD_MANAGER;
 use api::ops::OpsRequestStatus;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, Preconditions};
@@ -56,6 +57,14 @@ fn request(req: &RequestView) -> String {
 /// `<Kind> <namespace>/<database>`, for error messages.
 fn database(req: &RequestView) -> String {
     format!("{} {}/{}", req.kind.as_str(), req.namespace, req.database)
+}
+
+/// The merge patch that asks the agents to hand the primary role away from `pod` until `until`.
+pub fn handover_patch(pod: &str, until: Timestamp) -> Value {
+    serde_json::json!({"metadata": {"annotations": {
+        api::names::HANDOVER_FROM_ANNOTATION: pod,
+        api::names::HANDOVER_UNTIL_ANNOTATION: until.to_string(),
+    }}})
 }
 
 /// Whether an API error means "someone else already did it / the target is gone".
@@ -154,6 +163,33 @@ pub async fn perform<K: OpsKind>(
                 Ok(_) => Ok(()),
                 Err(e) if benign(&e, &[404, 409]) => Ok(()),
                 Err(e) => Err(Error::kube(format!("deleting pod {ns}/{pod}"), e)),
+            }
+        }
+        Effect::RequestHandover { pod, until } => {
+            let api: Api<Lease> = Api::namespaced(client.clone(), ns);
+            let lease = api::names::primary_lease(&req.database);
+            match api
+                .patch(
+                    &lease,
+                    &manager_params(),
+                    &Patch::Merge(&handover_patch(pod, *until)),
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                // No Lease: no agent has run yet; the switchover times out and the eviction
+                // goes ahead.
+                Err(e) if benign(&e, &[404]) => {
+                    tracing::warn!(lease, error = %e, "no primary Lease to request a switchover on");
+                    Ok(())
+                }
+                Err(e) => Err(Error::kube(
+                    format!(
+                        "requesting a switchover of {} on Lease {ns}/{lease}",
+                        database(req)
+                    ),
+                    e,
+                )),
             }
         }
         Effect::SetDatabaseVersion(version) => {

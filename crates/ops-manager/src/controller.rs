@@ -62,6 +62,7 @@ pub async fn run(ctx: operator_common::OperatorContext, config: Config) -> anyho
         machine: MachineConfig {
             default_timeout: config.default_timeout,
             poll: config.poll_interval,
+            switchover_timeout: config.switchover_timeout,
         },
         retry_after: config.poll_interval.min(Duration::from_secs(1)),
         metrics,

@@ -37,6 +37,9 @@ pub struct Config {
     pub default_timeout: Duration,
     /// How often a waiting request is looked at again when no watch event arrives.
     pub poll_interval: Duration,
+    /// How long the agents get to hand an availability group's primary role over before the
+    /// primary is evicted anyway (`SwitchoverPrimary--<pod>`).
+    pub switchover_timeout: Duration,
     /// Reporting instance of Events (usually the pod name).
     pub instance: Option<String>,
 }
@@ -46,6 +49,7 @@ impl Default for Config {
         Self {
             default_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(1),
+            switchover_timeout: Duration::from_secs(30),
             instance: None,
         }
     }

@@ -8,7 +8,8 @@
 //!
 //! Steps of a Progressing request, in order (each is skipped when its condition is True):
 //! pause (`DatabasePauseSucceeded`) → plan (`status.updatePlan`) → `UpdatePetSets` → per pod
-//! `GetPod--p`, `EvictPod--p`, `CheckPodRunning--p`/`CheckPodReady--p` → `RestartPods` →
+//! `GetPod--p`, (`SwitchoverPrimary--p` for an AG primary), `EvictPod--p`,
+//! `CheckPodRunning--p`/`CheckPodReady--p` → `RestartPods` →
 //! `UpdateDatabase` → resume → `Successful`.
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct MachineConfig {
     pub default_timeout: Duration,
     /// How often a waiting request looks again (watch events usually come first).
     pub poll: Duration,
+    /// How long a planned switchover may take before the primary is evicted anyway.
+    pub switchover_timeout: Duration,
 }
 
 impl Default for MachineConfig {
@@ -42,6 +45,7 @@ impl Default for MachineConfig {
         Self {
             default_timeout: Duration::from_secs(600),
             poll: Duration::from_secs(1),
+            switchover_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -77,6 +81,14 @@ pub enum Effect {
     },
     /// Set the database's `spec.version`.
     SetDatabaseVersion(String),
+    /// Ask the database's agents to hand the primary role away from `pod` until `until` (the
+    /// handover annotations of the primary Lease).
+    RequestHandover {
+        /// The pod about to restart.
+        pod: String,
+        /// When the request lapses.
+        until: Timestamp,
+    },
 }
 
 /// A finished request, for metrics.
@@ -195,6 +207,10 @@ fn disrupt(pod: &PodView) -> Effect {
     } else {
         Effect::DeletePod { pod: name, uid }
     }
+}
+
+fn jiff_duration(d: Duration) -> k8s_openapi::jiff::SignedDuration {
+    k8s_openapi::jiff::SignedDuration::try_from(d).unwrap_or_default()
 }
 
 fn since(now: Timestamp, then: &Time) -> Duration {
@@ -716,6 +732,113 @@ impl Machine<'_> {
             )))
     }
 
+    /// The planned switchover before the primary of an availability group is evicted (after
+    /// CloudNativePG's switchover before the primary restarts): `SwitchoverPrimary--<pod>` is
+    /// Unknown while the agents hand the role over (requested through the primary Lease), True
+    /// once another Ready pod is primary and this one is not, False when no secondary took over
+    /// within the switchover timeout; then the eviction goes ahead, and the stopping agent hands
+    /// over as it stops. `None`: nothing to do (not the primary, no other member, or done).
+    fn switchover(&self, db: &DbView, pod: &PodView) -> Option<Step> {
+        let kind = self.req.kind;
+        let leader = kind.leader_role();
+        let name = pod.name.as_str();
+        let type_ = pod_steps::condition_type(pod_steps::SWITCHOVER_PRIMARY, name);
+        let others: Vec<&PodView> = self
+            .world
+            .pods
+            .iter()
+            .filter(|p| p.sts == pod.sts && p.name != name)
+            .collect();
+        let timeout = self.cfg.switchover_timeout;
+        let requested_until = |since: &Time| {
+            since
+                .0
+                .checked_add(jiff_duration(timeout))
+                .unwrap_or(since.0)
+        };
+        let Some(cond) = get_condition(self.conds(), &type_) else {
+            let applies = db.clustered
+                && kind.switches_over()
+                && pod.role.as_deref() == Some(leader)
+                && !others.is_empty();
+            if !applies {
+                return None;
+            }
+            let until = requested_until(&self.now());
+            let message = format!(
+                "asked the agents to hand the {leader} role over from pod {name} (request lapses at {until})"
+            );
+            let status = self.with([self.cond(
+                &type_,
+                ConditionStatus::Unknown,
+                Some("SwitchoverRequested"),
+                message.clone(),
+            )]);
+            return Some(act(Decision::status(status)
+                .with_effect(Effect::RequestHandover {
+                    pod: name.to_owned(),
+                    until,
+                })
+                .event(
+                    EventSpec::normal(pod_steps::SWITCHOVER_PRIMARY, "RestartPods", message)
+                        .related(self.pod_ref(name)),
+                )));
+        };
+        if cond.status != ConditionStatus::Unknown {
+            return None;
+        }
+        let successor = others
+            .iter()
+            .find(|p| p.role.as_deref() == Some(leader) && p.healthy());
+        if let Some(successor) = successor.filter(|_| pod.role.as_deref() != Some(leader)) {
+            let message = format!(
+                "the {leader} role moved from pod {name} to pod {}",
+                successor.name
+            );
+            let status = self.with([self.cond(
+                &type_,
+                ConditionStatus::True,
+                Some("SwitchoverSucceeded"),
+                message.clone(),
+            )]);
+            return Some(act(Decision::status(status).event(
+                EventSpec::normal(pod_steps::SWITCHOVER_PRIMARY, "RestartPods", message)
+                    .related(self.pod_ref(name)),
+            )));
+        }
+        if since(self.world.now, &cond.last_transition_time) >= timeout {
+            let message = format!(
+                "no synchronized secondary took the {leader} role from pod {name} within {}s; \
+                 evicting it anyway (its agent hands the role over as it stops)",
+                timeout.as_secs()
+            );
+            let status = self.with([self.cond(
+                &type_,
+                ConditionStatus::False,
+                Some("SwitchoverTimedOut"),
+                message.clone(),
+            )]);
+            return Some(act(Decision::status(status).event(
+                EventSpec::warning("SwitchoverTimedOut", "RestartPods", message)
+                    .related(self.pod_ref(name)),
+            )));
+        }
+        // Written but not (or no longer) on the Lease: a crash between the status write and
+        // the effect. Ask again, with the deadline recorded in the condition.
+        if self.world.handover.as_ref().map(|(from, _)| from.as_str()) != Some(name) {
+            return Some(act(Decision::effect(Effect::RequestHandover {
+                pod: name.to_owned(),
+                until: requested_until(&cond.last_transition_time),
+            })));
+        }
+        Some(wait(
+            type_,
+            format!(
+                "waiting for the agents to hand the {leader} role over from pod {name} to a synchronized secondary"
+            ),
+        ))
+    }
+
     /// The restart of one pod; None when every planned pod is done.
     fn restart_pods(
         &self,
@@ -737,10 +860,11 @@ impl Machine<'_> {
         if remaining.is_empty() {
             return None;
         }
-        let in_flight = remaining
-            .iter()
-            .copied()
-            .find(|p| get_condition(conds, &cond_type(pod_steps::EVICT_POD, p)).is_some());
+        let in_flight = remaining.iter().copied().find(|p| {
+            get_condition(conds, &cond_type(pod_steps::EVICT_POD, p)).is_some()
+                || get_condition(conds, &cond_type(pod_steps::SWITCHOVER_PRIMARY, p))
+                    .is_some_and(|c| c.status == ConditionStatus::Unknown)
+        });
         let leader = plan::leader(kind, &self.world.pods, db.clustered);
         let set_of = |n: &str| {
             self.world
@@ -795,6 +919,9 @@ impl Machine<'_> {
                 return Some(act(Decision::status(status).event(
                     EventSpec::normal(check, "RestartPods", msg).related(self.pod_ref(name)),
                 )));
+            }
+            if let Some(step) = self.switchover(db, pod) {
+                return Some(step);
             }
             if let Err(why) = plan::eviction_allowed(pod, &self.world.pods, &self.world.pdbs) {
                 return Some(wait(cond_type(pod_steps::EVICT_POD, name), why));
@@ -900,9 +1027,14 @@ impl Machine<'_> {
             ));
         };
         if !plan::pod_updated(pod, &targets) {
+            let hint = if db.clustered {
+                kind.readiness_hint()
+            } else {
+                ""
+            };
             return Some(wait(
                 check_type,
-                format!("waiting for pod {name} to run the target images and become Ready"),
+                format!("waiting for pod {name} to run the target images and become Ready{hint}"),
             ));
         }
         if db.clustered && record.role == kind.leader_role() {

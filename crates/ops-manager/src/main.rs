@@ -40,6 +40,11 @@ struct Run {
     /// How often a waiting request is looked at again when no watch event arrives.
     #[arg(long, env = "POLL_INTERVAL", value_parser = parse_duration, default_value = "2s")]
     poll_interval: Duration,
+
+    /// How long the agents get to hand an availability group's primary role over to a
+    /// synchronized secondary before the primary is evicted anyway.
+    #[arg(long, env = "SWITCHOVER_TIMEOUT", value_parser = parse_duration, default_value = "30s")]
+    switchover_timeout: Duration,
 }
 
 #[tokio::main]
@@ -50,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             let config = ops_manager::Config {
                 default_timeout: run.default_timeout,
                 poll_interval: run.poll_interval,
+                switchover_timeout: run.switchover_timeout,
                 instance: run.common.identity.clone(),
             };
             operator_common::run_operator(INFO, &run.common, move |ctx| {

@@ -25,6 +25,12 @@ pub trait KindSteps {
     /// The role label value of the pod that must go last in its group: the AG primary, or the
     /// SingleStore master aggregator.
     fn leader_role(self) -> &'static str;
+    /// Whether the leader's role is handed over through the database's agents before it
+    /// restarts (`SwitchoverPrimary--<pod>`): SQL Server availability groups (db-agent).
+    fn switches_over(self) -> bool;
+    /// What Ready means for a member of a clustered database, appended to the wait message of
+    /// the check step (the seed's "checks between restarts").
+    fn readiness_hint(self) -> &'static str;
 }
 
 impl KindSteps for DbKind {
@@ -46,6 +52,23 @@ impl KindSteps for DbKind {
         match self {
             Self::MSSQLServer => api::names::ROLE_PRIMARY,
             Self::Singlestore => SINGLESTORE_MASTER_ROLE,
+        }
+    }
+
+    fn readiness_hint(self) -> &'static str {
+        match self {
+            Self::MSSQLServer => {
+                " (its agent reports a secondary Ready only once every availability database is SYNCHRONIZED again)"
+            }
+            Self::Singlestore => "",
+        }
+    }
+
+    fn switches_over(self) -> bool {
+        match self {
+            Self::MSSQLServer => true,
+            // No SingleStore agent yet: kube-sim's role stand-in moves the master.
+            Self::Singlestore => false,
         }
     }
 }
@@ -253,6 +276,9 @@ pub struct World {
     pub pdbs: Vec<PdbView>,
     /// Other requests of the same kind for the same database.
     pub peers: Vec<PeerRequest>,
+    /// The handover the database's primary Lease requests (pod, until), read while Progressing
+    /// for kinds that switch over.
+    pub handover: Option<(String, Timestamp)>,
 }
 
 /// The images before and after a valid UpdateVersion.

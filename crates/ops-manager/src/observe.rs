@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use api::names::{LABEL_INSTANCE, LABEL_NAME, LABEL_ROLE};
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -16,8 +17,8 @@ use operator_common::error::{Error, Result};
 
 use crate::kinds::OpsKind;
 use crate::model::{
-    ContainerImage, ContainerState, PdbView, PeerRequest, PodView, RequestView, StsView, Target,
-    World,
+    ContainerImage, ContainerState, KindSteps, PdbView, PeerRequest, PodView, RequestView, StsView,
+    Target, World,
 };
 use crate::plan::{IntOrPercent, desired_healthy};
 
@@ -65,6 +66,7 @@ pub async fn observe<K: OpsKind>(
         pods: Vec::new(),
         pdbs: Vec::new(),
         peers: Vec::new(),
+        handover: None,
     };
     if !active {
         return Ok(Some(Observed {
@@ -142,6 +144,22 @@ pub async fn observe<K: OpsKind>(
             world.statefulsets = sts.iter().map(sts_view).collect();
             world.pods = pods.iter().map(pod_view).collect();
             world.pdbs = pdbs.iter().map(|b| pdb_view(b, &pods)).collect();
+            if kind.switches_over() && world.db.as_ref().is_some_and(|d| d.clustered) {
+                let lease = Api::<Lease>::namespaced(client.clone(), namespace)
+                    .get_opt(&api::names::primary_lease(&view.database))
+                    .await
+                    .map_err(|e| {
+                        Error::kube(
+                            format!(
+                                "reading the primary Lease of {} {namespace}/{}",
+                                kind.as_str(),
+                                view.database
+                            ),
+                            e,
+                        )
+                    })?;
+                world.handover = lease.as_ref().and_then(handover);
+            }
         }
         _ => {}
     }
@@ -150,6 +168,19 @@ pub async fn observe<K: OpsKind>(
         view,
         world,
     }))
+}
+
+/// The handover a primary Lease's annotations request: (pod, until).
+pub fn handover(lease: &Lease) -> Option<(String, Timestamp)> {
+    let annotations = lease.metadata.annotations.as_ref()?;
+    let from = annotations
+        .get(api::names::HANDOVER_FROM_ANNOTATION)
+        .filter(|f| !f.is_empty())?;
+    let until = annotations
+        .get(api::names::HANDOVER_UNTIL_ANNOTATION)?
+        .parse()
+        .ok()?;
+    Some((from.clone(), until))
 }
 
 fn images(list: Option<&Vec<Container>>) -> Vec<ContainerImage> {

@@ -165,6 +165,34 @@ async fn standalone_2022_cu22_to_2025_cu0_body() {
     env.stop().await;
 }
 
+/// (pod, role label) of each pod incarnation when it began terminating.
+type Terminations = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// Records, from a watch of the database's pods, each pod incarnation's role label at the moment
+/// it began terminating (evicted or deleted).
+fn watch_terminations(env: &Env) -> (Terminations, tokio::task::JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = seen.clone();
+    let api = env.api::<Pod>();
+    let task = tokio::spawn(async move {
+        let mut recorded: BTreeSet<String> = BTreeSet::new();
+        let stream = watcher(
+            api,
+            watcher::Config::default().labels("app.kubernetes.io/instance=ag"),
+        );
+        futures::pin_mut!(stream);
+        while let Some(Ok(event)) = stream.next().await {
+            if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event
+                && p.metadata.deletion_timestamp.is_some()
+                && recorded.insert(p.uid().unwrap_or_default())
+            {
+                out.lock().unwrap().push((p.name_any(), role(&p)));
+            }
+        }
+    });
+    (seen, task)
+}
+
 /// Records, from a watch of the database's pods, the most members unavailable at once.
 fn watch_unavailable(
     env: &Env,
@@ -245,6 +273,7 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
     wait_mssql_ready(&env, "ag").await;
 
     let (worst, watch) = watch_unavailable(&env, 3);
+    let (terminations, termination_watch) = watch_terminations(&env);
     let started = Instant::now();
     msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
     let req: MSSQLServerOpsRequest = wait_phase(
@@ -256,6 +285,15 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
     .await;
     let took = started.elapsed();
     watch.abort();
+    termination_watch.abort();
+    let terminations = terminations.lock().unwrap().clone();
+    assert_eq!(terminations.len(), 3, "{terminations:?}");
+    assert!(
+        terminations
+            .iter()
+            .all(|(_, role)| role.as_deref() == Some("secondary")),
+        "no pod was primary when it was evicted: {terminations:?}"
+    );
 
     let status = req.status.as_ref().unwrap();
     let plan = status.update_plan.clone().unwrap();
@@ -273,10 +311,17 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
     // One pod at a time: each pod's triplet completes before the next pod starts.
     let types = condition_types(Some(status));
     for pod in &evicted {
-        let i = types
+        let mut i = types
             .iter()
             .position(|t| t == &format!("GetPod--{pod}"))
             .unwrap();
+        if pod == &primary {
+            // The agents hand the role over before the old primary is evicted.
+            i += 1;
+            assert_eq!(types[i], format!("SwitchoverPrimary--{pod}"));
+            let c = condition(Some(status), &types[i]).unwrap();
+            assert_eq!(c.0, api::conditions::ConditionStatus::True, "{c:?}");
+        }
         assert_eq!(types[i + 1], format!("EvictPod--{pod}"));
         assert_eq!(types[i + 2], format!("CheckPodRunning--{pod}"));
     }
@@ -481,5 +526,80 @@ async fn unpullable_target_image_fails_the_request_and_resumes_the_database_body
         db.spec.version, "2022-cu22",
         "spec.version moves only on success"
     );
+    env.stop().await;
+}
+
+#[test]
+fn a_replica_that_does_not_resynchronize_blocks_the_next_restart_until_the_timeout() {
+    run(a_replica_that_does_not_resynchronize_body());
+}
+
+async fn a_replica_that_does_not_resynchronize_body() {
+    let mut env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    let pods = testkit::eventually("every pod labelled", WAIT, || async {
+        let pods = env.pods().await;
+        (pods.len() == 3 && pods.iter().all(|p| role(p).is_some())).then_some(pods)
+    })
+    .await;
+    // The first pod the plan restarts: the lowest-ordinal secondary. From its next start on,
+    // its data never catches up (kube-sim's fault annotation on its PVC).
+    let first = pods
+        .iter()
+        .filter(|p| role(p).as_deref() == Some("secondary"))
+        .map(ResourceExt::name_any)
+        .min()
+        .unwrap();
+    let claims = env.api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>();
+    claims
+        .patch(
+            &format!("data-{first}"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+                kube_sim::db::mssql::server::STALLED_ANNOTATION: "true"
+            }}})),
+        )
+        .await
+        .unwrap();
+
+    msops(&env, "upd", "ag", "2025-cu0", json!({"timeout": "20s"})).await;
+    let blocked = testkit::eventually("the check step names the wait", WAIT, || async {
+        let r: MSSQLServerOpsRequest = env.api().get("upd").await.ok()?;
+        let c = condition(r.status.as_ref(), &format!("CheckPodRunning--{first}"))?;
+        c.2.filter(|m| m.contains("SYNCHRONIZED"))
+    })
+    .await;
+    assert!(blocked.contains(&first), "{blocked}");
+    let req: MSSQLServerOpsRequest = wait_phase(
+        &env,
+        "upd",
+        OpsRequestPhase::Failed,
+        Duration::from_secs(60),
+    )
+    .await;
+    let status = req.status.as_ref();
+    let evicted: Vec<String> = condition_types(status)
+        .into_iter()
+        .filter_map(|t| t.strip_prefix("EvictPod--").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        evicted,
+        std::slice::from_ref(&first),
+        "no restart after the stalled one"
+    );
+    assert_eq!(env.evictions(), 1);
+    let failed = condition(status, &format!("CheckPodRunning--{first}")).unwrap();
+    assert!(
+        failed.2.as_deref().unwrap().contains("timed out after 20s"),
+        "{failed:?}"
+    );
+    let db = testkit::eventually("the database resumed", WAIT, || async {
+        let db = env.api::<MSSQLServer>().get("ag").await.ok()?;
+        (!paused(db.status.as_ref())).then_some(db)
+    })
+    .await;
+    assert_eq!(db.spec.version, "2022-cu22", "the version is not changed");
+    env.stop_ops_manager().await;
     env.stop().await;
 }

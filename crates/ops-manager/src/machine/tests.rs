@@ -12,6 +12,7 @@ fn cfg() -> MachineConfig {
     MachineConfig {
         default_timeout: Duration::from_secs(300),
         poll: Duration::from_secs(1),
+        switchover_timeout: Duration::from_secs(30),
     }
 }
 
@@ -35,6 +36,7 @@ fn ag_world() -> World {
             desired_healthy: 2,
         }],
         peers: vec![],
+        handover: None,
     }
 }
 
@@ -453,11 +455,39 @@ fn finished_or_deleted_requests_resume_then_drop_the_finalizer() {
 }
 
 /// A model cluster that carries out effects: evictions replace pods (new UID, target spec,
-/// Ready), the primary role moves to the lowest-ordinal healthy secondary.
+/// Ready), the primary role moves to the lowest-ordinal healthy secondary; a handover request
+/// moves it the same way unless the agents are `stuck`.
 struct Sim {
     world: World,
     evictions: Vec<String>,
     max_down: usize,
+    stuck: bool,
+    /// The primary at each eviction (pod evicted, pod primary then).
+    primary_at_eviction: Vec<(String, Option<String>)>,
+}
+
+impl Sim {
+    fn primary(&self) -> Option<String> {
+        self.world
+            .pods
+            .iter()
+            .find(|p| p.role.as_deref() == Some("primary"))
+            .map(|p| p.name.clone())
+    }
+
+    fn move_primary_from(&mut self, name: &str) {
+        if let Some(p) = self.world.pods.iter_mut().find(|p| p.name == name) {
+            p.role = Some("secondary".into());
+        }
+        let next = self
+            .world
+            .pods
+            .iter_mut()
+            .filter(|p| p.name != name && p.healthy())
+            .min_by_key(|p| p.ordinal)
+            .unwrap();
+        next.role = Some("primary".into());
+    }
 }
 
 impl Sim {
@@ -478,6 +508,8 @@ impl Sim {
                     .unwrap();
                 assert_eq!(&self.world.pods[i].uid, uid);
                 self.evictions.push(name.clone());
+                let primary = self.primary();
+                self.primary_at_eviction.push((name.clone(), primary));
                 let was_primary = self.world.pods[i].role.as_deref() == Some("primary");
                 self.world.pods[i].terminating = true;
                 self.max_down = self
@@ -498,6 +530,12 @@ impl Sim {
                     next.role = Some("primary".into());
                 }
             }
+            Effect::RequestHandover { pod, until } => {
+                self.world.handover = Some((pod.clone(), *until));
+                if !self.stuck {
+                    self.move_primary_from(pod);
+                }
+            }
             Effect::None
             | Effect::AddFinalizer
             | Effect::RemoveFinalizer
@@ -506,17 +544,30 @@ impl Sim {
     }
 }
 
-fn run_to_end(
+fn run_to_end(req: RequestView, world: World, crash_every: Option<usize>) -> (RequestView, Sim) {
+    run_sim(req, world, crash_every, false)
+}
+
+fn run_sim(
     mut req: RequestView,
     world: World,
     crash_every: Option<usize>,
+    stuck: bool,
 ) -> (RequestView, Sim) {
     let mut sim = Sim {
         world,
         evictions: vec![],
         max_down: 0,
+        stuck,
+        primary_at_eviction: vec![],
     };
     for step in 0..200 {
+        // Time passes one second per round (the switchover timeout counts it).
+        sim.world.now = sim
+            .world
+            .now
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(1))
+            .unwrap();
         let d = next_action(&req, &sim.world, &cfg());
         if req.phase() == Successful && d.effect == Effect::RemoveFinalizer {
             return (req, sim);
@@ -567,12 +618,89 @@ fn ag_update_runs_one_pod_at_a_time_primary_last() {
             "EvictPod--db-2",
             "CheckPodRunning--db-2",
             "GetPod--db-1",
+            "SwitchoverPrimary--db-1",
             "EvictPod--db-1",
             "CheckPodRunning--db-1",
             "RestartPods",
             "UpdateDatabase",
             "Successful",
         ]
+    );
+    let switchover = get_condition(req.status.conditions(), "SwitchoverPrimary--db-1").unwrap();
+    assert_eq!(switchover.status, ConditionStatus::True);
+    assert_eq!(
+        switchover.message.as_deref(),
+        Some("the primary role moved from pod db-1 to pod db-0")
+    );
+    assert!(
+        sim.primary_at_eviction
+            .iter()
+            .all(|(evicted, primary)| primary.as_deref() != Some(evicted.as_str())),
+        "no pod was primary when it was evicted: {:?}",
+        sim.primary_at_eviction
+    );
+}
+
+#[test]
+fn a_switchover_that_does_not_happen_falls_back_to_the_eviction_at_its_timeout() {
+    let (req, sim) = run_sim(progressing("r"), ag_world(), None, true);
+    assert_eq!(req.phase(), Successful);
+    assert_eq!(sim.evictions, ["db-0", "db-2", "db-1"]);
+    let c = get_condition(req.status.conditions(), "SwitchoverPrimary--db-1").unwrap();
+    assert_eq!(
+        (c.status, c.reason.as_deref()),
+        (ConditionStatus::False, Some("SwitchoverTimedOut"))
+    );
+    assert!(
+        c.message.as_deref().unwrap().contains("within 30s"),
+        "{c:?}"
+    );
+    assert_eq!(
+        sim.primary_at_eviction.last(),
+        Some(&("db-1".to_owned(), Some("db-1".to_owned()))),
+        "the fallback evicts the primary itself"
+    );
+}
+
+#[test]
+fn a_lost_handover_request_is_made_again_with_the_recorded_deadline() {
+    let mut req = progressing("r");
+    let mut sim = Sim {
+        world: ag_world(),
+        evictions: vec![],
+        max_down: 0,
+        stuck: false,
+        primary_at_eviction: vec![],
+    };
+    let mut requests = Vec::new();
+    for _ in 0..200 {
+        sim.world.now = sim
+            .world
+            .now
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(1))
+            .unwrap();
+        let d = next_action(&req, &sim.world, &cfg());
+        if req.phase() == Successful && d.effect == Effect::RemoveFinalizer {
+            break;
+        }
+        apply_status(&mut req, &d);
+        if let Effect::RequestHandover { until, .. } = &d.effect {
+            requests.push(*until);
+            if requests.len() == 1 {
+                // Crash after the status write: the Lease never got the request.
+                continue;
+            }
+        }
+        sim.apply(&req, &d.effect);
+    }
+    assert_eq!(req.phase(), Successful);
+    assert_eq!(requests.len(), 2, "asked again once: {requests:?}");
+    assert_eq!(requests[0], requests[1], "with the deadline first recorded");
+    assert_eq!(
+        get_condition(req.status.conditions(), "SwitchoverPrimary--db-1")
+            .unwrap()
+            .status,
+        ConditionStatus::True
     );
 }
 

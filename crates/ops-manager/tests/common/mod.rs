@@ -125,6 +125,7 @@ impl Env {
         let config = ops_manager::Config {
             default_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(200),
+            switchover_timeout: Duration::from_secs(10),
             instance: Some("test".into()),
         };
         self.ops_manager = Some(tokio::spawn(ops_manager::run(ctx, config)));

@@ -476,6 +476,17 @@ pub fn plan(
                 let mut env_vars = coordinator_env(&r, &auth);
                 env_vars.push(env("MASTER_KEY_SECRET", &master));
                 env_vars.push(env("DBM_LOGIN_SECRET", &login));
+                // The AG's databases (a JSON list: names may hold any character) and the
+                // secondaries' read access, as the spec gives them.
+                env_vars.push(env(
+                    "AG_DATABASES",
+                    &serde_json::to_string(ag_spec.databases.as_deref().unwrap_or_default())
+                        .unwrap_or_else(|_| "[]".into()),
+                ));
+                env_vars.push(env(
+                    "SECONDARY_ACCESS_MODE",
+                    ag_spec.secondary_access_mode().as_str(),
+                ));
                 env_vars
             }),
             ports: Some(coordinator_ports.clone()),

@@ -33,8 +33,9 @@ use crate::sim::process::ProcessRuntime;
 
 /// The port SQL Server listens on.
 pub const PORT: u16 = 1433;
-/// Annotation on a replica's data PVC (`"true"`): its data never catches up, so the replica
-/// stays NOT SYNCHRONIZING (a fault for tests).
+/// Annotation on a replica's data PVC (`"true"`): from the instance's next start on, its data
+/// never catches up, so the replica stays NOT SYNCHRONIZING (a fault for tests; read at each
+/// start, so that it can be set ahead of a planned restart).
 pub const STALLED_ANNOTATION: &str = "kube-sim.io/mssql-stalled";
 /// How often a primary commits a simulated transaction.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
@@ -291,20 +292,11 @@ impl crate::sim::informers::Pass for Controller {
             if !current || ip.is_none() {
                 self.stop(&id);
             }
-            if let (Some(ip), false) = (ip, current) {
-                if let Err(err) = self.start(&id, &pod, ip).await {
-                    tracing::debug!(pod = %id.pod, error = %err, "simulated SQL Server not started yet");
-                    first_error.get_or_insert(err);
-                }
-            } else if current {
-                let stalled = self.stalled(&pod);
-                let mut world = self.instances.world();
-                if let Some(i) = world.instances.get_mut(&id)
-                    && i.stalled != stalled
-                {
-                    i.stalled = stalled;
-                    world.settle(&id.namespace);
-                }
+            if let (Some(ip), false) = (ip, current)
+                && let Err(err) = self.start(&id, &pod, ip).await
+            {
+                tracing::debug!(pod = %id.pod, error = %err, "simulated SQL Server not started yet");
+                first_error.get_or_insert(err);
             }
         }
         let gone: Vec<InstanceId> = self
