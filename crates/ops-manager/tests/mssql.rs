@@ -342,9 +342,9 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
         .name_any();
     assert_ne!(new_primary, primary, "the role moved off the old primary");
     assert_eq!(
-        env.evictions(),
+        env.disruptions(),
         3,
-        "every pod evicted exactly once (no PDB refusal needed)"
+        "every pod taken down exactly once (no PDB refusal needed)"
     );
     let db = env.api::<MSSQLServer>().get("ag").await.unwrap();
     assert_eq!(db.spec.version, "2025-cu0");
@@ -370,8 +370,8 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
         BTreeSet::from(["ag-0".to_owned(), "ag-1".to_owned(), "ag-2".to_owned()])
     );
     eprintln!(
-        "MEASURED AG of 3: request took {took:?}; evictions {}",
-        env.evictions()
+        "MEASURED AG of 3: request took {took:?}; pods taken down {}",
+        env.disruptions()
     );
     env.stop_ops_manager().await;
     env.stop().await;
@@ -395,19 +395,19 @@ async fn restarted_ops_manager_finishes_without_evicting_twice_body() {
     msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
     // Stop right after the second eviction.
     testkit::eventually("second eviction", WAIT, || async {
-        (env.evictions() >= 2).then_some(())
+        (env.disruptions() >= 2).then_some(())
     })
     .await;
     env.stop_ops_manager().await;
-    let evictions_at_stop = env.evictions();
+    let evictions_at_stop = env.disruptions();
     env.start_ops_manager().await;
     let req: MSSQLServerOpsRequest =
         wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
     assert_eq!(evictions_at_stop, 2);
     assert_eq!(
-        env.evictions(),
+        env.disruptions(),
         3,
-        "three pods, three evictions: none twice"
+        "three pods, three pods taken down: none twice"
     );
     let status = req.status.as_ref();
     assert_eq!(
@@ -600,6 +600,125 @@ async fn a_replica_that_does_not_resynchronize_body() {
     })
     .await;
     assert_eq!(db.spec.version, "2022-cu22", "the version is not changed");
+    env.stop_ops_manager().await;
+    env.stop().await;
+}
+
+#[test]
+fn deleting_the_primary_promotes_a_synchronized_secondary_and_the_old_primary_rejoins() {
+    run(deleting_the_primary_body());
+}
+
+async fn deleting_the_primary_body() {
+    let env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    let (old, old_uid) = testkit::eventually("a labelled, Ready AG", WAIT, || async {
+        let pods = env.pods().await;
+        let all = pods.len() == 3 && pods.iter().all(|p| is_ready(p) && role(p).is_some());
+        let primary = pods
+            .iter()
+            .find(|p| role(p).as_deref() == Some("primary"))?;
+        all.then(|| (primary.name_any(), primary.uid().unwrap()))
+    })
+    .await;
+    let deleted_at = Instant::now();
+    env.api::<Pod>()
+        .delete(&old, &DeleteParams::default())
+        .await
+        .unwrap();
+    let new = testkit::eventually("another pod primary", WAIT, || async {
+        let pods = env.pods().await;
+        pods.iter()
+            .find(|p| role(p).as_deref() == Some("primary") && is_ready(p) && p.name_any() != old)
+            .map(ResourceExt::name_any)
+    })
+    .await;
+    let took = deleted_at.elapsed();
+    // The old primary's pod comes back on its volume and rejoins as a synchronized secondary.
+    testkit::eventually(
+        "the old primary back as a Ready secondary",
+        WAIT,
+        || async {
+            let pods = env.pods().await;
+            let back = pods.iter().find(|p| p.name_any() == old)?;
+            let primaries = pods
+                .iter()
+                .filter(|p| role(p).as_deref() == Some("primary"))
+                .count();
+            (back.uid().as_deref() != Some(old_uid.as_str())
+                && role(back).as_deref() == Some("secondary")
+                && is_ready(back)
+                && primaries == 1)
+                .then_some(())
+        },
+    )
+    .await;
+    // The new primary's agent records the failover on the database.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let note = testkit::eventually("a Failover Event on the database", WAIT, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("Failover")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("ag")
+            })
+            .and_then(|e| e.note)
+    })
+    .await;
+    assert!(note.contains(&new), "{note}");
+    // One availability group, created once, in the simulated SQL Servers.
+    let created = env
+        .cluster
+        .sim
+        .state()
+        .sql_servers
+        .world()
+        .ags_created
+        .clone();
+    assert_eq!(
+        created.values().copied().collect::<Vec<_>>(),
+        [1],
+        "{created:?}"
+    );
+    eprintln!("MEASURED failover after deleting the primary {old}: {new} primary after {took:?}");
+    env.stop().await;
+}
+
+#[test]
+fn an_ops_manager_restarted_mid_switchover_evicts_each_pod_once() {
+    run(restarted_mid_switchover_body());
+}
+
+async fn restarted_mid_switchover_body() {
+    let mut env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
+    let switchover = testkit::eventually("the switchover requested", WAIT, || async {
+        let r: MSSQLServerOpsRequest = env.api().get("upd").await.ok()?;
+        condition_types(r.status.as_ref())
+            .into_iter()
+            .find(|t| t.starts_with("SwitchoverPrimary--"))
+    })
+    .await;
+    env.stop_ops_manager().await;
+    let evictions_at_stop = env.disruptions();
+    env.start_ops_manager().await;
+    let req: MSSQLServerOpsRequest =
+        wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
+    assert_eq!(
+        evictions_at_stop, 2,
+        "stopped before the primary is taken down"
+    );
+    assert_eq!(
+        env.disruptions(),
+        3,
+        "three pods, three pods taken down: none twice"
+    );
+    let c = condition(req.status.as_ref(), &switchover).unwrap();
+    assert_eq!(c.0, api::conditions::ConditionStatus::True, "{c:?}");
     env.stop_ops_manager().await;
     env.stop().await;
 }

@@ -45,7 +45,7 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         failover_delay: "1s".to_owned(),
         ..SimSettings::default()
     };
-    clock.say("starting kube-sim (pods take 2s to start, failover takes 1s)");
+    clock.say("starting kube-sim (pods take 2s to start; SQL Server roles come from the db-agent in each AG pod)");
     let cluster = Cluster::start(&settings).await?;
     clock.say(format!("kube-sim ready at {}", cluster.url));
     let helm = Helm::new(&cluster.kubeconfig);

@@ -109,7 +109,28 @@ pub struct DatabaseState {
     /// `database_state` is ONLINE.
     pub online: bool,
     /// `last_hardened_lsn` (a log-block id, comparable within one database); `None` when NULL.
+    /// Serialized as a decimal string: up to 25 digits do not fit JSON numbers, and serde cannot
+    /// buffer a `u128` inside the internally tagged [`Local`] a peer parses.
+    #[serde(with = "lsn_text")]
     pub hardened_lsn: Option<u128>,
+}
+
+/// `Option<u128>` as an optional decimal string.
+mod lsn_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(lsn: &Option<u128>, s: S) -> Result<S::Ok, S::Error> {
+        match lsn {
+            Some(v) => s.serialize_some(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u128>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| text.parse().map_err(D::Error::custom))
+            .transpose()
+    }
 }
 
 /// The availability group as the local instance sees it.

@@ -152,6 +152,17 @@ impl Env {
         self.count(|r| r.subresource == "eviction" && r.user_agent.starts_with("ops-manager/"))
     }
 
+    /// Pods the ops-manager has taken down so far: evictions plus direct deletions (a pod that
+    /// is not Ready, such as a former primary still catching up after a switchover, is deleted
+    /// rather than evicted).
+    pub fn disruptions(&self) -> u64 {
+        self.count(|r| {
+            r.user_agent.starts_with("ops-manager/")
+                && r.resource == "pods"
+                && (r.subresource == "eviction" || (r.verb == "delete" && r.subresource.is_empty()))
+        })
+    }
+
     /// Write requests of the ops-manager so far.
     pub fn ops_manager_writes(&self) -> u64 {
         self.count(|r| {

@@ -1195,3 +1195,19 @@ fn handover_annotations_become_monotonic_deadlines() {
         "already past"
     );
 }
+
+#[test]
+fn a_report_with_25_digit_lsns_survives_the_trip_to_a_peer() {
+    let mut big = synced(0);
+    big.hardened_lsn = Some(9_999_999_999_999_999_999_999_999);
+    let mut null = synced(0);
+    null.name = "db2".into();
+    null.hardened_lsn = None;
+    let local = up(Some(ag(Role::Secondary, 7, &THREE, vec![big, null])));
+    let json = serde_json::to_string(&local).unwrap();
+    assert!(
+        json.contains(r#""hardened_lsn":"9999999999999999999999999""#),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<Local>(&json).unwrap(), local);
+}
