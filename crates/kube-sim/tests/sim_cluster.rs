@@ -606,8 +606,36 @@ fn roles(pods: &[Pod]) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
+/// The aggregator StatefulSet of a SingleStore `db`: the group the role stand-in labels.
+fn singlestore_aggregators(db: &str, replicas: i32) -> StatefulSet {
+    let labels = json!({
+        "app.kubernetes.io/name": "singlestores.kubedb.com",
+        "app.kubernetes.io/instance": db,
+        "kubedb.com/petset": "aggregator"
+    });
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("{db}-aggregator")},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": format!("{db}-pods"),
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [
+                    {"name": "singlestore", "image": "ghcr.io/appscode-images/singlestore-node:alma-8.9.3"},
+                    {"name": "singlestore-coordinator", "image": "ghcr.io/kubedb/singlestore-coordinator:v0.5.0"}
+                ]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
 #[tokio::test]
-async fn deleting_the_mssql_primary_promotes_a_ready_secondary() {
+async fn deleting_the_singlestore_master_promotes_a_ready_aggregator_and_sql_server_pods_get_no_role()
+ {
     let sim = start(SimOptions {
         failover_delay: Duration::from_millis(300),
         ..SimOptions::default()
@@ -619,59 +647,64 @@ async fn deleting_the_mssql_primary_promotes_a_ready_secondary() {
     api.create(&PostParams::default(), &mssql_statefulset("ms"))
         .await
         .unwrap();
+    api.create(&PostParams::default(), &singlestore_aggregators("sdb", 3))
+        .await
+        .unwrap();
     wait_sts_ready(&api, "ms", 3).await;
-    let all = || async {
-        pods.list(&ListParams::default().labels("app.kubernetes.io/instance=ms"))
-            .await
-            .unwrap()
-            .items
+    wait_sts_ready(&api, "sdb-aggregator", 3).await;
+    let all = |db: &'static str| {
+        let pods = pods.clone();
+        async move {
+            pods.list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={db}")))
+                .await
+                .unwrap()
+                .items
+        }
     };
-    let initial = wait_for("one primary and two secondaries", || async {
-        let r = roles(&all().await);
-        let primaries = r
-            .values()
-            .filter(|v| v.as_deref() == Some("primary"))
-            .count();
-        let secondaries = r
-            .values()
-            .filter(|v| v.as_deref() == Some("secondary"))
-            .count();
-        (primaries == 1 && secondaries == 2).then_some(r)
+    let initial = wait_for("one master and two aggregators", || async {
+        let r = roles(&all("sdb").await);
+        let count = |role: &str| r.values().filter(|v| v.as_deref() == Some(role)).count();
+        (count("master") == 1 && count("aggregator") == 2).then_some(r)
     })
     .await;
-    assert_eq!(
-        initial["ms-0"].as_deref(),
-        Some("primary"),
-        "the lowest Ready ordinal leads first"
-    );
-
-    let old_uid = pods.get("ms-0").await.unwrap().uid();
-    pods.delete("ms-0", &DeleteParams::default()).await.unwrap();
+    let master = initial
+        .iter()
+        .find(|(_, r)| r.as_deref() == Some("master"))
+        .map(|(name, _)| name.clone())
+        .unwrap();
+    let old_uid = pods.get(&master).await.unwrap().uid();
+    pods.delete(&master, &DeleteParams::default())
+        .await
+        .unwrap();
     let after = wait_for(
-        "failover with the old primary back as secondary",
+        "failover with the old master back as aggregator",
         || async {
-            let items = all().await;
+            let items = all("sdb").await;
             let back = items
                 .iter()
-                .find(|p| p.name_any() == "ms-0" && p.uid() != old_uid && is_ready(p))?;
+                .find(|p| p.name_any() == master && p.uid() != old_uid && is_ready(p))?;
             let r = roles(&items);
-            let primaries: Vec<&String> = r
-                .iter()
-                .filter(|(_, v)| v.as_deref() == Some("primary"))
-                .map(|(k, _)| k)
-                .collect();
-            (primaries.len() == 1
-                && back.labels().get("kubedb.com/role").map(String::as_str) == Some("secondary"))
+            let masters = r
+                .values()
+                .filter(|v| v.as_deref() == Some("master"))
+                .count();
+            (masters == 1
+                && back.labels().get("kubedb.com/role").map(String::as_str) == Some("aggregator"))
             .then_some(r)
         },
     )
     .await;
-    assert_eq!(
-        after["ms-1"].as_deref(),
-        Some("primary"),
-        "the lowest-ordinal Ready secondary is promoted"
-    );
-    assert_eq!(after["ms-2"].as_deref(), Some("secondary"));
+    // The lowest-ordinal Ready aggregator other than the old master is promoted.
+    let expected = ["sdb-aggregator-0", "sdb-aggregator-1", "sdb-aggregator-2"]
+        .into_iter()
+        .find(|p| *p != master)
+        .unwrap();
+    assert_eq!(after[expected].as_deref(), Some("master"), "{after:?}");
+    // SQL Server's roles are the db-agent's: the stand-in labelled SingleStore's pods twice over
+    // meanwhile, and none of the SQL Server pods.
+    let ms = roles(&all("ms").await);
+    assert_eq!(ms.len(), 3);
+    assert!(ms.values().all(Option::is_none), "{ms:?}");
     sim.shutdown().await;
 }
 
@@ -1051,7 +1084,7 @@ async fn statefulset_adopts_matching_orphan_pods() {
 }
 
 #[tokio::test]
-async fn a_primary_that_stops_being_ready_is_replaced_after_the_failover_delay() {
+async fn a_master_that_stops_being_ready_is_replaced_after_the_failover_delay() {
     let sim = start(SimOptions {
         failover_delay: Duration::from_millis(300),
         ..SimOptions::default()
@@ -1060,10 +1093,10 @@ async fn a_primary_that_stops_being_ready_is_replaced_after_the_failover_delay()
     let client = sim.client();
     let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    api.create(&PostParams::default(), &mssql_statefulset("ag"))
+    api.create(&PostParams::default(), &singlestore_aggregators("s2", 3))
         .await
         .unwrap();
-    wait_sts_ready(&api, "ag", 3).await;
+    wait_sts_ready(&api, "s2-aggregator", 3).await;
     let role = |name: &'static str| {
         let pods = pods.clone();
         async move {
@@ -1075,18 +1108,25 @@ async fn a_primary_that_stops_being_ready_is_replaced_after_the_failover_delay()
                 .cloned()
         }
     };
-    wait_for("ag-0 to lead", || async {
-        (role("ag-0").await? == "primary").then_some(())
+    let names = ["s2-aggregator-0", "s2-aggregator-1", "s2-aggregator-2"];
+    let master = wait_for("a master", || async {
+        for name in names {
+            if role(name).await.as_deref() == Some("master") {
+                return Some(name);
+            }
+        }
+        None
     })
     .await;
+    let next = names.into_iter().find(|n| *n != master).unwrap();
 
     let unready = json!({"metadata": {"annotations": {"sim.kube-sim.dev/ready": "false"}}});
     let changed_at = tokio::time::Instant::now();
-    pods.patch("ag-0", &PatchParams::default(), &Patch::Merge(&unready))
+    pods.patch(master, &PatchParams::default(), &Patch::Merge(&unready))
         .await
         .unwrap();
-    wait_for("ag-1 to be promoted", || async {
-        (role("ag-1").await? == "primary").then_some(())
+    wait_for("the next aggregator to be promoted", || async {
+        (role(next).await? == "master").then_some(())
     })
     .await;
     assert!(
@@ -1094,10 +1134,14 @@ async fn a_primary_that_stops_being_ready_is_replaced_after_the_failover_delay()
         "promotion waited for --failover-delay"
     );
     assert_eq!(
-        role("ag-0").await.as_deref(),
-        Some("secondary"),
-        "the old primary is demoted"
+        role(master).await.as_deref(),
+        Some("aggregator"),
+        "the old master is demoted"
     );
-    assert_eq!(role("ag-2").await.as_deref(), Some("secondary"));
+    let third = names
+        .into_iter()
+        .find(|n| *n != master && *n != next)
+        .unwrap();
+    assert_eq!(role(third).await.as_deref(), Some("aggregator"));
     sim.shutdown().await;
 }

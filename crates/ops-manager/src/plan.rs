@@ -423,12 +423,8 @@ mod tests {
             ),
             ("sidecar", "busybox", None),
             // The provisioner's --agent-image: a coordinator image no Version names stays.
-            (
-                "mssql-coordinator",
-                "ghcr.io/kubedb-rs/db-agent:0.1.0",
-                None,
-            ),
-            ("mssql-arbiter", "ghcr.io/kubedb-rs/db-agent:0.1.0", None),
+            ("mssql-coordinator", "registry.example/db-agent:dev", None),
+            ("mssql-arbiter", "registry.example/db-agent:dev", None),
         ];
         for (name, current, want) in cases {
             assert_eq!(
