@@ -59,6 +59,9 @@ pub enum ClusterError {
     /// The object changed since it was read (HTTP 409, or 404 on an update).
     #[error("the Lease changed since it was read")]
     Conflict,
+    /// The agent's ServiceAccount may not do this (HTTP 403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Anything else: no answer, forbidden, server error.
     #[error("Kubernetes API: {0}")]
     Unavailable(String),
@@ -94,6 +97,80 @@ pub trait Cluster: Send {
         previous: Option<&str>,
         message: &str,
     ) -> impl Future<Output = ()> + Send;
+    /// Reports a problem the user must fix on the database (a Warning Event), best effort.
+    fn warning_event(&mut self, problem: &Problem) -> impl Future<Output = ()> + Send;
+}
+
+/// Something the user must fix, reported as a Warning Event on the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The Event's reason.
+    pub reason: &'static str,
+    /// The Event's action.
+    pub action: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// A problem that persists is reported again after this long: Events expire, and a user who
+/// looks later still finds it.
+pub const REPORT_AGAIN_AFTER: Duration = Duration::from_secs(600);
+
+/// Which problem was reported last, and when (pure): each distinct problem is reported once,
+/// and again every [`REPORT_AGAIN_AFTER`] while it persists.
+#[derive(Debug, Default)]
+pub struct Reported {
+    last: Option<(Problem, Mono)>,
+}
+
+impl Reported {
+    /// Whether `problem`, seen at `now`, is to be reported (and remembers it if so).
+    pub fn due(&mut self, problem: &Problem, now: Mono) -> bool {
+        let due = match &self.last {
+            Some((last, at)) => last != problem || now.saturating_sub(*at) >= REPORT_AGAIN_AFTER,
+            None => true,
+        };
+        if due {
+            self.last = Some((problem.clone(), now));
+        }
+        due
+    }
+}
+
+/// The problem behind a failed observation, if the user can fix it: a refused login (pure).
+pub fn observe_problem(me: &str, err: &BackendError) -> Option<Problem> {
+    match err {
+        BackendError::LoginRefused { code, message } => Some(Problem {
+            reason: "LoginFailed",
+            action: "Observe",
+            message: format!(
+                "the db-agent of pod {me} cannot log in to its SQL Server: {} (error {code}). The password in the database's auth secret must be the one SQL Server was set up with: put it back, then delete the pod so that its containers read it again",
+                message.trim_end()
+            ),
+        }),
+        _ => None,
+    }
+}
+
+/// The problem behind a failed action, if it is not transient (pure): SQL Server refused a
+/// statement, or the agent's ServiceAccount lacks a permission. Unreachable servers and write
+/// conflicts are part of normal operation and retried quietly.
+fn action_problem(me: &str, action: &Action, err: &StepError) -> Option<Problem> {
+    let message = match err {
+        StepError::Sql(BackendError::Refused { .. } | BackendError::Protocol(_)) => {
+            format!("pod {me}: {action:?} failed: {err}; the agent retries every round")
+        }
+        StepError::Kube(ClusterError::Forbidden(_)) => format!(
+            "pod {me}: {action:?} failed: {err}; the agent's Role (managed by the provisioner) lacks this permission"
+        ),
+        StepError::Sql(BackendError::Unreachable(_) | BackendError::LoginRefused { .. })
+        | StepError::Kube(ClusterError::Conflict | ClusterError::Unavailable(_)) => return None,
+    };
+    Some(Problem {
+        reason: "AgentActionFailed",
+        action: action.kind(),
+        message,
+    })
 }
 
 /// One agent: its two sides and what it remembers between rounds.
@@ -110,6 +187,7 @@ pub struct Agent<B, C> {
     lease: Option<LeaseRecord>,
     lease_observed_at: Mono,
     label: Option<RoleLabel>,
+    reported: Reported,
 }
 
 impl<B: Backend, C: Cluster> Agent<B, C> {
@@ -136,6 +214,7 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             lease: None,
             lease_observed_at: Duration::ZERO,
             label: None,
+            reported: Reported::default(),
         }
     }
 
@@ -165,6 +244,17 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
                 .with_label_values(&[action.kind()])
                 .inc();
             tracing::warn!(action = action.kind(), error = %err, "action failed");
+            if let Some(problem) = action_problem(&self.me, action, &err) {
+                self.report(&problem, now).await;
+            }
+        }
+    }
+
+    /// Publishes `problem` as a Warning Event on the database, unless it was just reported.
+    async fn report(&mut self, problem: &Problem, now: Mono) {
+        if self.reported.due(problem, now) {
+            tracing::warn!(reason = problem.reason, message = %problem.message, "reporting a problem");
+            self.cluster.warning_event(problem).await;
         }
     }
 
@@ -174,6 +264,9 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             Ok(state) => Local::Up(state),
             Err(err) => {
                 tracing::debug!(error = %err, "SQL Server not observed");
+                if let Some(problem) = observe_problem(&self.me, &err) {
+                    self.report(&problem, now).await;
+                }
                 Local::Unreachable
             }
         };
@@ -365,3 +458,75 @@ enum StepError {
 
 #[cfg(test)]
 mod sim;
+
+#[cfg(test)]
+mod problem_tests {
+    use super::*;
+
+    fn login_refused() -> BackendError {
+        BackendError::LoginRefused {
+            code: 18456,
+            message: "Login failed for user 'sa'.\n".into(),
+        }
+    }
+
+    #[test]
+    fn only_problems_a_user_can_fix_are_reported() {
+        let p = observe_problem("ag-1", &login_refused()).unwrap();
+        assert_eq!(p.reason, "LoginFailed");
+        assert!(
+            p.message.starts_with(
+                "the db-agent of pod ag-1 cannot log in to its SQL Server: Login failed for user 'sa'. (error 18456)"
+            ),
+            "{}",
+            p.message
+        );
+        assert_eq!(
+            observe_problem("ag-1", &BackendError::Unreachable("refused".into())),
+            None
+        );
+        let add = Action::AddDatabase("sales".into());
+        let refused = StepError::Sql(BackendError::Refused {
+            code: 1801,
+            message: "Database 'sales' already exists.".into(),
+        });
+        let p = action_problem("ag-0", &add, &refused).unwrap();
+        assert_eq!((p.reason, p.action), ("AgentActionFailed", "add_database"));
+        assert!(
+            p.message
+                .contains("AddDatabase(\"sales\") failed: SQL Server error 1801"),
+            "{}",
+            p.message
+        );
+        let forbidden = StepError::Kube(ClusterError::Forbidden("pods is forbidden".into()));
+        let p = action_problem("ag-0", &Action::Label(None), &forbidden).unwrap();
+        assert!(p.message.contains("lacks this permission"), "{}", p.message);
+        for quiet in [
+            StepError::Kube(ClusterError::Conflict),
+            StepError::Kube(ClusterError::Unavailable("timeout".into())),
+            StepError::Sql(BackendError::Unreachable("reset".into())),
+            StepError::Sql(login_refused()),
+        ] {
+            assert_eq!(action_problem("ag-0", &add, &quiet), None, "{quiet:?}");
+        }
+    }
+
+    #[test]
+    fn a_persisting_problem_is_reported_once_then_again_after_a_while() {
+        let mut reported = Reported::default();
+        let p = observe_problem("ag-1", &login_refused()).unwrap();
+        let other = Problem {
+            reason: "AgentActionFailed",
+            action: "create_ag",
+            message: "x".into(),
+        };
+        let s = Duration::from_secs;
+        assert!(reported.due(&p, s(0)));
+        assert!(!reported.due(&p, s(1)));
+        assert!(!reported.due(&p, s(599)));
+        assert!(reported.due(&other, s(600)), "a different problem at once");
+        assert!(reported.due(&p, s(601)), "and back");
+        assert!(!reported.due(&p, s(1200)));
+        assert!(reported.due(&p, s(1201)), "again after REPORT_AGAIN_AFTER");
+    }
+}

@@ -28,7 +28,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use operator_common::events::{EventPublisher, EventSpec};
 
-use crate::agent::{Cluster, ClusterError, LeaseRecord, LeaseWrite};
+use crate::agent::{Cluster, ClusterError, LeaseRecord, LeaseWrite, Problem};
 use crate::http::Report;
 use crate::mssql::decide::{Mono, PeerView, RoleLabel};
 
@@ -85,6 +85,7 @@ fn kube_error(err: kube::Error) -> ClusterError {
         kube::Error::Api(status) if status.code == 409 || status.code == 404 => {
             ClusterError::Conflict
         }
+        kube::Error::Api(status) if status.code == 403 => ClusterError::Forbidden(err.to_string()),
         _ => ClusterError::Unavailable(err.to_string()),
     }
 }
@@ -430,13 +431,7 @@ impl Cluster for KubeCluster {
     }
 
     async fn failover_event(&mut self, previous: Option<&str>, message: &str) {
-        let reference = ObjectReference {
-            api_version: Some("kubedb.com/v1alpha2".into()),
-            kind: Some("MSSQLServer".into()),
-            name: Some(self.names.db.clone()),
-            namespace: Some(self.names.namespace.clone()),
-            ..ObjectReference::default()
-        };
+        let reference = self.database_reference();
         let note = match previous {
             Some(p) => format!("{message}; the Lease was held by {p}"),
             None => message.to_owned(),
@@ -444,6 +439,29 @@ impl Cluster for KubeCluster {
         self.events
             .publish_ref(&reference, EventSpec::normal("Failover", "Promote", note))
             .await;
+    }
+
+    async fn warning_event(&mut self, problem: &Problem) {
+        let reference = self.database_reference();
+        self.events
+            .publish_ref(
+                &reference,
+                EventSpec::warning(problem.reason, problem.action, problem.message.clone()),
+            )
+            .await;
+    }
+}
+
+impl KubeCluster {
+    /// The database the Events are about.
+    fn database_reference(&self) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("kubedb.com/v1alpha2".into()),
+            kind: Some("MSSQLServer".into()),
+            name: Some(self.names.db.clone()),
+            namespace: Some(self.names.namespace.clone()),
+            ..ObjectReference::default()
+        }
     }
 }
 

@@ -411,11 +411,14 @@ async fn ag_statements_reach_the_server_verbatim() {
 }
 
 #[tokio::test]
-async fn a_refused_login_reads_as_unreachable() {
+async fn a_refused_login_says_so() {
     let (port, _) = responder(Arc::new(observing), true).await;
     let err = backend(port).observe().await.unwrap_err();
     match err {
-        BackendError::Unreachable(message) => assert!(message.contains("18456"), "{message}"),
+        BackendError::LoginRefused { code, message } => {
+            assert_eq!(code, 18456);
+            assert!(message.contains("Login failed for user 'sa'"), "{message}");
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -722,3 +722,80 @@ async fn restarted_mid_switchover_body() {
     env.stop_ops_manager().await;
     env.stop().await;
 }
+
+/// The pid of the db-agent process of `pod` in this test's kube-sim (its `KUBECONFIG` tells
+/// it apart from the agents of the tests running beside it).
+fn agent_pid(env: &Env, pod: &str) -> Option<u32> {
+    let kubeconfig = format!("KUBECONFIG={}", env.cluster.sim.kubeconfig_path().display());
+    let pod = format!("POD_NAME={pod}");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let exe = cmdline.split(|b| *b == 0).next()?;
+            if !String::from_utf8_lossy(exe).ends_with("db-agent") {
+                return None;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+            (vars.contains(&kubeconfig.as_bytes()) && vars.contains(&pod.as_bytes())).then_some(pid)
+        })
+}
+
+#[test]
+fn killing_the_primarys_agent_mid_switchover_evicts_each_pod_once() {
+    run(killed_agent_mid_switchover_body());
+}
+
+async fn killed_agent_mid_switchover_body() {
+    let env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
+    // Seen while it is still Unknown: the agents are handing over right now.
+    let switchover = testkit::eventually("the switchover under way", WAIT, || async {
+        let r: MSSQLServerOpsRequest = env.api().get("upd").await.ok()?;
+        condition_types(r.status.as_ref()).into_iter().find(|t| {
+            t.starts_with("SwitchoverPrimary--")
+                && condition(r.status.as_ref(), t)
+                    .is_some_and(|c| c.0 == api::conditions::ConditionStatus::Unknown)
+        })
+    })
+    .await;
+    let primary = switchover
+        .trim_start_matches("SwitchoverPrimary--")
+        .to_owned();
+    // SIGKILL: no stop round, no handover write; the Lease still names it.
+    let pid = agent_pid(&env, &primary).expect("the primary's agent process");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let req: MSSQLServerOpsRequest =
+        wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
+    assert_eq!(
+        env.disruptions(),
+        3,
+        "three pods, three pods taken down: none twice"
+    );
+    // The switchover finished (the restarted agent, or its peers after the Lease expired,
+    // moved the role) or timed out into the eviction; either way the condition says which.
+    let c = condition(req.status.as_ref(), &switchover).unwrap();
+    assert_ne!(c.0, api::conditions::ConditionStatus::Unknown, "{c:?}");
+    let pods = env.pods().await;
+    let primaries: Vec<String> = pods
+        .iter()
+        .filter(|p| role(p).as_deref() == Some("primary"))
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(primaries.len(), 1, "{primaries:?}");
+    assert!(
+        pods.iter()
+            .all(|p| running_image(p, "mssql").as_deref() == Some(MSSQL_2025))
+    );
+    eprintln!("MEASURED killed agent mid-switchover: switchover condition {c:?}");
+    env.stop().await;
+}

@@ -306,8 +306,15 @@ impl Desired {
                 }
             }
         }
+        let mut certificate_issuers = Vec::new();
+        for c in &self.certificates {
+            if !certificate_issuers.contains(&c.spec.issuer_ref) {
+                certificate_issuers.push(c.spec.issuer_ref.clone());
+            }
+        }
         let mut changes = Changes {
             certificate_secrets: self.certificate_secrets(),
+            certificate_issuers,
             sets: self
                 .stateful_sets
                 .iter()
@@ -355,6 +362,8 @@ pub struct Changes {
     pub generated: Vec<GeneratedSecret>,
     /// Certificate secrets the StatefulSets mount.
     pub certificate_secrets: Vec<String>,
+    /// The issuers of the planned Certificates, each once.
+    pub certificate_issuers: Vec<crate::build::certificate::IssuerRef>,
     /// Planned StatefulSets with their replicas.
     pub sets: Vec<(String, i32)>,
 }

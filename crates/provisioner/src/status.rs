@@ -78,6 +78,8 @@ pub struct Observation {
     pub blocker: Option<Blocker>,
     /// Certificate secrets still missing (empty when TLS is off or issued); `None` without TLS.
     pub missing_certificates: Option<Vec<String>>,
+    /// Why the missing certificates cannot come (an issuer absent or not Ready).
+    pub certificate_problem: Option<Blocker>,
     /// Children have been created (the database's StatefulSets exist).
     pub provisioning_started: bool,
     /// `spec.halted`.
@@ -168,7 +170,12 @@ pub fn compute_conditions(current: &[Condition], obs: &Observation, now: &Time) 
     );
     apply(
         &mut conditions,
-        certificates_issued(obs.missing_certificates.as_deref(), g, now),
+        certificates_issued(
+            obs.missing_certificates.as_deref(),
+            obs.certificate_problem.as_ref(),
+            g,
+            now,
+        ),
     );
     apply(&mut conditions, provisioning_started(obs, now));
     apply(&mut conditions, halted(obs, now));
@@ -250,8 +257,13 @@ fn provisioning_blocked(blocker: Option<&Blocker>, generation: i64, now: &Time) 
 }
 
 /// [`CERTIFICATES_ISSUED`]: absent without TLS, True when nothing is missing, False naming the
-/// missing secrets otherwise.
-fn certificates_issued(missing: Option<&[String]>, generation: i64, now: &Time) -> Change {
+/// missing secrets otherwise, with the issuer's problem as reason and message when there is one.
+fn certificates_issued(
+    missing: Option<&[String]>,
+    problem: Option<&Blocker>,
+    generation: i64,
+    now: &Time,
+) -> Change {
     match missing {
         None => Change::Remove(CERTIFICATES_ISSUED),
         Some([]) => Change::Set(cond(
@@ -259,6 +271,18 @@ fn certificates_issued(missing: Option<&[String]>, generation: i64, now: &Time) 
             ConditionStatus::True,
             REASON_CERTIFICATES_ISSUED,
             "All TLS certificates are issued.".into(),
+            generation,
+            now,
+        )),
+        Some(missing) if let Some(problem) = problem => Change::Set(cond(
+            CERTIFICATES_ISSUED,
+            ConditionStatus::False,
+            &problem.reason,
+            format!(
+                "the secret {} cannot be issued: {}",
+                missing.join(", "),
+                problem.message
+            ),
             generation,
             now,
         )),
@@ -491,12 +515,32 @@ pub fn transition_events(kind: DbKind, old: &[Condition], new: &[Condition]) -> 
             message(DELETION_BLOCKED),
         ));
     }
-    if became(CERTIFICATES_ISSUED, ConditionStatus::False) {
-        events.push(EventSpec::normal(
-            REASON_WAITING_FOR_CERTIFICATE,
-            "Provision",
-            message(CERTIFICATES_ISSUED),
-        ));
+    let issued =
+        get_condition(new, CERTIFICATES_ISSUED).filter(|c| c.status == ConditionStatus::False);
+    match issued.and_then(|c| c.reason.as_deref()) {
+        // A user's mistake (no such issuer, or one that cannot sign): a Warning, again when
+        // what is wrong changes.
+        Some(reason) if reason != REASON_WAITING_FOR_CERTIFICATE => {
+            let before = get_condition(old, CERTIFICATES_ISSUED)
+                .map(|c| (c.status, c.reason.as_deref(), c.message.as_deref()));
+            let now_ = issued.map(|c| (c.status, c.reason.as_deref(), c.message.as_deref()));
+            if before != now_ {
+                events.push(EventSpec::warning(
+                    reason,
+                    "Provision",
+                    message(CERTIFICATES_ISSUED),
+                ));
+            }
+        }
+        _ => {
+            if became(CERTIFICATES_ISSUED, ConditionStatus::False) {
+                events.push(EventSpec::normal(
+                    REASON_WAITING_FOR_CERTIFICATE,
+                    "Provision",
+                    message(CERTIFICATES_ISSUED),
+                ));
+            }
+        }
     }
     if became(db_types::PROVISIONING_STARTED, ConditionStatus::True) {
         events.push(EventSpec::normal(

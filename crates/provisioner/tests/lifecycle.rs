@@ -485,6 +485,40 @@ fn provisioning_waits_for_certificates() {
             message.contains("tls-server-cert") && message.contains("tls-client-cert"),
             "{message}"
         );
+        // The issuer does not exist: the condition says so, with a Warning Event.
+        let reason = condition(&waiting, "CertificatesIssued")
+            .unwrap()
+            .reason
+            .clone();
+        assert_eq!(reason.as_deref(), Some("IssuerNotFound"), "{message}");
+        assert!(
+            message.contains(&format!(
+                "spec.tls.issuerRef names Issuer \"late-issuer\" in namespace {NS}, which does not exist"
+            )),
+            "{message}"
+        );
+        let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+        let warning = testkit::eventually("an IssuerNotFound Warning Event", WAIT, || async {
+            events
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some("IssuerNotFound")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("tls")
+                })
+        })
+        .await;
+        assert_eq!(warning.type_.as_deref(), Some("Warning"));
+        assert!(
+            warning
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("late-issuer")),
+            "{warning:?}"
+        );
         assert!(
             env.api::<StatefulSet>()
                 .get_opt("tls")

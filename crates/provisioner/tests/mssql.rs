@@ -456,3 +456,112 @@ fn without_accept_eula_nothing_is_created_until_it_is_set() {
         env.stop().await;
     });
 }
+
+/// A wrong password in the auth secret of a running AG (the secret edited by hand): the
+/// restarted pod's agent cannot log in and says so in a Warning Event on the database, the
+/// provisioner's health check reports the refused login in `AcceptingConnection`, no PVC or
+/// pod of the other replicas goes, and putting the password back heals it.
+#[test]
+fn a_wrong_password_in_the_auth_secret_is_reported_and_nothing_is_deleted() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::{ListParams, Patch, PatchParams};
+    run(async {
+        let env = Env::start().await;
+        create(&env, &mssql("pw", "2022-cu22", Some(3))).await;
+        wait_phase::<MSSQLServer>(&env, "pw", DatabasePhase::Ready).await;
+        let pvcs = || async {
+            env.api::<PersistentVolumeClaim>()
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|p| (p.name_any(), p.uid().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let pvcs_before = pvcs().await;
+        assert_eq!(pvcs_before.len(), 3);
+        let pods = env.api::<Pod>();
+        let role = |p: &Pod| p.labels().get("kubedb.com/role").cloned();
+        let all = pods.list(&ListParams::default()).await.unwrap().items;
+        let secondary = all
+            .iter()
+            .find(|p| role(p).as_deref() == Some("secondary"))
+            .expect("a secondary")
+            .name_any();
+        let primary = all
+            .iter()
+            .find(|p| role(p).as_deref() == Some("primary"))
+            .expect("a primary")
+            .name_any();
+
+        let secrets = env.api::<Secret>();
+        let original = secrets.get("pw-auth").await.unwrap().data.unwrap()["password"].clone();
+        let set_password = |password: ByteString| {
+            let secrets = secrets.clone();
+            async move {
+                let body = serde_json::json!({"data": {"password": password}});
+                secrets
+                    .patch("pw-auth", &PatchParams::default(), &Patch::Merge(&body))
+                    .await
+                    .unwrap();
+            }
+        };
+        set_password(ByteString(b"not-the-servers-password".to_vec())).await;
+        pods.delete(&secondary, &DeleteParams::default())
+            .await
+            .unwrap();
+
+        // The restarted pod's agent: a Warning Event naming the pod and the fix.
+        let events = env.api::<Event>();
+        let login_failed = testkit::eventually("a LoginFailed Warning Event", WAIT, || async {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some("LoginFailed")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("pw")
+                })
+        })
+        .await;
+        assert_eq!(login_failed.type_.as_deref(), Some("Warning"));
+        let note = login_failed.note.unwrap_or_default();
+        assert!(
+            note.contains(&format!("pod {secondary} cannot log in"))
+                && note.contains("error 18456")
+                && note.contains("auth secret"),
+            "{note}"
+        );
+        // The provisioner: the database is not Ready while that replica is not (with
+        // `--health-check=sql` the refused login itself is in AcceptingConnection; kube-sim
+        // serves no cluster DNS to the test's provisioner, so the tests use pod readiness).
+        testkit::wait_for_object(&env.api(), "pw", "Ready=False", WAIT, |db: &MSSQLServer| {
+            db.status.as_ref().is_some_and(|s| {
+                s.conditions().iter().any(|c| {
+                    c.type_ == "Ready"
+                        && c.status == api::ConditionStatus::False
+                        && c.message.as_deref().is_some_and(|m| m.contains("ready"))
+                })
+            })
+        })
+        .await;
+        // Nothing deleted: the same PVCs, and the primary still runs and leads.
+        assert_eq!(pvcs().await, pvcs_before);
+        let still = pods.get(&primary).await.unwrap();
+        assert_eq!(role(&still).as_deref(), Some("primary"));
+
+        // The password put back and the pod restarted: Ready again.
+        set_password(original).await;
+        pods.delete(&secondary, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_phase::<MSSQLServer>(&env, "pw", DatabasePhase::Ready).await;
+        assert_eq!(pvcs().await, pvcs_before);
+        env.stop().await;
+    });
+}

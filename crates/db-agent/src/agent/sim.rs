@@ -153,6 +153,13 @@ impl Cluster for SimCluster {
             .events
             .push(format!("{message} (previous holder {previous:?})"));
     }
+
+    async fn warning_event(&mut self, problem: &super::Problem) {
+        self.kube
+            .lock()
+            .events
+            .push(format!("Warning {}: {}", problem.reason, problem.message));
+    }
 }
 
 fn timing() -> Timing {

@@ -56,6 +56,15 @@ pub enum BackendError {
     /// No connection (refused, timed out, dropped during login).
     #[error("cannot reach SQL Server: {0}")]
     Unreachable(String),
+    /// SQL Server refused the agent's login: it runs, but the agent sees nothing of it. Most
+    /// often the password in the auth secret is not the one SQL Server has.
+    #[error("SQL Server refused the login (error {code}): {message}")]
+    LoginRefused {
+        /// Error number (18456: login failed).
+        code: u32,
+        /// Message text.
+        message: String,
+    },
     /// SQL Server answered with an error.
     #[error("SQL Server error {code}: {message}")]
     Refused {

@@ -191,8 +191,73 @@ pub fn validate(db: &MSSQLServer) -> Result<(), PlanError> {
         )));
     }
     pod::check_reserved_volumes(template, &RESERVED_VOLUMES, &RESERVED_PATHS)?;
+    if let Some(databases) = spec
+        .topology
+        .as_ref()
+        .and_then(|t| t.availability_group.as_ref())
+        .and_then(|ag| ag.databases.as_deref())
+    {
+        check_ag_databases(databases)?;
+    }
     if spec.tls.tls.issuer_ref.is_none() {
         return Err(PlanError::invalid("spec.tls.issuerRef is required"));
+    }
+    Ok(())
+}
+
+/// The longest database name the agent can create: `CREATE DATABASE` without a log file name
+/// derives the log's logical and file names by appending a suffix, which limits the name to 123
+/// characters (Microsoft, "CREATE DATABASE (Transact-SQL)", argument `database_name`).
+pub const MAX_AG_DATABASE_NAME: usize = 123;
+/// SQL Server's system databases: none of them can join an availability group (Microsoft,
+/// "Prerequisites, restrictions, and recommendations for Always On availability groups",
+/// availability databases must be user databases).
+const SYSTEM_DATABASES: [&str; 4] = ["master", "model", "msdb", "tempdb"];
+
+/// `spec.topology.availabilityGroup.databases` names databases the agent can create and add to
+/// the availability group: 1 to [`MAX_AG_DATABASE_NAME`] characters, no control characters, no
+/// leading or trailing blanks (SQL Server ignores trailing blanks in comparisons), not a
+/// system database, and no name twice (SQL Server's default collation compares names without
+/// case, so `Sales` and `sales` are one database). Any other character is fine: the agent quotes
+/// every name.
+pub fn check_ag_databases(databases: &[String]) -> Result<(), PlanError> {
+    const FIELD: &str = "spec.topology.availabilityGroup.databases";
+    let mut seen: Vec<String> = Vec::new();
+    for (i, name) in databases.iter().enumerate() {
+        let invalid = |why: String| PlanError::invalid(format!("{FIELD}[{i}] {name:?} {why}"));
+        let length = name.chars().count();
+        if length == 0 {
+            return Err(PlanError::invalid(format!(
+                "{FIELD}[{i}] is empty: name the database"
+            )));
+        }
+        if length > MAX_AG_DATABASE_NAME {
+            return Err(invalid(format!(
+                "has {length} characters; SQL Server database names created by the agent may have at most {MAX_AG_DATABASE_NAME}"
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid("contains a control character".into()));
+        }
+        if name.trim() != name {
+            return Err(invalid(
+                "starts or ends with a blank; SQL Server would not tell it from the trimmed name"
+                    .into(),
+            ));
+        }
+        let folded = name.to_lowercase();
+        if SYSTEM_DATABASES.contains(&folded.as_str()) {
+            return Err(invalid(
+                "is a SQL Server system database, which cannot join an availability group".into(),
+            ));
+        }
+        if let Some(j) = seen.iter().position(|s| *s == folded) {
+            return Err(invalid(format!(
+                "repeats {FIELD}[{j}] {:?} (database names do not differ by case in SQL Server's default collation)",
+                databases[j]
+            )));
+        }
+        seen.push(folded);
     }
     Ok(())
 }

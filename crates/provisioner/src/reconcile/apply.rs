@@ -10,12 +10,14 @@ use api::names;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::Value;
 
 use super::Context;
 use super::io::{api_for, delete, get_secret, is_controlled_by};
 use super::observe::Observed;
+use super::validate::{self, IssuerSeen};
+use crate::build::certificate::IssuerRef;
 use crate::cache::{Children, Compact};
 use crate::database::DbRef;
 use crate::error::{Error, Result};
@@ -28,6 +30,9 @@ pub struct Applied {
     pub changes: std::result::Result<Changes, Blocker>,
     /// Certificate secrets cert-manager has not issued yet; `None` without TLS (or halted).
     pub missing_certificates: Option<Vec<String>>,
+    /// Why the missing certificates cannot come (their issuer is absent or not Ready); `None`
+    /// when nothing is missing or cert-manager is simply not done yet.
+    pub certificate_problem: Option<Blocker>,
     /// Whether this reconcile created a StatefulSet (not in the cache yet).
     pub created_sets: bool,
 }
@@ -51,12 +56,19 @@ pub async fn apply<V>(
             return Ok(Applied {
                 changes: Err(blocker),
                 missing_certificates: None,
+                certificate_problem: None,
                 created_sets: false,
             });
         }
     };
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
     let missing = missing_cert_secrets(&secrets, children, &changes).await?;
+    // Only while a certificate is missing: a converged database reads no issuer.
+    let certificate_problem = if missing.is_empty() {
+        None
+    } else {
+        issuer_problem(ctx, &r.namespace, &changes.certificate_issuers).await
+    };
     let created_sets = if observed.paused {
         false
     } else {
@@ -64,6 +76,7 @@ pub async fn apply<V>(
     };
     Ok(Applied {
         missing_certificates: (!changes.certificate_secrets.is_empty()).then_some(missing),
+        certificate_problem,
         changes: Ok(changes),
         created_sets,
     })
@@ -154,6 +167,61 @@ async fn missing_cert_secrets(
         }
     }
     Ok(missing)
+}
+
+/// The first problem of the certificates' issuers (cert-manager's own kinds only; an external
+/// issuer is not judged). A read that fails for another reason than absence judges nothing.
+async fn issuer_problem(ctx: &Context, namespace: &str, issuers: &[IssuerRef]) -> Option<Blocker> {
+    for issuer in issuers {
+        if issuer.group != "cert-manager.io" {
+            continue;
+        }
+        let (plural, cluster) = match issuer.kind.as_str() {
+            "Issuer" => ("issuers", false),
+            "ClusterIssuer" => ("clusterissuers", true),
+            _ => continue,
+        };
+        let resource = ApiResource {
+            group: issuer.group.clone(),
+            version: "v1".into(),
+            api_version: format!("{}/v1", issuer.group),
+            kind: issuer.kind.clone(),
+            plural: plural.into(),
+        };
+        let api: Api<DynamicObject> = if cluster {
+            Api::all_with(ctx.client.clone(), &resource)
+        } else {
+            Api::namespaced_with(ctx.client.clone(), namespace, &resource)
+        };
+        let seen = match api.get_opt(&issuer.name).await {
+            Ok(None) => IssuerSeen::Missing,
+            Ok(Some(object)) => seen_issuer(&object),
+            Err(e) => {
+                tracing::debug!(issuer = %issuer.name, error = %e, "cannot read the issuer");
+                IssuerSeen::Fine
+            }
+        };
+        if let Some(problem) = validate::issuer_problem(issuer, namespace, &seen) {
+            return Some(problem);
+        }
+    }
+    None
+}
+
+/// An issuer's `Ready` condition, as [`IssuerSeen`].
+fn seen_issuer(object: &DynamicObject) -> IssuerSeen {
+    let ready = object.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready");
+    match ready {
+        Some(c) if c["status"] == "False" => IssuerSeen::NotReady {
+            reason: c["reason"].as_str().unwrap_or_default().to_owned(),
+            message: c["message"].as_str().unwrap_or_default().to_owned(),
+        },
+        _ => IssuerSeen::Fine,
+    }
 }
 
 fn has_tls_data(secret: &Secret) -> bool {

@@ -81,6 +81,7 @@ pub async fn update<K: Database, V>(
         generation: db.meta().generation.unwrap_or(0),
         blocker: applied.changes.as_ref().err().cloned(),
         missing_certificates: applied.missing_certificates.clone(),
+        certificate_problem: applied.certificate_problem.clone(),
         provisioning_started: started && planned,
         halted: db.halted() && planned,
         sets,

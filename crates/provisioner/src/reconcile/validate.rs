@@ -63,6 +63,56 @@ pub fn cert_manager_missing() -> Blocker {
     }
 }
 
+/// An Issuer or ClusterIssuer as read, reduced to what decides whether certificates can come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerSeen {
+    /// No such object.
+    Missing,
+    /// Its `Ready` condition is `False` (cert-manager's reason and message).
+    NotReady {
+        /// cert-manager's reason.
+        reason: String,
+        /// cert-manager's message.
+        message: String,
+    },
+    /// Ready, or not judged yet (no `Ready` condition), or not readable.
+    Fine,
+}
+
+/// Reason of `CertificatesIssued` False when the named issuer does not exist.
+pub const REASON_ISSUER_NOT_FOUND: &str = "IssuerNotFound";
+/// Reason of `CertificatesIssued` False when the named issuer exists but is not Ready.
+pub const REASON_ISSUER_NOT_READY: &str = "IssuerNotReady";
+
+/// Why the certificates cannot be issued, given how their issuer looks (pure): `None` when the
+/// issuer is fine and cert-manager is simply not done yet.
+pub fn issuer_problem(
+    issuer: &crate::build::certificate::IssuerRef,
+    namespace: &str,
+    seen: &IssuerSeen,
+) -> Option<Blocker> {
+    let what = if issuer.kind == "ClusterIssuer" {
+        format!("ClusterIssuer {:?}", issuer.name)
+    } else {
+        format!("{} {:?} in namespace {namespace}", issuer.kind, issuer.name)
+    };
+    match seen {
+        IssuerSeen::Fine => None,
+        IssuerSeen::Missing => Some(Blocker {
+            reason: REASON_ISSUER_NOT_FOUND.into(),
+            message: format!(
+                "spec.tls.issuerRef names {what}, which does not exist: create it, or name an existing issuer; no certificate can be issued until then, and the pods wait for them"
+            ),
+        }),
+        IssuerSeen::NotReady { reason, message } => Some(Blocker {
+            reason: REASON_ISSUER_NOT_READY.into(),
+            message: format!(
+                "spec.tls.issuerRef names {what}, which is not Ready ({reason}: {message}); the pods wait for their certificates until it is"
+            ),
+        }),
+    }
+}
+
 /// The update target the StatefulSets are pinned to, if it differs from `spec_version` (pure).
 /// Several StatefulSets of one database carry the same target; the first one that differs wins.
 pub fn pinned_target<'a>(spec_version: &str, pins: &[&'a str]) -> Option<&'a str> {
@@ -90,6 +140,54 @@ pub fn version_blocker(kind: &str, name: &str, exists: bool, available: &[String
             reason: "VersionNotFound".into(),
             message: format!("{kind} {name:?} does not exist; available versions: {list}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod issuer_tests {
+    use super::*;
+    use crate::build::certificate::IssuerRef;
+
+    #[test]
+    fn issuer_problems() {
+        let issuer = |kind: &str| IssuerRef {
+            name: "ca".into(),
+            kind: kind.into(),
+            group: "cert-manager.io".into(),
+        };
+        assert_eq!(
+            issuer_problem(&issuer("Issuer"), "demo", &IssuerSeen::Fine),
+            None
+        );
+        let missing = issuer_problem(&issuer("Issuer"), "demo", &IssuerSeen::Missing).unwrap();
+        assert_eq!(missing.reason, REASON_ISSUER_NOT_FOUND);
+        assert!(
+            missing.message.starts_with(
+                "spec.tls.issuerRef names Issuer \"ca\" in namespace demo, which does not exist"
+            ),
+            "{}",
+            missing.message
+        );
+        let cluster =
+            issuer_problem(&issuer("ClusterIssuer"), "demo", &IssuerSeen::Missing).unwrap();
+        assert!(
+            cluster.message.contains("ClusterIssuer \"ca\", which"),
+            "{}",
+            cluster.message
+        );
+        let seen = IssuerSeen::NotReady {
+            reason: "ErrGetKeyPair".into(),
+            message: "secret \"ca\" not found".into(),
+        };
+        let not_ready = issuer_problem(&issuer("Issuer"), "demo", &seen).unwrap();
+        assert_eq!(not_ready.reason, REASON_ISSUER_NOT_READY);
+        assert!(
+            not_ready
+                .message
+                .contains("not Ready (ErrGetKeyPair: secret \"ca\" not found)"),
+            "{}",
+            not_ready.message
+        );
     }
 }
 

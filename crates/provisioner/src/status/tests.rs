@@ -1,5 +1,6 @@
 use super::*;
 use api::conditions::ConditionStatus;
+use operator_common::events::EventType;
 
 fn now() -> Time {
     Time(jiff::Timestamp::from_second(1_800_000_000).unwrap())
@@ -12,6 +13,7 @@ fn obs() -> Observation {
         generation: 1,
         blocker: None,
         missing_certificates: Some(vec![]),
+        certificate_problem: None,
         provisioning_started: true,
         halted: false,
         sets: vec![SetReadiness {
@@ -203,6 +205,58 @@ fn waiting_for_certificates_names_the_secret() {
     assert!(c.message.as_deref().unwrap().contains("ms-server-cert"));
 }
 
+#[test]
+fn a_missing_issuer_is_a_warning_once_per_change() {
+    let mut o = obs();
+    o.missing_certificates = Some(vec!["ms-server-cert".into()]);
+    let waiting = compute_conditions(&[], &o, &now());
+    o.certificate_problem = Some(Blocker {
+        reason: "IssuerNotFound".into(),
+        message: "spec.tls.issuerRef names Issuer \"ca\" in namespace demo, which does not exist"
+            .into(),
+    });
+    let missing = compute_conditions(&waiting, &o, &now());
+    let c = get_condition(&missing, CERTIFICATES_ISSUED).unwrap();
+    assert_eq!(
+        (c.status, c.reason.as_deref()),
+        (ConditionStatus::False, Some("IssuerNotFound"))
+    );
+    assert_eq!(
+        c.message.as_deref(),
+        Some(
+            "the secret ms-server-cert cannot be issued: spec.tls.issuerRef names Issuer \"ca\" in namespace demo, which does not exist"
+        )
+    );
+    let events = transition_events(DbKind::MSSQLServer, &waiting, &missing);
+    let warning = events
+        .iter()
+        .find(|e| e.reason == "IssuerNotFound")
+        .expect("a Warning Event");
+    assert_eq!(warning.type_, EventType::Warning);
+    // Unchanged: no second Event.
+    let again = compute_conditions(&missing, &o, &later());
+    assert!(
+        transition_events(DbKind::MSSQLServer, &missing, &again)
+            .iter()
+            .all(|e| e.reason != "IssuerNotFound")
+    );
+    // Fixed: back to waiting (a Normal Event only on becoming False, which it already was).
+    o.certificate_problem = None;
+    let fixed = compute_conditions(&again, &o, &later());
+    assert_eq!(
+        get_condition(&fixed, CERTIFICATES_ISSUED)
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some(REASON_WAITING_FOR_CERTIFICATE)
+    );
+    assert!(
+        transition_events(DbKind::MSSQLServer, &again, &fixed)
+            .iter()
+            .all(|e| e.type_ != EventType::Warning)
+    );
+}
+
 fn later() -> Time {
     Time(jiff::Timestamp::from_second(1_800_000_060).unwrap())
 }
@@ -341,7 +395,7 @@ fn certificates_issued_by_missing_secrets() {
         ),
     ];
     for (missing, expected) in table {
-        let change = certificates_issued(missing.as_deref(), 1, &now());
+        let change = certificates_issued(missing.as_deref(), None, 1, &now());
         match expected {
             None => assert_eq!(change, Change::Remove(CERTIFICATES_ISSUED)),
             Some((status, reason, message)) => {

@@ -87,9 +87,9 @@ impl TdsBackend {
         Client::connect(self.tiberius_config(), tcp.compat_write())
             .await
             .map_err(|e| match classify(e) {
-                // A refused login leaves the agent unable to see anything: unreachable.
+                // A refused login leaves the agent unable to see anything, and says why.
                 BackendError::Refused { code, message } => {
-                    BackendError::Unreachable(format!("login refused ({code}): {message}"))
+                    BackendError::LoginRefused { code, message }
                 }
                 other => other,
             })

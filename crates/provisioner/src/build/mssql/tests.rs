@@ -312,6 +312,46 @@ fn monitoring_and_configuration() {
 }
 
 #[test]
+fn availability_group_database_names() {
+    let long = "d".repeat(MAX_AG_DATABASE_NAME);
+    let too_long = "d".repeat(MAX_AG_DATABASE_NAME + 1);
+    let ok: [&[&str]; 4] = [
+        &[],
+        &["sales", "Orders 2024", "o'k]"],
+        &[long.as_str()],
+        &["ünïcödé", "日本"],
+    ];
+    for names in ok {
+        let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(check_ag_databases(&names), Ok(()), "{names:?}");
+    }
+    let bad: [(&[&str], &str); 8] = [
+        (&[""], "databases[0] is empty"),
+        (&["a", too_long.as_str()], "databases[1] \"ddd"),
+        (&["a\nb"], "control character"),
+        (&[" sales"], "starts or ends with a blank"),
+        (&["sales "], "starts or ends with a blank"),
+        (&["MSDB"], "system database"),
+        (&["tempdb"], "system database"),
+        (
+            &["Sales", "orders", "sales"],
+            "databases[2] \"sales\" repeats spec.topology.availabilityGroup.databases[0] \"Sales\"",
+        ),
+    ];
+    for (names, expected) in bad {
+        let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        let err = check_ag_databases(&names).unwrap_err();
+        assert_eq!(err.reason, "InvalidSpec", "{names:?}");
+        assert!(err.message.contains(expected), "{names:?}: {}", err.message);
+    }
+    // Through validate: the whole spec is refused with the same message.
+    let mut spec = ag(3);
+    spec["topology"]["availabilityGroup"] = json!({"databases": ["master"]});
+    let err = validate(&db(spec)).unwrap_err();
+    assert!(err.message.contains("system database"), "{err}");
+}
+
+#[test]
 fn validation_errors() {
     let cases = [
         (json!({"replicas": 2}), "standalone must be one"),
