@@ -20,7 +20,7 @@ pub enum Part {
     Scale,
     /// A mix of MSSQL standalone and AG, SingleStore standalone and topology.
     Mix,
-    /// UpdateVersion of an AG of 3 and of 5.
+    /// UpdateVersion of an AG of 3 and of 5, with its agents' cost, switchover and failovers.
     Update,
 }
 

@@ -435,6 +435,177 @@ pub struct UpdateRun {
     pub requests: Vec<Tally>,
     /// Time from creating the database until it was Ready.
     pub ready_time: Option<Duration>,
+    /// What the AG's agents cost and how fast they move the primary role.
+    pub agents: AgentFigures,
+}
+
+/// The db-agents of the updated AG.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgentFigures {
+    /// Peak RSS (VmHWM) of each agent process, in bytes, sampled after the update.
+    pub peak_rss: Vec<u64>,
+    /// All agents' requests during the steady window before the update.
+    pub steady: Option<Tally>,
+    /// Length of that window.
+    pub window: Duration,
+    /// `spec.leaseDurationSeconds` of the `<db>-primary` Lease.
+    pub lease_duration: Option<Duration>,
+    /// `SwitchoverPrimary--<pod>` from first seen Unknown to first seen True (50 ms polls).
+    pub switchover: Option<Duration>,
+    /// Deleting the primary pod (SIGTERM: the agent's stop round hands over) until another
+    /// pod is labelled primary and Ready.
+    pub failover_graceful: Option<Duration>,
+    /// The primary's node lost ([`Loss::Crash`]) until another pod is labelled primary and
+    /// Ready.
+    pub failover_crash: Option<Duration>,
+}
+
+/// The user-agent prefix of the db-agents' requests.
+pub const DB_AGENT: &str = "db-agent/";
+/// Steady window of the agents before the update.
+const AGENT_WINDOW: Duration = Duration::from_secs(10);
+/// Poll period of the switchover and failover measurements (their resolution).
+const ROLE_POLL: Duration = Duration::from_millis(25);
+
+/// The pids of the db-agent processes kube-sim started for this run (their `KUBECONFIG` is
+/// this run's).
+fn agent_pids(kubeconfig: &std::path::Path) -> Vec<u32> {
+    agent_pids_of(kubeconfig, None)
+}
+
+/// [`agent_pids`], only the agent of `pod` when given.
+fn agent_pids_of(kubeconfig: &std::path::Path, pod: Option<&str>) -> Vec<u32> {
+    let pod = pod.map(|p| format!("POD_NAME={p}"));
+    let want = std::fs::canonicalize(kubeconfig).unwrap_or_else(|_| kubeconfig.to_owned());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let exe = cmdline.split(|b| *b == 0).next()?;
+            if !String::from_utf8_lossy(exe).ends_with("db-agent") {
+                return None;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            if let Some(pod) = &pod
+                && !environ.split(|b| *b == 0).any(|v| v == pod.as_bytes())
+            {
+                return None;
+            }
+            let path = environ
+                .split(|b| *b == 0)
+                .find_map(|v| v.strip_prefix(b"KUBECONFIG="))?;
+            let path = std::path::PathBuf::from(String::from_utf8_lossy(path).into_owned());
+            (std::fs::canonicalize(&path).unwrap_or(path) == want).then_some(pid)
+        })
+        .collect()
+}
+
+/// The pod labelled primary and Ready, with its uid.
+async fn ready_primary(pods: &Api<Pod>) -> Option<(String, String)> {
+    let list = pods.list(&ListParams::default()).await.ok()?;
+    list.items.into_iter().find_map(|p| {
+        let labels = p.metadata.labels.as_ref()?;
+        let ready = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (labels.get("kubedb.com/role").map(String::as_str) == Some("primary") && ready)
+            .then_some(())
+            .and(p.metadata.name.zip(p.metadata.uid))
+    })
+}
+
+/// How the primary is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loss {
+    /// A normal delete: SIGTERM, the agent's stop round hands the role over.
+    Delete,
+    /// The pod's SQL Server kept from coming back (kube-sim's `kube-sim.io/mssql-down` on its
+    /// PVC), its agent SIGKILLed, then the pod force-deleted (grace 0): no stop round, the
+    /// Lease still names the old primary, as after the loss of its node.
+    Crash,
+}
+
+/// Loses the Ready primary as `loss` says and times until another pod is the Ready primary.
+async fn time_failover(
+    pods: &Api<Pod>,
+    kubeconfig: &std::path::Path,
+    loss: Loss,
+    limit: Duration,
+) -> Option<Duration> {
+    let old = ready_primary(pods).await?;
+    let t = Instant::now();
+    let grace = match loss {
+        Loss::Delete => None,
+        Loss::Crash => {
+            let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+                Api::namespaced(pods.clone().into_client(), workload::NAMESPACE);
+            let down = serde_json::json!({"metadata": {"annotations": {"kube-sim.io/mssql-down": "true"}}});
+            pvcs.patch(
+                &format!("data-{}", old.0),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&down),
+            )
+            .await
+            .ok()?;
+            for pid in agent_pids_of(kubeconfig, Some(&old.0)) {
+                // SAFETY: kill(2) on a pid this run's kube-sim started; no memory is involved.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+            Some(0)
+        }
+    };
+    let params = kube::api::DeleteParams {
+        grace_period_seconds: grace,
+        ..kube::api::DeleteParams::default()
+    };
+    pods.delete(&old.0, &params).await.ok()?;
+    while t.elapsed() < limit {
+        if let Some(now) = ready_primary(pods).await
+            && now.0 != old.0
+        {
+            return Some(t.elapsed());
+        }
+        tokio::time::sleep(ROLE_POLL).await;
+    }
+    None
+}
+
+/// Polls the request until its `SwitchoverPrimary--` condition has been seen Unknown and then
+/// True; the time between.
+async fn switchover_time(api: Api<MSSQLServerOpsRequest>, name: String) -> Option<Duration> {
+    let mut unknown_at: Option<Instant> = None;
+    loop {
+        if let Ok(r) = api.get(&name).await {
+            let c = r.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .flatten()
+                    .find(|c| c.type_.starts_with("SwitchoverPrimary--"))
+                    .cloned()
+            });
+            match c.map(|c| c.status) {
+                Some(api::conditions::ConditionStatus::Unknown) => {
+                    unknown_at.get_or_insert_with(Instant::now);
+                }
+                Some(api::conditions::ConditionStatus::True) => {
+                    return unknown_at.map(|t| t.elapsed());
+                }
+                Some(api::conditions::ConditionStatus::False) => return None,
+                None => {}
+            }
+        }
+        tokio::time::sleep(ROLE_POLL).await;
+    }
 }
 
 impl UpdateRun {
@@ -491,6 +662,20 @@ pub async fn update(
         stack.stop().await?;
         return Ok(run);
     }
+    // The agents at rest: what they write and read in a window.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), workload::NAMESPACE);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), workload::NAMESPACE);
+    run.agents.lease_duration = leases
+        .get(&format!("{name}-primary"))
+        .await
+        .ok()
+        .and_then(|l| l.spec?.lease_duration_seconds)
+        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+    let at_rest = stack.sim.requests().await?;
+    tokio::time::sleep(AGENT_WINDOW).await;
+    run.agents.steady = Some(stack.sim.requests().await?.since(&at_rest).tally(DB_AGENT));
+    run.agents.window = AGENT_WINDOW;
+
     let mut requests = PhaseWatch::start(
         &client,
         workload::NAMESPACE,
@@ -498,6 +683,10 @@ pub async fn update(
     );
     let before = stack.sim.requests().await?;
     let request = "bench-update";
+    let switchover = tokio::spawn(switchover_time(
+        Api::namespaced(client.clone(), workload::NAMESPACE),
+        request.to_owned(),
+    ));
     let t1 = Instant::now();
     Api::namespaced(client.clone(), workload::NAMESPACE)
         .create(
@@ -527,6 +716,36 @@ pub async fn update(
     }
     let after = stack.sim.requests().await?.since(&before);
     run.requests = OPERATORS.iter().map(|op| after.tally(op.agent())).collect();
+    if run.phase == "Successful" {
+        run.agents.switchover = tokio::time::timeout(Duration::from_secs(5), switchover)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        run.agents.peak_rss = agent_pids(&stack.sim.kubeconfig)
+            .into_iter()
+            .filter_map(|pid| crate::procfs::sample(pid).ok())
+            .map(|s| s.memory.peak)
+            .collect();
+        let limit = Duration::from_secs(60);
+        run.agents.failover_graceful =
+            time_failover(&pods, &stack.sim.kubeconfig, Loss::Delete, limit).await;
+        // Back to one Ready primary and every pod Ready before the second failover.
+        let is_ready =
+            |p: &crate::watch::Phases| p.get(&format!("mssqlservers/{name}")) == Some("Ready");
+        dbs.wait(
+            Instant::now(),
+            limit,
+            limit,
+            |p| usize::from(is_ready(p)),
+            is_ready,
+        )
+        .await;
+        run.agents.failover_crash =
+            time_failover(&pods, &stack.sim.kubeconfig, Loss::Crash, limit).await;
+    } else {
+        switchover.abort();
+    }
     stack.ensure_running()?;
     drop((dbs, requests));
     stack.stop().await?;

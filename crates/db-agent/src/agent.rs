@@ -19,6 +19,14 @@ use crate::mssql::tsql::ReplicaSpec;
 
 /// How long the stop round may take: well inside Kubernetes' default 30 s grace period.
 pub const STOP_BOUND: Duration = Duration::from_secs(5);
+/// Rounds run back to back within one tick while each carries out an action successfully: a
+/// step of a multi-step change (step down, acquire, promote, label) does not wait a tick for
+/// the next one. Bounded, so that a decision that flips never spins.
+pub const ROUNDS_PER_TICK: usize = 4;
+/// How often the agent re-reads its own pod's role label. It is the label's only writer and
+/// remembers what it wrote, so a read every round would only catch someone else's edit, which
+/// is corrected this much later at the latest.
+pub const LABEL_REFRESH: Duration = Duration::from_secs(10);
 
 /// The `<db>-primary` Lease as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +196,8 @@ pub struct Agent<B, C> {
     lease_observed_at: Mono,
     label: Option<RoleLabel>,
     reported: Reported,
+    last_failed: bool,
+    label_read_at: Option<Mono>,
 }
 
 impl<B: Backend, C: Cluster> Agent<B, C> {
@@ -215,6 +225,8 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             lease_observed_at: Duration::ZERO,
             label: None,
             reported: Reported::default(),
+            last_failed: false,
+            label_read_at: None,
         }
     }
 
@@ -238,7 +250,9 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
     }
 
     async fn act_logged(&mut self, action: &Action, snapshot: &Snapshot, now: Mono) {
-        if let Err(err) = self.act(action, snapshot, now).await {
+        let result = self.act(action, snapshot, now).await;
+        self.last_failed = result.is_err();
+        if let Err(err) = result {
             self.metrics
                 .action_failures
                 .with_label_values(&[action.kind()])
@@ -283,9 +297,17 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             // renew deadline runs out on this stale view.
             Err(err) => tracing::warn!(error = %err, "cannot read the Lease"),
         }
-        match self.cluster.own_label().await {
-            Ok(label) => self.label = label,
-            Err(err) => tracing::warn!(error = %err, "cannot read this pod's label"),
+        if self
+            .label_read_at
+            .is_none_or(|at| now.saturating_sub(at) >= LABEL_REFRESH)
+        {
+            match self.cluster.own_label().await {
+                Ok(label) => {
+                    self.label = label;
+                    self.label_read_at = Some(now);
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot read this pod's label"),
+            }
         }
         let report = Report {
             name: self.me.clone(),
@@ -421,7 +443,11 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             }
             Action::AddDatabase(db) => self.backend.add_database(db).await?,
             Action::Label(label) => {
-                self.cluster.set_label(*label).await?;
+                if let Err(err) = self.cluster.set_label(*label).await {
+                    // Unsure what the pod carries now: read it again next round.
+                    self.label_read_at = None;
+                    return Err(err.into());
+                }
                 self.label = *label;
             }
             Action::Wait(_) => {}
@@ -439,7 +465,12 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = ticker.tick() => {
-                    self.step(start.elapsed()).await;
+                    for _ in 0..ROUNDS_PER_TICK {
+                        let action = self.step(start.elapsed()).await;
+                        if matches!(action, Action::Wait(_)) || self.last_failed {
+                            break;
+                        }
+                    }
                 }
             }
         }

@@ -96,8 +96,9 @@ pub trait Database:
     fn auth_secret_name(&self) -> String;
     /// The user's user name in the auth secret (`sa` or `root`).
     fn admin_user(&self) -> &'static str;
-    /// Secrets the user must have created before pods can start (SingleStore's license).
-    fn required_user_secrets(&self) -> Vec<String>;
+    /// Secrets the user must have created before pods can start, with the key the pods read
+    /// (SingleStore's license, key `password`).
+    fn required_user_secrets(&self) -> Vec<(String, &'static str)>;
     /// User secrets whose data feeds the rendered configuration (`configuration.secretName`).
     fn config_source_secrets(&self) -> Vec<String>;
     /// Service name and port of the SQL endpoint used by `--health-check=sql`.

@@ -94,7 +94,7 @@ impl Database for MSSQLServer {
     fn admin_user(&self) -> &'static str {
         n::SA_USER
     }
-    fn required_user_secrets(&self) -> Vec<String> {
+    fn required_user_secrets(&self) -> Vec<(String, &'static str)> {
         Vec::new()
     }
     fn config_source_secrets(&self) -> Vec<String> {

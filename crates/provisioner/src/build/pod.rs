@@ -173,8 +173,11 @@ pub fn agent_readiness_probe(port: i32) -> Probe {
             port: IntOrString::Int(port),
             ..HTTPGetAction::default()
         }),
-        period_seconds: Some(5),
-        timeout_seconds: Some(3),
+        // Every 2 s: the answer is a local HTTP call on the agent's last observation, and a new
+        // primary takes traffic (the primary Service's endpoints) only once it reads Ready, so
+        // the period adds directly to the failover time.
+        period_seconds: Some(2),
+        timeout_seconds: Some(1),
         failure_threshold: Some(2),
         ..Probe::default()
     }
@@ -434,8 +437,8 @@ mod tests {
             ),
             (
                 json(agent_readiness_probe(2379)),
-                json!({"httpGet": {"path": "/ready", "port": 2379}, "periodSeconds": 5,
-                       "timeoutSeconds": 3, "failureThreshold": 2}),
+                json!({"httpGet": {"path": "/ready", "port": 2379}, "periodSeconds": 2,
+                       "timeoutSeconds": 1, "failureThreshold": 2}),
             ),
             (
                 json(agent_liveness_probe("coordinatclient")),

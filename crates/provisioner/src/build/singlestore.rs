@@ -74,8 +74,14 @@ impl Database for Singlestore {
     fn admin_user(&self) -> &'static str {
         n::ROOT_USER
     }
-    fn required_user_secrets(&self) -> Vec<String> {
-        self.spec.license_secret.name.clone().into_iter().collect()
+    fn required_user_secrets(&self) -> Vec<(String, &'static str)> {
+        self.spec
+            .license_secret
+            .name
+            .clone()
+            .into_iter()
+            .map(|name| (name, LICENSE_KEY))
+            .collect()
     }
     fn config_source_secrets(&self) -> Vec<String> {
         let mut names: Vec<String> = self

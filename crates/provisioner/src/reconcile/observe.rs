@@ -30,6 +30,8 @@ pub struct Observed<V> {
     pub config_sources: BTreeMap<String, BTreeMap<String, String>>,
     /// User secrets the pods need that do not exist (SingleStore's license).
     pub missing_user_secrets: Vec<String>,
+    /// User secrets that exist without the key the pods read (`(secret, key)`).
+    pub incomplete_user_secrets: Vec<(String, &'static str)>,
     /// The ops-manager asked for a pause (condition `Paused` present): no child is written.
     pub paused: bool,
 }
@@ -52,9 +54,18 @@ pub async fn observe<K: Database>(
         }
     }
     let mut missing_user_secrets = Vec::new();
-    for name in db.required_user_secrets() {
-        if get_secret(&secrets, &name).await?.is_none() {
-            missing_user_secrets.push(name);
+    let mut incomplete_user_secrets = Vec::new();
+    for (name, key) in db.required_user_secrets() {
+        match get_secret(&secrets, &name).await? {
+            None => missing_user_secrets.push(name),
+            Some(secret) => {
+                if secret_strings(&secret)
+                    .get(key)
+                    .is_none_or(|v| v.trim().is_empty())
+                {
+                    incomplete_user_secrets.push((name, key));
+                }
+            }
         }
     }
     Ok(Observed {
@@ -62,6 +73,7 @@ pub async fn observe<K: Database>(
         version,
         config_sources,
         missing_user_secrets,
+        incomplete_user_secrets,
         paused: get_condition(conditions_of(db), db_types::PAUSED).is_some(),
     })
 }

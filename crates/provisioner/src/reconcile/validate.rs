@@ -36,6 +36,15 @@ pub fn desired<K: Database>(
             ),
         });
     }
+    if let Some((name, key)) = observed.incomplete_user_secrets.first() {
+        return Err(Blocker {
+            reason: "SecretKeyNotFound".into(),
+            message: format!(
+                "the secret {name} in namespace {} has no key `{key}` (or it is empty); add it: the pods read it from there",
+                kube::ResourceExt::namespace(db).unwrap_or_default()
+            ),
+        });
+    }
     let desired = db
         .plan(&PlanInput {
             version: &version,
@@ -227,6 +236,7 @@ mod tests {
             version: Ok(version),
             config_sources: Default::default(),
             missing_user_secrets: missing.iter().map(|s| s.to_string()).collect(),
+            incomplete_user_secrets: Vec::new(),
             paused: false,
         }
     }
@@ -275,6 +285,18 @@ mod tests {
         assert_eq!(
             blocker.message,
             "the secret license does not exist in namespace demo; create it (the license secret needs the key `password`)"
+        );
+    }
+
+    #[test]
+    fn a_license_secret_without_its_key_is_named() {
+        let mut observed = observed(&[], true);
+        observed.incomplete_user_secrets = vec![("license".into(), "password")];
+        let blocker = desired(&singlestore(json!({})), &observed, None).unwrap_err();
+        assert_eq!(blocker.reason, "SecretKeyNotFound");
+        assert_eq!(
+            blocker.message,
+            "the secret license in namespace demo has no key `password` (or it is empty); add it: the pods read it from there"
         );
     }
 

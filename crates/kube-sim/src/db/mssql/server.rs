@@ -10,7 +10,7 @@
 //! second commits one simulated transaction on every primary ([`World::write_everywhere`]).
 //! What the instance learns from its pod at each start: the `sa` password
 //! (`MSSQL_SA_PASSWORD`, on an empty volume only), `MSSQL_ENABLE_HADR`, the files of its mounted
-//! Secrets, and the fault [`STALLED_ANNOTATION`] of its data PVC.
+//! Secrets, and the faults [`STALLED_ANNOTATION`] and [`DOWN_ANNOTATION`] of its data PVC.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,6 +37,10 @@ pub const PORT: u16 = 1433;
 /// never catches up, so the replica stays NOT SYNCHRONIZING (a fault for tests; read at each
 /// start, so that it can be set ahead of a planned restart).
 pub const STALLED_ANNOTATION: &str = "kube-sim.io/mssql-stalled";
+/// PVC annotation (`"true"`): the instance on that volume does not start (its port refuses
+/// connections), as when its node or disk is lost for good (a fault for tests and `make bench`;
+/// read at each start).
+pub const DOWN_ANNOTATION: &str = "kube-sim.io/mssql-down";
 /// How often a primary commits a simulated transaction.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -136,9 +140,16 @@ impl Controller {
     }
 
     fn stalled(&self, pod: &Pod) -> bool {
-        self.claim(pod).is_some_and(|c| {
-            c.annotations().get(STALLED_ANNOTATION).map(String::as_str) == Some("true")
-        })
+        self.claim_flag(pod, STALLED_ANNOTATION)
+    }
+
+    fn down(&self, pod: &Pod) -> bool {
+        self.claim_flag(pod, DOWN_ANNOTATION)
+    }
+
+    fn claim_flag(&self, pod: &Pod, annotation: &str) -> bool {
+        self.claim(pod)
+            .is_some_and(|c| c.annotations().get(annotation).map(String::as_str) == Some("true"))
     }
 
     /// Paths of the files the `mssql` container's Secret volumes hold.
@@ -187,6 +198,9 @@ impl Controller {
     }
 
     async fn start(&mut self, id: &InstanceId, pod: &Pod, ip: Ipv4Addr) -> anyhow::Result<()> {
+        if self.down(pod) {
+            return Ok(());
+        }
         let container = pod
             .spec
             .as_ref()
