@@ -467,43 +467,6 @@ const AGENT_WINDOW: Duration = Duration::from_secs(10);
 /// Poll period of the switchover and failover measurements (their resolution).
 const ROLE_POLL: Duration = Duration::from_millis(25);
 
-/// The pids of the db-agent processes kube-sim started for this run (their `KUBECONFIG` is
-/// this run's).
-fn agent_pids(kubeconfig: &std::path::Path) -> Vec<u32> {
-    agent_pids_of(kubeconfig, None)
-}
-
-/// [`agent_pids`], only the agent of `pod` when given.
-fn agent_pids_of(kubeconfig: &std::path::Path, pod: Option<&str>) -> Vec<u32> {
-    let pod = pod.map(|p| format!("POD_NAME={p}"));
-    let want = std::fs::canonicalize(kubeconfig).unwrap_or_else(|_| kubeconfig.to_owned());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let exe = cmdline.split(|b| *b == 0).next()?;
-            if !String::from_utf8_lossy(exe).ends_with("db-agent") {
-                return None;
-            }
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            if let Some(pod) = &pod
-                && !environ.split(|b| *b == 0).any(|v| v == pod.as_bytes())
-            {
-                return None;
-            }
-            let path = environ
-                .split(|b| *b == 0)
-                .find_map(|v| v.strip_prefix(b"KUBECONFIG="))?;
-            let path = std::path::PathBuf::from(String::from_utf8_lossy(path).into_owned());
-            (std::fs::canonicalize(&path).unwrap_or(path) == want).then_some(pid)
-        })
-        .collect()
-}
-
 /// The pod labelled primary and Ready, with its uid.
 async fn ready_primary(pods: &Api<Pod>) -> Option<(String, String)> {
     let list = pods.list(&ListParams::default()).await.ok()?;
@@ -555,7 +518,7 @@ async fn time_failover(
             )
             .await
             .ok()?;
-            for pid in agent_pids_of(kubeconfig, Some(&old.0)) {
+            for pid in testkit::db_agent_pids(kubeconfig, Some(&old.0)) {
                 // SAFETY: kill(2) on a pid this run's kube-sim started; no memory is involved.
                 unsafe {
                     libc::kill(pid as libc::pid_t, libc::SIGKILL);
@@ -722,7 +685,7 @@ pub async fn update(
             .ok()
             .and_then(Result::ok)
             .flatten();
-        run.agents.peak_rss = agent_pids(&stack.sim.kubeconfig)
+        run.agents.peak_rss = testkit::db_agent_pids(&stack.sim.kubeconfig, None)
             .into_iter()
             .filter_map(|pid| crate::procfs::sample(pid).ok())
             .map(|s| s.memory.peak)

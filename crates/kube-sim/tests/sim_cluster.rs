@@ -574,30 +574,58 @@ async fn eviction_honours_pod_disruption_budgets() {
     sim.shutdown().await;
 }
 
+/// A StatefulSet of `replicas` Parallel, OnDelete pods with `labels` and `containers`
+/// (name, image).
+fn database_statefulset(
+    name: &str,
+    service: &str,
+    replicas: i32,
+    labels: serde_json::Value,
+    containers: &[(&str, &str)],
+) -> StatefulSet {
+    let containers: Vec<serde_json::Value> = containers
+        .iter()
+        .map(|(name, image)| json!({"name": name, "image": image}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": service,
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": containers}
+            }
+        }
+    }))
+    .unwrap()
+}
+
 fn mssql_statefulset(db: &str) -> StatefulSet {
     let labels = json!({
         "app.kubernetes.io/name": "mssqlservers.kubedb.com",
         "app.kubernetes.io/instance": db,
         "app.kubernetes.io/managed-by": "kubedb.com"
     });
-    serde_json::from_value(json!({
-        "metadata": {"name": db},
-        "spec": {
-            "replicas": 3,
-            "serviceName": format!("{db}-pods"),
-            "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "OnDelete"},
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [
-                    {"name": "mssql", "image": "mcr.microsoft.com/mssql/server:2022-CU16-ubuntu-22.04"},
-                    {"name": "mssql-coordinator", "image": "ghcr.io/kubedb/mssql-coordinator:v0.4.0"}
-                ]}
-            }
-        }
-    }))
-    .unwrap()
+    database_statefulset(
+        db,
+        &format!("{db}-pods"),
+        3,
+        labels,
+        &[
+            (
+                "mssql",
+                "mcr.microsoft.com/mssql/server:2022-CU16-ubuntu-22.04",
+            ),
+            (
+                "mssql-coordinator",
+                "ghcr.io/kubedb/mssql-coordinator:v0.4.0",
+            ),
+        ],
+    )
 }
 
 fn roles(pods: &[Pod]) -> BTreeMap<String, Option<String>> {
@@ -613,24 +641,22 @@ fn singlestore_aggregators(db: &str, replicas: i32) -> StatefulSet {
         "app.kubernetes.io/instance": db,
         "kubedb.com/petset": "aggregator"
     });
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("{db}-aggregator")},
-        "spec": {
-            "replicas": replicas,
-            "serviceName": format!("{db}-pods"),
-            "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "OnDelete"},
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [
-                    {"name": "singlestore", "image": "ghcr.io/appscode-images/singlestore-node:alma-8.9.3"},
-                    {"name": "singlestore-coordinator", "image": "ghcr.io/kubedb/singlestore-coordinator:v0.5.0"}
-                ]}
-            }
-        }
-    }))
-    .unwrap()
+    database_statefulset(
+        &format!("{db}-aggregator"),
+        &format!("{db}-pods"),
+        replicas,
+        labels,
+        &[
+            (
+                "singlestore",
+                "ghcr.io/appscode-images/singlestore-node:alma-8.9.3",
+            ),
+            (
+                "singlestore-coordinator",
+                "ghcr.io/kubedb/singlestore-coordinator:v0.5.0",
+            ),
+        ],
+    )
 }
 
 #[tokio::test]

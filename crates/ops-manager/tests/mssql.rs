@@ -686,71 +686,28 @@ async fn deleting_the_primary_body() {
     env.stop().await;
 }
 
+/// What goes wrong in the middle of a switchover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interrupt {
+    /// The ops-manager stops and starts again.
+    OpsManager,
+    /// The primary's agent is SIGKILLed: no stop round, no handover write; the Lease still
+    /// names it.
+    PrimaryAgent,
+}
+
 #[test]
 fn an_ops_manager_restarted_mid_switchover_evicts_each_pod_once() {
-    run(restarted_mid_switchover_body());
-}
-
-async fn restarted_mid_switchover_body() {
-    let mut env = Env::start().await;
-    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
-    wait_mssql_ready(&env, "ag").await;
-    msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
-    let switchover = testkit::eventually("the switchover requested", WAIT, || async {
-        let r: MSSQLServerOpsRequest = env.api().get("upd").await.ok()?;
-        condition_types(r.status.as_ref())
-            .into_iter()
-            .find(|t| t.starts_with("SwitchoverPrimary--"))
-    })
-    .await;
-    env.stop_ops_manager().await;
-    let evictions_at_stop = env.disruptions();
-    env.start_ops_manager().await;
-    let req: MSSQLServerOpsRequest =
-        wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
-    assert_eq!(
-        evictions_at_stop, 2,
-        "stopped before the primary is taken down"
-    );
-    assert_eq!(
-        env.disruptions(),
-        3,
-        "three pods, three pods taken down: none twice"
-    );
-    let c = condition(req.status.as_ref(), &switchover).unwrap();
-    assert_eq!(c.0, api::conditions::ConditionStatus::True, "{c:?}");
-    env.stop_ops_manager().await;
-    env.stop().await;
-}
-
-/// The pid of the db-agent process of `pod` in this test's kube-sim (its `KUBECONFIG` tells
-/// it apart from the agents of the tests running beside it).
-fn agent_pid(env: &Env, pod: &str) -> Option<u32> {
-    let kubeconfig = format!("KUBECONFIG={}", env.cluster.sim.kubeconfig_path().display());
-    let pod = format!("POD_NAME={pod}");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let exe = cmdline.split(|b| *b == 0).next()?;
-            if !String::from_utf8_lossy(exe).ends_with("db-agent") {
-                return None;
-            }
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-            (vars.contains(&kubeconfig.as_bytes()) && vars.contains(&pod.as_bytes())).then_some(pid)
-        })
+    run(mid_switchover(Interrupt::OpsManager));
 }
 
 #[test]
 fn killing_the_primarys_agent_mid_switchover_evicts_each_pod_once() {
-    run(killed_agent_mid_switchover_body());
+    run(mid_switchover(Interrupt::PrimaryAgent));
 }
 
-async fn killed_agent_mid_switchover_body() {
-    let env = Env::start().await;
+async fn mid_switchover(interrupt: Interrupt) {
+    let mut env = Env::start().await;
     create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
     wait_mssql_ready(&env, "ag").await;
     msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
@@ -767,13 +724,27 @@ async fn killed_agent_mid_switchover_body() {
     let primary = switchover
         .trim_start_matches("SwitchoverPrimary--")
         .to_owned();
-    // SIGKILL: no stop round, no handover write; the Lease still names it.
-    let pid = agent_pid(&env, &primary).expect("the primary's agent process");
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    match interrupt {
+        Interrupt::OpsManager => {
+            env.stop_ops_manager().await;
+            assert_eq!(
+                env.disruptions(),
+                2,
+                "stopped before the primary is taken down"
+            );
+            env.start_ops_manager().await;
+        }
+        Interrupt::PrimaryAgent => {
+            let kubeconfig = env.cluster.sim.kubeconfig_path();
+            let pids = testkit::db_agent_pids(kubeconfig, Some(&primary));
+            assert_eq!(pids.len(), 1, "the primary's agent process: {pids:?}");
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", &pids[0].to_string()])
+                .status()
+                .unwrap();
+            assert!(killed.success());
+        }
+    }
     let req: MSSQLServerOpsRequest =
         wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
     assert_eq!(
@@ -781,10 +752,17 @@ async fn killed_agent_mid_switchover_body() {
         3,
         "three pods, three pods taken down: none twice"
     );
-    // The switchover finished (the restarted agent, or its peers after the Lease expired,
-    // moved the role) or timed out into the eviction; either way the condition says which.
+    // The switchover finished or, for a killed agent, possibly timed out into the eviction;
+    // either way the condition says which.
     let c = condition(req.status.as_ref(), &switchover).unwrap();
-    assert_ne!(c.0, api::conditions::ConditionStatus::Unknown, "{c:?}");
+    match interrupt {
+        Interrupt::OpsManager => {
+            assert_eq!(c.0, api::conditions::ConditionStatus::True, "{c:?}");
+        }
+        Interrupt::PrimaryAgent => {
+            assert_ne!(c.0, api::conditions::ConditionStatus::Unknown, "{c:?}");
+        }
+    }
     let pods = env.pods().await;
     let primaries: Vec<String> = pods
         .iter()
@@ -796,6 +774,7 @@ async fn killed_agent_mid_switchover_body() {
         pods.iter()
             .all(|p| running_image(p, "mssql").as_deref() == Some(MSSQL_2025))
     );
-    eprintln!("MEASURED killed agent mid-switchover: switchover condition {c:?}");
+    eprintln!("MEASURED {interrupt:?} interrupted mid-switchover: switchover condition {c:?}");
+    env.stop_ops_manager().await;
     env.stop().await;
 }

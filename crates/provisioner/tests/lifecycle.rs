@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use api::{DatabasePhase, MSSQLServer};
 use common::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -25,17 +23,6 @@ async fn patch_spec(env: &Env, name: &str, spec: serde_json::Value) {
         )
         .await
         .unwrap();
-}
-
-async fn pvc_uids(env: &Env) -> BTreeMap<String, String> {
-    env.api::<PersistentVolumeClaim>()
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|p| (p.name_any(), p.uid().unwrap()))
-        .collect()
 }
 
 fn condition<'a>(db: &'a MSSQLServer, type_: &str) -> Option<&'a api::Condition> {
@@ -497,20 +484,7 @@ fn provisioning_waits_for_certificates() {
             )),
             "{message}"
         );
-        let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
-        let warning = testkit::eventually("an IssuerNotFound Warning Event", WAIT, || async {
-            events
-                .list(&Default::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .find(|e| {
-                    e.reason.as_deref() == Some("IssuerNotFound")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("tls")
-                })
-        })
-        .await;
+        let warning = event(&env, "IssuerNotFound", "tls").await;
         assert_eq!(warning.type_.as_deref(), Some("Warning"));
         assert!(
             warning

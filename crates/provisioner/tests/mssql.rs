@@ -464,25 +464,15 @@ fn without_accept_eula_nothing_is_created_until_it_is_set() {
 #[test]
 fn a_wrong_password_in_the_auth_secret_is_reported_and_nothing_is_deleted() {
     use k8s_openapi::ByteString;
-    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-    use k8s_openapi::api::events::v1::Event;
+    use k8s_openapi::api::core::v1::Pod;
     use kube::api::{ListParams, Patch, PatchParams};
     run(async {
         let env = Env::start().await;
         create(&env, &mssql("pw", "2022-cu22", Some(3))).await;
         wait_phase::<MSSQLServer>(&env, "pw", DatabasePhase::Ready).await;
-        let pvcs = || async {
-            env.api::<PersistentVolumeClaim>()
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
-                .iter()
-                .map(|p| (p.name_any(), p.uid().unwrap()))
-                .collect::<Vec<_>>()
-        };
+        let pvcs = || pvc_uids(&env);
         let pvcs_before = pvcs().await;
-        assert_eq!(pvcs_before.len(), 3);
+        assert_eq!(pvcs_before.len(), 3, "{pvcs_before:?}");
         let pods = env.api::<Pod>();
         let role = |p: &Pod| p.labels().get("kubedb.com/role").cloned();
         let all = pods.list(&ListParams::default()).await.unwrap().items;
@@ -515,20 +505,7 @@ fn a_wrong_password_in_the_auth_secret_is_reported_and_nothing_is_deleted() {
             .unwrap();
 
         // The restarted pod's agent: a Warning Event naming the pod and the fix.
-        let events = env.api::<Event>();
-        let login_failed = testkit::eventually("a LoginFailed Warning Event", WAIT, || async {
-            events
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .find(|e| {
-                    e.reason.as_deref() == Some("LoginFailed")
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("pw")
-                })
-        })
-        .await;
+        let login_failed = event(&env, "LoginFailed", "pw").await;
         assert_eq!(login_failed.type_.as_deref(), Some("Warning"));
         let note = login_failed.note.unwrap_or_default();
         assert!(

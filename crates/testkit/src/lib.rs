@@ -75,6 +75,38 @@ impl TestCluster {
     }
 }
 
+/// The pids of the db-agent processes a kube-sim started (`--run-image`), told apart from those
+/// of other kube-sims on the machine by the `KUBECONFIG` they were given; only the agent of
+/// `pod` when named. Reads `/proc` (Linux).
+pub fn db_agent_pids(kubeconfig: &std::path::Path, pod: Option<&str>) -> Vec<u32> {
+    let want = std::fs::canonicalize(kubeconfig).unwrap_or_else(|_| kubeconfig.to_owned());
+    let pod = pod.map(|p| format!("POD_NAME={p}"));
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let exe = cmdline.split(|b| *b == 0).next()?;
+            if !String::from_utf8_lossy(exe).ends_with("db-agent") {
+                return None;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let mut vars = environ.split(|b| *b == 0);
+            if let Some(pod) = &pod
+                && !vars.clone().any(|v| v == pod.as_bytes())
+            {
+                return None;
+            }
+            let path = vars.find_map(|v| v.strip_prefix(b"KUBECONFIG="))?;
+            let path = std::path::PathBuf::from(String::from_utf8_lossy(path).into_owned());
+            (std::fs::canonicalize(&path).unwrap_or(path) == want).then_some(pid)
+        })
+        .collect()
+}
+
 /// The `--run-image` rule that runs the workspace's `db-agent` binary (`target/debug/db-agent`,
 /// or `$DB_AGENT_BIN`) for the agent image of the catalog, so that availability groups in the
 /// integration tests are formed, elected and labelled by the product's agent, not by kube-sim.

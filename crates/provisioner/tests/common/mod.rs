@@ -174,3 +174,42 @@ where
     )
     .await
 }
+
+/// Name and UID of every PVC in the test namespace.
+pub async fn pvc_uids(env: &Env) -> std::collections::BTreeMap<String, String> {
+    use kube::ResourceExt as _;
+    env.api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| (p.name_any(), p.uid().unwrap()))
+        .collect()
+}
+
+/// Waits for an Event with `reason` about the object named `regarding`.
+pub async fn event(
+    env: &Env,
+    reason: &str,
+    regarding: &str,
+) -> k8s_openapi::api::events::v1::Event {
+    let events = env.api::<k8s_openapi::api::events::v1::Event>();
+    testkit::eventually(
+        &format!("a {reason} Event on {regarding}"),
+        WAIT,
+        || async {
+            events
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding)
+                })
+        },
+    )
+    .await
+}

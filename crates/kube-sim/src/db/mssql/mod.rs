@@ -556,21 +556,7 @@ impl World {
                 Ok(Answer::Done)
             }
             Statement::SetRecoveryFull { database } => {
-                let me = self.me(id)?;
-                if me
-                    .ag
-                    .as_ref()
-                    .is_some_and(|a| a.databases.contains_key(&database))
-                {
-                    return Ok(Answer::Done);
-                }
-                match me.databases.get_mut(&database) {
-                    Some(d) => {
-                        d.recovery_full = true;
-                        Ok(Answer::Done)
-                    }
-                    None => no_database(&database),
-                }
+                standalone_database(self.me(id)?, &database, |d| d.recovery_full = true)
             }
             Statement::Backup { database, disk } => {
                 let me = self.me(id)?;
@@ -582,20 +568,7 @@ impl World {
                         ),
                     );
                 }
-                if me
-                    .ag
-                    .as_ref()
-                    .is_some_and(|a| a.databases.contains_key(&database))
-                {
-                    return Ok(Answer::Done);
-                }
-                match me.databases.get_mut(&database) {
-                    Some(d) => {
-                        d.backed_up = true;
-                        Ok(Answer::Done)
-                    }
-                    None => no_database(&database),
-                }
+                standalone_database(me, &database, |d| d.backed_up = true)
             }
         }
     }
@@ -938,6 +911,29 @@ fn hadr_disabled<T>() -> Result<T, SqlError> {
         35220,
         "Could not process the operation. Always On Availability Groups has not been enabled on this instance of SQL Server (MSSQL_ENABLE_HADR).",
     )
+}
+
+/// Applies `change` to a database of `me` that is not in its availability group yet (once it
+/// is, the statement has nothing left to do).
+fn standalone_database(
+    me: &mut Instance,
+    database: &str,
+    change: impl FnOnce(&mut LocalDb),
+) -> Result<Answer, SqlError> {
+    if me
+        .ag
+        .as_ref()
+        .is_some_and(|a| a.databases.contains_key(database))
+    {
+        return Ok(Answer::Done);
+    }
+    match me.databases.get_mut(database) {
+        Some(d) => {
+            change(d);
+            Ok(Answer::Done)
+        }
+        None => no_database(database),
+    }
 }
 
 fn no_database<T>(database: &str) -> Result<T, SqlError> {

@@ -287,45 +287,44 @@ impl Cursor {
         yes
     }
 
+    /// The next token as `pick` reads it, consumed; a syntax error when `pick` refuses it.
+    fn take<T>(&mut self, pick: impl FnOnce(&Token) -> Option<T>) -> Result<T, String> {
+        match self.peek().and_then(pick) {
+            Some(value) => {
+                self.at += 1;
+                Ok(value)
+            }
+            None => self.error(),
+        }
+    }
+
     /// A name: delimited or regular identifier.
     fn ident(&mut self) -> Result<String, String> {
-        match self.peek().cloned() {
-            Some(Token::Ident(s) | Token::Word(s)) => {
-                self.at += 1;
-                Ok(s)
-            }
-            _ => self.error(),
-        }
+        self.take(|t| match t {
+            Token::Ident(s) | Token::Word(s) => Some(s.clone()),
+            _ => None,
+        })
     }
 
     fn string(&mut self) -> Result<String, String> {
-        match self.peek().cloned() {
-            Some(Token::Str(s)) => {
-                self.at += 1;
-                Ok(s)
-            }
-            _ => self.error(),
-        }
+        self.take(|t| match t {
+            Token::Str(s) => Some(s.clone()),
+            _ => None,
+        })
     }
 
     fn num(&mut self) -> Result<u64, String> {
-        match self.peek().cloned() {
-            Some(Token::Num(n)) => {
-                self.at += 1;
-                Ok(n)
-            }
-            _ => self.error(),
-        }
+        self.take(|t| match t {
+            Token::Num(n) => Some(*n),
+            _ => None,
+        })
     }
 
     fn word(&mut self) -> Result<String, String> {
-        match self.peek().cloned() {
-            Some(Token::Word(w)) => {
-                self.at += 1;
-                Ok(w.to_ascii_uppercase())
-            }
-            _ => self.error(),
-        }
+        self.take(|t| match t {
+            Token::Word(w) => Some(w.to_ascii_uppercase()),
+            _ => None,
+        })
     }
 
     fn end(&mut self) -> Result<(), String> {
