@@ -70,7 +70,7 @@ pub enum ClusterError {
     /// The agent's ServiceAccount may not do this (HTTP 403).
     #[error("forbidden: {0}")]
     Forbidden(String),
-    /// Anything else: no answer, forbidden, server error.
+    /// Anything else: no answer, a server error.
     #[error("Kubernetes API: {0}")]
     Unavailable(String),
 }
