@@ -368,6 +368,23 @@ pub struct Changes {
     pub sets: Vec<(String, i32)>,
 }
 
+/// What of a rendered child can be compared with the cached one: all of it, except a Secret's
+/// values, which the cache does not keep (a config secret carries
+/// [`crate::build::secret::CONFIG_DIGEST`] for them instead).
+fn comparable(kind: ChildKind, body: &Value) -> std::borrow::Cow<'_, Value> {
+    match (kind, body) {
+        (ChildKind::Secret, Value::Object(map))
+            if map.contains_key("stringData") || map.contains_key("data") =>
+        {
+            let mut map = map.clone();
+            map.remove("stringData");
+            map.remove("data");
+            std::borrow::Cow::Owned(Value::Object(map))
+        }
+        _ => std::borrow::Cow::Borrowed(body),
+    }
+}
+
 impl Changes {
     /// Records a rendered child as wanted, and as a write when `live` has no object of its
     /// kind and name or one that differs from it.
@@ -382,7 +399,7 @@ impl Changes {
             .or_default()
             .insert(child.name.clone());
         let current = live(child.kind, &child.name);
-        if needs_apply(&child.body, current.as_ref()) {
+        if needs_apply(&comparable(child.kind, &child.body), current.as_ref()) {
             self.applies.push(Apply {
                 kind: child.kind,
                 body: serde_json::value::to_raw_value(&child.body)?,
@@ -583,6 +600,46 @@ mod tests {
         assert!(halted.services.is_empty() && halted.pdbs.is_empty());
         assert!(halted.service_accounts.is_empty() && halted.roles.is_empty());
         assert!(halted.role_bindings.is_empty());
+    }
+
+    #[test]
+    fn a_config_secret_is_compared_by_its_digest_not_its_values() {
+        let db = crate::database::DbRef {
+            kind: crate::database::DbKind::MSSQLServer,
+            name: "db".into(),
+            namespace: "ns".into(),
+            uid: "u".into(),
+        };
+        let data = |conf: &str| BTreeMap::from([("mssql.conf".to_owned(), conf.to_owned())]);
+        let rendered = |conf: &str| crate::build::secret::config_secret(&db, "db-cfg", &data(conf));
+        // What the cache holds of the applied secret: keys without values (slim_secret).
+        let mut cached = rendered("[memory]\nmemorylimitmb = 2048\n");
+        cached.data = cached.string_data.take().map(|d| {
+            d.into_keys()
+                .map(|k| (k, k8s_openapi::ByteString(Vec::new())))
+                .collect()
+        });
+        let live_value = serde_json::to_value(&cached).unwrap();
+        let applies = |conf: &str| {
+            let desired = Desired {
+                secrets: vec![rendered(conf)],
+                ..Desired::default()
+            };
+            let live = |kind: ChildKind, name: &str| {
+                (kind == ChildKind::Secret && name == "db-cfg").then(|| live_value.clone())
+            };
+            desired.changes(live).unwrap().applies.len()
+        };
+        assert_eq!(applies("[memory]\nmemorylimitmb = 2048\n"), 0, "converged");
+        assert_eq!(applies("[memory]\nmemorylimitmb = 4096\n"), 1, "changed");
+        // The digest is stable and tells key from value.
+        let digest = crate::build::secret::config_digest;
+        assert_eq!(digest(&data("x")), digest(&data("x")));
+        assert_ne!(
+            digest(&BTreeMap::from([("ab".to_owned(), "c".to_owned())])),
+            digest(&BTreeMap::from([("a".to_owned(), "bc".to_owned())]))
+        );
+        assert!(digest(&data("x")).starts_with("sha256:"));
     }
 
     #[test]

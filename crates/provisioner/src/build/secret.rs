@@ -31,11 +31,35 @@ pub fn random_secret(db: &DbRef, name: &str, key: &str) -> GeneratedSecret {
     }
 }
 
+/// Annotation of a rendered configuration secret: the digest of its data. The provisioner's
+/// cache keeps no secret values, so a config secret is compared by this annotation, not by its
+/// data (without it, every reconcile re-applied every config secret).
+pub const CONFIG_DIGEST: &str = "kubedb.com/config-digest";
+
+/// `sha256:<hex>` of `data`'s keys and values, each length-prefixed (pure, stable).
+pub fn config_digest(data: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    for (key, value) in data {
+        for part in [key, value] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// The operator-rendered configuration secret: the user's `configuration.secretName` data
 /// overlaid with `configuration.inline`.
 pub fn config_secret(db: &DbRef, name: &str, data: &BTreeMap<String, String>) -> Secret {
+    let mut metadata = child_metadata(db, name, &BTreeMap::new());
+    metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(CONFIG_DIGEST.to_owned(), config_digest(data));
     Secret {
-        metadata: child_metadata(db, name, &BTreeMap::new()),
+        metadata,
         type_: Some("Opaque".into()),
         string_data: Some(data.clone()),
         ..Secret::default()
