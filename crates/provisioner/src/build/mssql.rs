@@ -262,6 +262,78 @@ pub fn check_ag_databases(databases: &[String]) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// The `[network]` settings that make SQL Server offer TLS with the server certificate mounted
+/// at `/var/opt/mssql/certs` (Microsoft, "Configure SQL Server on Linux with the mssql-conf
+/// tool": `network.tlscert`, `network.tlskey`, `network.tlsprotocols`,
+/// `network.forceencryption`). Encryption is offered, not forced: the in-pod agent and the
+/// provisioner's SQL health check log in without TLS (the workspace's tiberius has no TLS
+/// backend on ring), and `forceencryption = 1` would lock both out.
+pub const TLS_NETWORK: [(&str, &str); 4] = [
+    ("tlscert", "/var/opt/mssql/certs/tls.crt"),
+    ("tlskey", "/var/opt/mssql/certs/tls.key"),
+    ("tlsprotocols", "1.2"),
+    ("forceencryption", "0"),
+];
+
+/// `user` (the user's `mssql.conf`, if any) with the [`TLS_NETWORK`] settings it does not set
+/// itself: added to its `[network]` section, or as a new one (pure). The user's values win.
+pub fn with_tls_network(user: Option<&str>) -> String {
+    let mut lines: Vec<String> = user
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let section = |line: &str| {
+        let t = line.trim();
+        (t.starts_with('[') && t.ends_with(']'))
+            .then(|| t[1..t.len() - 1].trim().to_ascii_lowercase())
+    };
+    let header = lines
+        .iter()
+        .position(|l| section(l).as_deref() == Some("network"));
+    // The network section's lines: after its header, up to the next header.
+    let body = header.map(|h| {
+        let end = lines[h + 1..]
+            .iter()
+            .position(|l| section(l).is_some())
+            .map_or(lines.len(), |i| h + 1 + i);
+        h + 1..end
+    });
+    let set_by_user = |key: &str| {
+        body.clone().is_some_and(|range| {
+            lines[range].iter().any(|l| {
+                l.split_once('=')
+                    .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+            })
+        })
+    };
+    let missing: Vec<String> = TLS_NETWORK
+        .iter()
+        .filter(|(k, _)| !set_by_user(k))
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    match body {
+        Some(range) => {
+            // At the end of the section, before the blank lines that separate it.
+            let mut at = range.end;
+            while at > range.start && lines[at - 1].trim().is_empty() {
+                at -= 1;
+            }
+            lines.splice(at..at, missing);
+        }
+        None => {
+            if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+                lines.push(String::new());
+            }
+            lines.push("[network]".to_owned());
+            lines.extend(missing);
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
 /// Values of `ACCEPT_EULA` that say no (compared case-insensitively).
 const EULA_DECLINED: [&str; 5] = ["", "n", "no", "false", "0"];
 
@@ -347,7 +419,16 @@ pub fn plan(
             .push(secret::random_secret(&r, &master, "password"));
     }
     let config_name = names::config_secret(&r.name, &r.uid);
-    let config = secret::render_configuration(configuration(db).as_ref(), input.config_sources)?;
+    let mut config =
+        secret::render_configuration(configuration(db).as_ref(), input.config_sources)?
+            .unwrap_or_default();
+    // SQL Server's own TLS, from the server certificate (spec.tls is required).
+    let user_conf = config.remove(n::CONFIG_KEY);
+    config.insert(
+        n::CONFIG_KEY.to_owned(),
+        with_tls_network(user_conf.as_deref()),
+    );
+    let config = Some(config);
     if let Some(data) = &config {
         desired
             .secrets

@@ -70,21 +70,21 @@ fn children_per_topology() {
             vec!["ms"],
             vec!["ms", "ms-pods"],
             vec!["ms-client-cert", "ms-server-cert"],
-            vec!["ms-auth"],
+            vec!["ms-123456", "ms-auth"],
         ),
         (
             ag(3),
             vec!["ms"],
             vec!["ms", "ms-pods", "ms-secondary"],
             vec!["ms-client-cert", "ms-endpoint-cert", "ms-server-cert"],
-            vec!["ms-auth", "ms-dbm-login", "ms-master-key"],
+            vec!["ms-123456", "ms-auth", "ms-dbm-login", "ms-master-key"],
         ),
         (
             ag(2),
             vec!["ms", "ms-arbiter"],
             vec!["ms", "ms-pods", "ms-secondary"],
             vec!["ms-client-cert", "ms-endpoint-cert", "ms-server-cert"],
-            vec!["ms-auth", "ms-dbm-login", "ms-master-key"],
+            vec!["ms-123456", "ms-auth", "ms-dbm-login", "ms-master-key"],
         ),
     ];
     for (spec, sets, services, certs, secrets) in cases {
@@ -209,6 +209,7 @@ fn availability_group_statefulset() {
         [
             "/var/opt/mssql",
             "/scripts",
+            "/var/opt/mssql/mssql.conf",
             "/var/opt/mssql/certs",
             "/var/opt/mssql/tls",
             "/var/opt/mssql/security/ca-certificates",
@@ -309,6 +310,38 @@ fn monitoring_and_configuration() {
             .iter()
             .any(|m| m["mountPath"] == "/var/opt/mssql/mssql.conf" && m["subPath"] == "mssql.conf")
     );
+}
+
+#[test]
+fn sql_server_offers_tls_with_the_server_certificate() {
+    let ours = "[network]\ntlscert = /var/opt/mssql/certs/tls.crt\ntlskey = /var/opt/mssql/certs/tls.key\ntlsprotocols = 1.2\nforceencryption = 0\n";
+    let cases: [(Option<&str>, String); 4] = [
+        (None, ours.to_owned()),
+        (
+            Some("[memory]\nmemorylimitmb = 2048\n"),
+            format!("[memory]\nmemorylimitmb = 2048\n\n{ours}"),
+        ),
+        // The user's own network settings win; ours fill the gaps inside their section.
+        (
+            Some("[network]\nTLSProtocols = 1.3\n\n[memory]\nmemorylimitmb = 2048\n"),
+            "[network]\nTLSProtocols = 1.3\ntlscert = /var/opt/mssql/certs/tls.crt\ntlskey = /var/opt/mssql/certs/tls.key\nforceencryption = 0\n\n[memory]\nmemorylimitmb = 2048\n".to_owned(),
+        ),
+        (
+            Some("[network]\ntlscert = /mine.pem\ntlskey = /mine.key\ntlsprotocols = 1.2\nforceencryption = 1\n"),
+            "[network]\ntlscert = /mine.pem\ntlskey = /mine.key\ntlsprotocols = 1.2\nforceencryption = 1\n".to_owned(),
+        ),
+    ];
+    for (user, want) in cases {
+        assert_eq!(with_tls_network(user), want, "{user:?}");
+    }
+    // Every database gets it in its config secret, mounted as mssql.conf.
+    let desired = plan_of(&db(json!({})));
+    let conf = desired
+        .secrets
+        .iter()
+        .find_map(|s| s.string_data.as_ref()?.get("mssql.conf").cloned())
+        .expect("an mssql.conf");
+    assert_eq!(conf, ours);
 }
 
 #[test]
