@@ -27,9 +27,6 @@ pub const AGENT_IMAGE: &str = "ghcr.io/kubedb-rs/db-agent";
 pub struct SimSettings {
     /// `--pod-start-delay`: time from a pod's creation to its containers running.
     pub pod_start_delay: String,
-    /// `--failover-delay`: time before a Ready SingleStore aggregator replaces a lost master
-    /// (kube-sim's role stand-in; SQL Server fails over through the agents).
-    pub failover_delay: String,
     /// Extra `kube-sim serve` flags (for example `--unpullable-image`).
     pub extra_args: Vec<String>,
     /// `--run-image` rules as `(image glob, command)`, given before the default ones that map
@@ -42,7 +39,6 @@ impl Default for SimSettings {
     fn default() -> Self {
         Self {
             pod_start_delay: "300ms".to_owned(),
-            failover_delay: "1s".to_owned(),
             extra_args: Vec::new(),
             run_images: Vec::new(),
         }
@@ -112,8 +108,7 @@ impl Cluster {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
             .arg(&kubeconfig)
-            .args(["--pod-start-delay", &settings.pod_start_delay])
-            .args(["--failover-delay", &settings.failover_delay]);
+            .args(["--pod-start-delay", &settings.pod_start_delay]);
         for (image, run) in &settings.run_images {
             command.arg("--run-image").arg(format!("{image}={run}"));
         }

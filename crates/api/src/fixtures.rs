@@ -19,9 +19,9 @@ pub const MSSQL_COORDINATOR_IMAGE: &str =
 pub const MSSQL_EXPORTER_IMAGE: &str = "ghcr.io/kubedb/mssql-exporter:1.4.0";
 /// `mssql-init` image.
 pub const MSSQL_INIT_IMAGE: &str = "ghcr.io/kubedb/mssql-init:v2026.1.19";
-/// `singlestore-coordinator` image at installer HEAD.
-pub const SINGLESTORE_COORDINATOR_IMAGE: &str =
-    "ghcr.io/kubedb/singlestore-coordinator:v0.22.0-rc.0";
+/// The coordinator image of our catalog's SinglestoreVersions: the same in-pod agent (KubeDB's
+/// catalog names its closed-source `singlestore-coordinator` here instead).
+pub const SINGLESTORE_COORDINATOR_IMAGE: &str = MSSQL_COORDINATOR_IMAGE;
 
 fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {

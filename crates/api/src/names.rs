@@ -286,6 +286,16 @@ pub mod singlestore {
     pub const PETSET_TYPE_AGGREGATOR: &str = "aggregator";
     /// PetSet type of leaves.
     pub const PETSET_TYPE_LEAF: &str = "leaf";
+    /// `kubedb.com/role` of the master aggregator's pod, set by its agent (KubeDB's
+    /// `DatabasePodMaster`).
+    pub const ROLE_MASTER: &str = "Master";
+    /// `kubedb.com/role` of a child aggregator's pod (KubeDB's `DatabasePodAggregator`).
+    pub const ROLE_AGGREGATOR: &str = "Aggregator";
+    /// `kubedb.com/role` of a leaf's pod (KubeDB's `DatabasePodLeaf`).
+    pub const ROLE_LEAF: &str = "Leaf";
+    /// Annotation on the [`master_lease`] recording that the cluster was bootstrapped (value:
+    /// the master's host at that moment): no agent bootstraps another one while it is there.
+    pub const CLUSTER_BOOTSTRAPPED_ANNOTATION: &str = "db-agent.kubedb.com/cluster-bootstrapped";
 
     fn with_suffix(db: &str, suffix: Option<&str>, kind: &str) -> String {
         match suffix.filter(|s| !s.is_empty()) {

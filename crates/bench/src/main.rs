@@ -22,10 +22,16 @@ use std::time::Instant;
 
 use plan::{Part, Plan};
 use report::{Results, ScaleCase};
+use scenarios::UpdateCase;
 use workload::Db;
 
 fn log(message: impl AsRef<str>) {
     eprintln!("bench: {}", message.as_ref());
+}
+
+/// "1.23 s", or "none" when a figure was not measured.
+fn seconds(d: Option<std::time::Duration>) -> String {
+    d.map_or("none".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
 }
 
 /// Runs `f` and records its error instead of stopping the whole benchmark.
@@ -67,7 +73,7 @@ fn checkpoint(plan: &Plan, r: &Results, errors: &[String], start: Instant) {
 async fn run(plan: &Plan) -> Results {
     let start = Instant::now();
     let mut r = Results {
-        update_delays: (plan.pod_start_delay, plan.failover_delay),
+        update_pod_start_delay: plan.pod_start_delay,
         ..Results::default()
     };
     let mut errors = Vec::new();
@@ -77,7 +83,7 @@ async fn run(plan: &Plan) -> Results {
             if let Some(s) = attempt(
                 &mut errors,
                 &format!("start-up run {}", i + 1),
-                scenarios::startup(&label, plan.failover_delay),
+                scenarios::startup(&label),
             )
             .await
             {
@@ -110,14 +116,7 @@ async fn run(plan: &Plan) -> Results {
             if let Some(run) = attempt(
                 &mut errors,
                 &what,
-                scenarios::scale(
-                    &dir,
-                    &dbs,
-                    plan.failover_delay,
-                    plan.stall,
-                    plan.steady,
-                    plan.idle_settle,
-                ),
+                scenarios::scale(&dir, &dbs, plan.stall, plan.steady, plan.idle_settle),
             )
             .await
             {
@@ -140,27 +139,37 @@ async fn run(plan: &Plan) -> Results {
         checkpoint(plan, &r, &errors, start);
     }
     if plan.has(Part::Update) {
-        for &pods in &plan.update_sizes {
+        let (aggregators, leaves) = plan.update_singlestore;
+        let cases = plan
+            .update_sizes
+            .iter()
+            .map(|&pods| UpdateCase::Ag(pods))
+            .chain([UpdateCase::Singlestore(aggregators, leaves)]);
+        for case in cases {
             let mut runs = Vec::new();
             for i in 0..plan.runs {
-                let what = format!("UpdateVersion of an AG of {pods}, run {}", i + 1);
+                let what = format!("UpdateVersion of the {}, run {}", case.label(), i + 1);
+                let dir = match case {
+                    UpdateCase::Ag(pods) => format!("update-{pods}-{i}"),
+                    UpdateCase::Singlestore(a, l) => format!("update-sdb-{a}-{l}-{i}"),
+                };
                 if let Some(run) = attempt(
                     &mut errors,
                     &what,
-                    scenarios::update(
-                        &format!("update-{pods}-{i}"),
-                        pods,
-                        plan.pod_start_delay,
-                        plan.failover_delay,
-                    ),
+                    scenarios::update(&dir, case, plan.pod_start_delay),
                 )
                 .await
                 {
-                    log(format!("{what}: {}", run.phase));
+                    log(format!(
+                        "{what}: {}; switchover {}, failover after the node loss {}",
+                        run.phase,
+                        seconds(run.agents.switchover),
+                        seconds(run.agents.failover_crash)
+                    ));
                     runs.push(run);
                 }
             }
-            r.update.push((pods, runs));
+            r.update.push((case, runs));
             checkpoint(plan, &r, &errors, start);
         }
     }

@@ -20,7 +20,8 @@ pub enum Part {
     Scale,
     /// A mix of MSSQL standalone and AG, SingleStore standalone and topology.
     Mix,
-    /// UpdateVersion of an AG of 3 and of 5, with its agents' cost, switchover and failovers.
+    /// UpdateVersion of an AG of 3 and of 5 and of a SingleStore of 2 aggregators + 2 leaves,
+    /// with their agents' cost, switchover and failovers.
     Update,
 }
 
@@ -59,10 +60,10 @@ pub struct Plan {
     pub stall: Duration,
     /// Replicas of the availability groups updated.
     pub update_sizes: Vec<i32>,
+    /// Aggregators and leaves of the SingleStore cluster updated.
+    pub update_singlestore: (i32, i32),
     /// kube-sim `--pod-start-delay` of the update runs.
     pub pod_start_delay: Duration,
-    /// kube-sim `--failover-delay` (all runs).
-    pub failover_delay: Duration,
 }
 
 impl Plan {
@@ -116,8 +117,8 @@ impl Plan {
             idle_settle: Duration::from_secs(if quick { 2 } else { 5 }),
             stall: Duration::from_secs(if quick { 15 } else { 30 }),
             update_sizes: if quick { vec![3] } else { vec![3, 5] },
+            update_singlestore: (2, 2),
             pod_start_delay: Duration::from_secs(1),
-            failover_delay: Duration::from_secs(1),
         })
     }
 
@@ -148,6 +149,7 @@ mod tests {
         assert_eq!(p.mix, 100);
         assert_eq!(p.steady, Duration::from_secs(60));
         assert_eq!(p.update_sizes, vec![3, 5]);
+        assert_eq!(p.update_singlestore, (2, 2));
         assert!(p.has(Part::Startup) && p.has(Part::Update));
     }
 

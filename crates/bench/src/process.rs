@@ -45,8 +45,6 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
 pub struct SimFlags {
     /// `--pod-start-delay`.
     pub pod_start_delay: Duration,
-    /// `--failover-delay`.
-    pub failover_delay: Duration,
 }
 
 fn duration_flag(d: Duration) -> String {
@@ -80,8 +78,8 @@ impl Sim {
             .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig-out"])
             .arg(&kubeconfig)
             .args(["--pod-start-delay", &duration_flag(flags.pod_start_delay)])
-            .args(["--failover-delay", &duration_flag(flags.failover_delay)])
-            // The availability groups' agents: the catalog's coordinator image is db-agent's.
+            // The databases' agents: the catalog's coordinator image (SQL Server's and
+            // SingleStore's) is db-agent's.
             .arg("--run-image")
             .arg(format!(
                 "{}:*={}",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::procfs::Sample;
 use crate::reports::{self, Settle};
 use crate::requests::{Tally, VERBS};
-use crate::scenarios::{OPERATORS, ScaleRun, Startup, UpdateRun};
+use crate::scenarios::{OPERATORS, ScaleRun, Startup, UpdateCase, UpdateRun};
 use crate::stats::{Summary, mib, show};
 use crate::table::Table;
 
@@ -28,10 +28,10 @@ pub struct Results {
     pub startup: Vec<Vec<Startup>>,
     /// Scale cases.
     pub scale: Vec<ScaleCase>,
-    /// UpdateVersion cases: (replicas, runs).
-    pub update: Vec<(i32, Vec<UpdateRun>)>,
-    /// Pod start delay and failover delay of the update runs.
-    pub update_delays: (Duration, Duration),
+    /// UpdateVersion cases and their runs.
+    pub update: Vec<(UpdateCase, Vec<UpdateRun>)>,
+    /// Pod start delay of the update runs.
+    pub update_pod_start_delay: Duration,
     /// Failures of runs (the harness, not the figures).
     pub errors: Vec<String>,
 }
@@ -373,28 +373,25 @@ pub fn memory(r: &Results) -> (Table, Table) {
 
 /// Table 4: UpdateVersion overhead.
 pub fn update(r: &Results) -> (Table, Table) {
-    let (d, f) = r.update_delays;
+    let d = r.update_pod_start_delay;
     let mut t = Table::new(
         format!(
-            "4. UpdateVersion of an MSSQL AG (pod start delay D = {:.1} s, failover delay F = {:.1} s)",
-            d.as_secs_f64(),
-            f.as_secs_f64()
+            "4. UpdateVersion (pod start delay D = {:.1} s)",
+            d.as_secs_f64()
         ),
         &[
-            "AG",
+            "database",
             "result",
             "duration s",
-            "floor s (pods×D+F)",
-            "overhead s/pod vs pods×D+F",
-            "tight floor s",
-            "overhead s/pod vs tight floor",
+            "floor s (pods×D)",
+            "overhead s/pod",
             "ops-mgr writes/request",
             "ops-mgr reads/request",
             "prov writes during",
         ],
     );
     let mut targets: BTreeSet<String> = BTreeSet::new();
-    for (pods, runs) in &r.update {
+    for (case, runs) in &r.update {
         let tally = |i: usize, f: &dyn Fn(&Tally) -> u64| {
             show(
                 &values(runs, |run| run.requests.get(i).map(|t| f(t) as f64)),
@@ -403,12 +400,10 @@ pub fn update(r: &Results) -> (Table, Table) {
         };
         let results: BTreeSet<&str> = runs.iter().map(|r| r.phase.as_str()).collect();
         t.row(vec![
-            format!("{pods} replicas"),
+            case.label(),
             results.into_iter().collect::<Vec<_>>().join(", "),
             show(&values(runs, |r| secs(r.duration)), 2),
             show(&values(runs, |r| Some(r.floor.as_secs_f64())), 1),
-            show(&values(runs, UpdateRun::overhead_per_pod_issue_floor), 2),
-            show(&values(runs, |r| Some(r.tight_floor.as_secs_f64())), 1),
             show(&values(runs, UpdateRun::overhead_per_pod), 2),
             tally(1, &|t| t.writes),
             tally(1, &|t| t.reads),
@@ -422,14 +417,18 @@ pub fn update(r: &Results) -> (Table, Table) {
     }
     t.note(
         "Duration: from creating the request until the bench's watch saw phase Successful. The floor \
-         is what the simulated cluster imposes anyway. The issue's floor (pods×D+F) assumes the \
-         failover and the old primary's restart happen one after the other; in kube-sim (as in a \
-         real AG) they overlap, so the tight floor is (pods−1)×D + max(D, F), and the verdict uses \
-         it. kube-sim also takes ~0.1 s to stop each evicted pod's simulated containers, which \
-         counts as overhead here.",
+         is what the simulated cluster imposes anyway: each restarted pod spends D in \
+         ContainerCreating. Everything else counts as overhead: the switchover before the \
+         primary's (master's) eviction, the checks between restarts (a SingleStore pod is checked \
+         Ready, which for a leaf includes its partitions coming back online) and the ~0.1 s \
+         kube-sim takes to stop each evicted pod's simulated containers.",
     );
     let mut header = vec!["ops-manager write".to_owned()];
-    header.extend(r.update.iter().map(|(p, _)| format!("AG {p} /request")));
+    header.extend(
+        r.update
+            .iter()
+            .map(|(case, _)| format!("{} /request", case.label())),
+    );
     let refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut w = Table::new(
         "4b. ops-manager writes per UpdateVersion, by verb and resource",
@@ -452,6 +451,46 @@ pub fn update(r: &Results) -> (Table, Table) {
     (t, w)
 }
 
+/// The update cases of one database kind.
+fn update_cases(
+    r: &Results,
+    singlestore: bool,
+) -> impl Iterator<Item = &(UpdateCase, Vec<UpdateRun>)> {
+    r.update
+        .iter()
+        .filter(move |(case, _)| case.is_singlestore() == singlestore)
+}
+
+/// The at-rest figures of the agents of `runs`, per minute: Lease writes, other writes, reads
+/// (Lease reads included).
+fn agents_at_rest(runs: &[UpdateRun]) -> [String; 3] {
+    let per_minute = |f: &dyn Fn(&Tally) -> u64| {
+        show(
+            &values(runs, |run| {
+                let steady = run.agents.steady.as_ref()?;
+                let window = run.agents.window.as_secs_f64();
+                (window > 0.0).then(|| f(steady) as f64 * 60.0 / window)
+            }),
+            0,
+        )
+    };
+    [
+        per_minute(&|t| t.lease_writes),
+        per_minute(&|t| t.writes),
+        per_minute(&|t| t.reads + t.lease_reads),
+    ]
+}
+
+/// Peak RSS of the largest agent of each run, in MiB.
+fn largest_agent(runs: &[UpdateRun]) -> String {
+    show(
+        &values(runs, |run| {
+            run.agents.peak_rss.iter().max().map(|b| mib(*b))
+        }),
+        1,
+    )
+}
+
 /// Table 4c: the db-agents of the updated availability groups.
 pub fn agents(r: &Results) -> Table {
     let mut t = Table::new(
@@ -468,28 +507,14 @@ pub fn agents(r: &Results) -> Table {
             "Lease duration s",
         ],
     );
-    for (pods, runs) in &r.update {
-        let per_minute = |f: &dyn Fn(&Tally) -> u64| {
-            show(
-                &values(runs, |run| {
-                    let steady = run.agents.steady.as_ref()?;
-                    let window = run.agents.window.as_secs_f64();
-                    (window > 0.0).then(|| f(steady) as f64 * 60.0 / window)
-                }),
-                0,
-            )
-        };
+    for (case, runs) in update_cases(r, false) {
+        let [lease_writes, writes, reads] = agents_at_rest(runs);
         t.row(vec![
-            format!("{pods} replicas"),
-            show(
-                &values(runs, |run| {
-                    run.agents.peak_rss.iter().max().map(|b| mib(*b))
-                }),
-                1,
-            ),
-            per_minute(&|t| t.lease_writes),
-            per_minute(&|t| t.writes),
-            per_minute(&|t| t.reads + t.lease_reads),
+            format!("{} replicas", case.pods()),
+            largest_agent(runs),
+            lease_writes,
+            writes,
+            reads,
             show(&values(runs, |run| secs(run.agents.switchover)), 2),
             show(&values(runs, |run| secs(run.agents.failover_graceful)), 2),
             show(&values(runs, |run| secs(run.agents.failover_crash)), 2),
@@ -508,6 +533,86 @@ pub fn agents(r: &Results) -> Table {
          not API requests.",
     );
     t
+}
+
+/// Table 4d: the db-agents of the updated SingleStore clusters.
+pub fn singlestore_agents(r: &Results) -> Table {
+    let grace = crate::workload::MASTER_LOST_AFTER.as_secs_f64();
+    let mut t = Table::new(
+        format!(
+            "4d. db-agent in the updated SingleStore clusters (one agent per pod, real binary, \
+             simulated SingleStore nodes, MASTER_LOST_AFTER = {grace:.0} s)"
+        ),
+        &[
+            "cluster",
+            "peak RSS MiB (largest agent)",
+            "Lease writes/min (all agents, at rest)",
+            "other writes/min (at rest)",
+            "reads/min (at rest)",
+            "switchover s",
+            "master lost: Lease taken s",
+            "master lost: failover s (Master and Ready)",
+            "Lease duration s",
+        ],
+    );
+    for (case, runs) in update_cases(r, true) {
+        let [lease_writes, writes, reads] = agents_at_rest(runs);
+        t.row(vec![
+            case.label(),
+            largest_agent(runs),
+            lease_writes,
+            writes,
+            reads,
+            show(&values(runs, |run| secs(run.agents.switchover)), 2),
+            show(
+                &values(runs, |run| secs(run.agents.failover_crash_lease)),
+                2,
+            ),
+            show(&values(runs, |run| secs(run.agents.failover_crash)), 2),
+            show(&values(runs, |run| secs(run.agents.lease_duration)), 0),
+        ]);
+    }
+    t.note(format!(
+        "At rest: a window before the update with every pod Ready and labelled by its agent (only \
+         the aggregators' agents read and write the `<db>-master` Lease). Switchover: the \
+         ops-manager's SwitchoverPrimary condition on the master, from first seen Unknown to first \
+         seen True (25 ms polls): the master's agent runs PROMOTE AGGREGATOR … TO MASTER and a \
+         child's agent labels itself Master. \"Master lost\": after the update, with every pod \
+         Ready again, the master's node kept from coming back (kube-sim's \
+         kube-sim.io/singlestore-down on its PVC), its agent SIGKILLed and its pod force-deleted, \
+         until the child aggregator is labelled Master and Ready. The Lease still names the lost \
+         master, so the child waits for it to expire (the Lease duration after the last renewal it \
+         saw), then MASTER_LOST_AFTER, which the bench sets to {grace:.0} s through the \
+         aggregators' pod template (env of the singlestore-coordinator container; the agent's \
+         default is 30 s), then takes the Lease, runs AGGREGATOR SET AS MASTER and labels its pod; \
+         the readiness probe turns it Ready. \"Lease taken\": until the Lease names the child \
+         (polled with the failover), so the difference is the time from the takeover to the \
+         Master label and readiness. No \"pod deleted\" figure: the SingleStore agent has no stop \
+         round, and a master that merely restarts keeps its role."
+    ));
+    for (case, runs) in update_cases(r, true) {
+        if let Some(reads) = runs.first().and_then(|run| reads_by_target(&run.agents)) {
+            t.note(format!(
+                "{}: non-Lease reads per minute at rest in the first run: {reads}.",
+                case.label()
+            ));
+        }
+    }
+    t
+}
+
+/// "get pods 540.0, …": the agents' non-Lease reads per minute in their window at rest.
+fn reads_by_target(agents: &crate::scenarios::AgentFigures) -> Option<String> {
+    let tally = agents.steady.as_ref()?;
+    let window = agents.window.as_secs_f64();
+    (window > 0.0 && !tally.reads_by_target.is_empty()).then(|| {
+        tally
+            .reads_by_target
+            .iter()
+            .map(|(target, n)| format!("{target} {:.1}", *n as f64 * 60.0 / window))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// Table 5: start-up.
@@ -551,6 +656,108 @@ fn verdict(ok: Option<bool>) -> &'static str {
         Some(false) => "MISSED",
         None => "not measured",
     }
+}
+
+/// The "< 1 s overhead per restarted pod" row of the update cases of one kind.
+fn overhead_target(t: &mut Table, r: &Results, singlestore: bool, label: &str) {
+    let mut worst: Option<(f64, String)> = None;
+    for (case, runs) in update_cases(r, singlestore) {
+        if let Some(s) = Summary::of(&values(runs, UpdateRun::overhead_per_pod))
+            && worst.as_ref().is_none_or(|(w, _)| s.median > *w)
+        {
+            worst = Some((s.median, case.label()));
+        }
+    }
+    let all_successful =
+        update_cases(r, singlestore).all(|(_, runs)| runs.iter().all(|r| r.duration.is_some()));
+    t.row(vec![
+        label.to_owned(),
+        worst
+            .as_ref()
+            .map_or("—".to_owned(), |(w, case)| format!("{w:.2} s ({case})")),
+        verdict(worst.map(|(w, _)| w < 1.0 && all_successful)).to_owned(),
+    ]);
+}
+
+/// The agents' rows of the update cases of one kind: RSS, writes at rest, failover after the
+/// leader's node is lost (target: Lease duration + `grace` + 2 s) and switchover. Labels end
+/// with `which`.
+fn agent_targets(
+    t: &mut Table,
+    r: &Results,
+    singlestore: bool,
+    which: &str,
+    (failover_label, grace): (&str, f64),
+) {
+    let all_runs: Vec<&UpdateRun> = update_cases(r, singlestore)
+        .flat_map(|(_, runs)| runs)
+        .collect();
+    if all_runs.is_empty() {
+        return;
+    }
+    let peak = Summary::of(
+        &all_runs
+            .iter()
+            .filter_map(|run| run.agents.peak_rss.iter().max().map(|b| mib(*b)))
+            .collect::<Vec<_>>(),
+    )
+    .map(|s| s.max);
+    t.row(vec![
+        format!("db-agent RSS ≤ 16 MiB{which}"),
+        peak.map_or("—".to_owned(), |m| {
+            format!("{m:.1} MiB (largest agent, worst run)")
+        }),
+        verdict(peak.map(|m| m <= 16.0)).to_owned(),
+    ]);
+    let other_writes: Option<u64> = all_runs
+        .iter()
+        .map(|run| run.agents.steady.as_ref().map(|t| t.writes))
+        .sum();
+    t.row(vec![
+        format!("db-agent writes at rest: Lease renewals only{which}"),
+        other_writes.map_or("—".to_owned(), |w| {
+            format!("{w} other writes in all windows")
+        }),
+        verdict(other_writes.map(|w| w == 0)).to_owned(),
+    ]);
+    let crash = Summary::of(
+        &all_runs
+            .iter()
+            .filter_map(|run| secs(run.agents.failover_crash))
+            .collect::<Vec<_>>(),
+    );
+    let lease = all_runs
+        .iter()
+        .filter_map(|run| run.agents.lease_duration)
+        .max()
+        .map(|d| d.as_secs_f64());
+    let grace_text = if grace > 0.0 {
+        format!(", MASTER_LOST_AFTER {grace:.0} s")
+    } else {
+        String::new()
+    };
+    t.row(vec![
+        failover_label.to_owned(),
+        crash.map_or("—".to_owned(), |c| {
+            format!(
+                "{:.2} s (Lease {} s{grace_text})",
+                c.median,
+                lease.map_or("?".to_owned(), |l| format!("{l:.0}"))
+            )
+        }),
+        verdict(crash.zip(lease).map(|(c, l)| c.median <= l + grace + 2.0)).to_owned(),
+    ]);
+    let switchover = Summary::of(
+        &all_runs
+            .iter()
+            .filter_map(|run| secs(run.agents.switchover))
+            .collect::<Vec<_>>(),
+    );
+    t.row(vec![
+        format!("switchover ≤ 1 s per UpdateVersion{which}"),
+        switchover.map_or("—".to_owned(), |s| format!("{:.2} s", s.median)),
+        verdict(switchover.map(|s| s.median <= 1.0)).to_owned(),
+    ]);
 }
 
 /// Table 6: the targets.
@@ -617,85 +824,33 @@ pub fn targets(r: &Results) -> Table {
             verdict(median.map(|m| m < 64.0)).to_owned(),
         ]);
     }
-    // < 1 s overhead per restarted pod.
-    let mut worst_overhead: Option<(f64, i32)> = None;
-    for (pods, runs) in &r.update {
-        if let Some(s) = Summary::of(&values(runs, UpdateRun::overhead_per_pod))
-            && worst_overhead.is_none_or(|(w, _)| s.median > w)
-        {
-            worst_overhead = Some((s.median, *pods));
-        }
-    }
-    let all_successful = r
-        .update
-        .iter()
-        .all(|(_, runs)| runs.iter().all(|r| r.duration.is_some()));
-    t.row(vec![
-        "< 1 s overhead per restarted pod".to_owned(),
-        worst_overhead.map_or("—".to_owned(), |(w, p)| format!("{w:.2} s (AG of {p})")),
-        verdict(worst_overhead.map(|(w, _)| w < 1.0 && all_successful)).to_owned(),
-    ]);
-    // The agents: RSS, writes at rest, failover and switchover.
-    let all_runs: Vec<&UpdateRun> = r.update.iter().flat_map(|(_, runs)| runs).collect();
-    if !all_runs.is_empty() {
-        let peak = Summary::of(
-            &all_runs
-                .iter()
-                .filter_map(|run| run.agents.peak_rss.iter().max().map(|b| mib(*b)))
-                .collect::<Vec<_>>(),
-        )
-        .map(|s| s.max);
-        t.row(vec![
-            "db-agent RSS ≤ 16 MiB".to_owned(),
-            peak.map_or("—".to_owned(), |m| {
-                format!("{m:.1} MiB (largest agent, worst run)")
-            }),
-            verdict(peak.map(|m| m <= 16.0)).to_owned(),
-        ]);
-        let other_writes: Option<u64> = all_runs
-            .iter()
-            .map(|run| run.agents.steady.as_ref().map(|t| t.writes))
-            .sum();
-        t.row(vec![
-            "db-agent writes at rest: Lease renewals only".to_owned(),
-            other_writes.map_or("—".to_owned(), |w| {
-                format!("{w} other writes in all windows")
-            }),
-            verdict(other_writes.map(|w| w == 0)).to_owned(),
-        ]);
-        let crash = Summary::of(
-            &all_runs
-                .iter()
-                .filter_map(|run| secs(run.agents.failover_crash))
-                .collect::<Vec<_>>(),
+    // < 1 s overhead per restarted pod, and the agents: RSS, writes at rest, failover and
+    // switchover; availability groups first, then SingleStore clusters (when measured).
+    overhead_target(&mut t, r, false, "< 1 s overhead per restarted pod");
+    agent_targets(
+        &mut t,
+        r,
+        false,
+        "",
+        ("failover ≤ Lease duration + 2 s (crashed primary)", 0.0),
+    );
+    if update_cases(r, true).next().is_some() {
+        overhead_target(
+            &mut t,
+            r,
+            true,
+            "< 1 s overhead per restarted pod (SingleStore)",
         );
-        let lease = all_runs
-            .iter()
-            .filter_map(|run| run.agents.lease_duration)
-            .max()
-            .map(|d| d.as_secs_f64());
-        t.row(vec![
-            "failover ≤ Lease duration + 2 s (crashed primary)".to_owned(),
-            crash.map_or("—".to_owned(), |c| {
-                format!(
-                    "{:.2} s (Lease {} s)",
-                    c.median,
-                    lease.map_or("?".to_owned(), |l| format!("{l:.0}"))
-                )
-            }),
-            verdict(crash.zip(lease).map(|(c, l)| c.median <= l + 2.0)).to_owned(),
-        ]);
-        let switchover = Summary::of(
-            &all_runs
-                .iter()
-                .filter_map(|run| secs(run.agents.switchover))
-                .collect::<Vec<_>>(),
+        agent_targets(
+            &mut t,
+            r,
+            true,
+            " (SingleStore)",
+            (
+                "failover ≤ Lease duration + MASTER_LOST_AFTER + 2 s (SingleStore master lost)",
+                crate::workload::MASTER_LOST_AFTER.as_secs_f64(),
+            ),
         );
-        t.row(vec![
-            "switchover ≤ 1 s per UpdateVersion".to_owned(),
-            switchover.map_or("—".to_owned(), |s| format!("{:.2} s", s.median)),
-            verdict(switchover.map(|s| s.median <= 1.0)).to_owned(),
-        ]);
     }
     // < 1 s from start to first reconcile.
     let first = values(&r.startup, |run| {
@@ -736,7 +891,12 @@ pub fn all(r: &Results) -> Vec<Table> {
         let (u, w) = update(r);
         tables.push(u);
         tables.push(w);
-        tables.push(agents(r));
+        if update_cases(r, false).next().is_some() {
+            tables.push(agents(r));
+        }
+        if update_cases(r, true).next().is_some() {
+            tables.push(singlestore_agents(r));
+        }
     }
     if !r.startup.is_empty() {
         tables.push(startup(r));
@@ -800,6 +960,7 @@ mod tests {
             switchover: Some(if met { ms(500) } else { ms(2000) }),
             failover_graceful: Some(ms(800)),
             failover_crash: Some(if met { ms(9000) } else { ms(15000) }),
+            failover_crash_lease: Some(ms(8500)),
         }
     }
 
@@ -830,18 +991,17 @@ mod tests {
                 },
             ],
             update: vec![(
-                3,
+                UpdateCase::Ag(3),
                 vec![UpdateRun {
                     pods: 3,
                     phase: "Successful".into(),
                     duration: Some(Duration::from_secs(4 + 3 * overhead_secs)),
                     floor: Duration::from_secs(4),
-                    tight_floor: Duration::from_secs(4),
                     agents: agent_figures(overhead_secs == 0),
                     ..UpdateRun::default()
                 }],
             )],
-            update_delays: (Duration::from_secs(1), Duration::from_secs(1)),
+            update_pod_start_delay: Duration::from_secs(1),
             errors: Vec::new(),
         }
     }
@@ -884,6 +1044,160 @@ mod tests {
         assert_eq!(row[3], "0");
         assert_eq!(row[5], "0.50");
         assert_eq!(row[7], "9.00");
+    }
+
+    /// `r` with a SingleStore 2 + 2 update run whose agents meet their targets or not: the
+    /// master-lost failover takes 13 s (met: Lease 10 s + MASTER_LOST_AFTER 2 s + 2 s) or
+    /// 15 s, the switchover 0.4 s or 1.5 s, the update 0.5 s or 1.5 s over the floor per pod.
+    fn with_singlestore(mut r: Results, met: bool) -> Results {
+        let ms = Duration::from_millis;
+        r.update.push((
+            UpdateCase::Singlestore(2, 2),
+            vec![UpdateRun {
+                pods: 4,
+                phase: "Successful".into(),
+                duration: Some(if met { ms(6000) } else { ms(10_000) }),
+                floor: Duration::from_secs(4),
+                agents: crate::scenarios::AgentFigures {
+                    peak_rss: vec![if met { 9 << 20 } else { 17 << 20 }, 8 << 20],
+                    steady: Some(Tally {
+                        lease_writes: 10,
+                        writes: if met { 0 } else { 1 },
+                        reads: 100,
+                        lease_reads: 50,
+                        reads_by_target: [("get pods".to_owned(), 100)].into(),
+                        ..Tally::default()
+                    }),
+                    window: Duration::from_secs(10),
+                    lease_duration: Some(Duration::from_secs(10)),
+                    switchover: Some(if met { ms(400) } else { ms(1500) }),
+                    failover_graceful: None,
+                    failover_crash: Some(if met { ms(13_000) } else { ms(15_000) }),
+                    failover_crash_lease: Some(ms(12_200)),
+                },
+                ..UpdateRun::default()
+            }],
+        ));
+        r
+    }
+
+    #[test]
+    fn singlestore_agent_figures_have_their_own_table() {
+        let r = with_singlestore(results(Some(30), 0, 40, 0), true);
+        let t = singlestore_agents(&r);
+        assert_eq!(t.rows.len(), 1, "only the SingleStore case: {}", t.render());
+        let row = &t.rows[0];
+        assert_eq!(row[0], "SingleStore 2 agg + 2 leaf");
+        assert_eq!(row[1], "9.0", "{}", t.render());
+        assert_eq!(row[2], "60", "10 Lease writes in 10 s: {}", t.render());
+        assert_eq!(row[3], "0");
+        assert_eq!(
+            row[4],
+            "900",
+            "150 reads, Lease reads included: {}",
+            t.render()
+        );
+        assert_eq!(row[5], "0.40");
+        assert_eq!(row[6], "12.20");
+        assert_eq!(row[7], "13.00");
+        assert_eq!(row[8], "10");
+        assert!(t.title.contains("MASTER_LOST_AFTER = 2 s"), "{}", t.title);
+        assert!(
+            t.notes
+                .iter()
+                .any(|n| n.contains("kube-sim.io/singlestore-down") && n.contains("sets to 2 s")),
+            "{}",
+            t.render()
+        );
+        assert!(
+            t.notes.iter().any(|n| n
+                == "SingleStore 2 agg + 2 leaf: non-Lease reads per minute at rest in the first run: get pods 600.0."),
+            "{}",
+            t.render()
+        );
+        // Table 4c keeps the availability groups only.
+        let ag = agents(&r);
+        assert_eq!(ag.rows.len(), 1);
+        assert_eq!(ag.rows[0][0], "3 replicas");
+    }
+
+    #[test]
+    fn update_tables_have_a_row_and_a_column_per_case() {
+        let mut r = with_singlestore(results(Some(30), 0, 40, 0), true);
+        for (_, runs) in &mut r.update {
+            for run in runs {
+                let mut ops = Tally::default();
+                ops.writes_by_target
+                    .insert("create pods/eviction".into(), run.pods as u64);
+                run.requests = vec![Tally::default(), ops];
+            }
+        }
+        let (t, w) = update(&r);
+        let labels: Vec<&str> = t.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(labels, ["MSSQL AG of 3", "SingleStore 2 agg + 2 leaf"]);
+        assert_eq!(t.rows[1][3], "4.0", "floor pods × D: {}", t.render());
+        assert_eq!(t.rows[1][4], "0.50", "(6 s − 4 s) / 4 pods: {}", t.render());
+        assert!(
+            t.title.contains("D = 1.0 s") && !t.title.contains("F ="),
+            "{}",
+            t.title
+        );
+        assert_eq!(
+            w.header,
+            [
+                "ops-manager write",
+                "MSSQL AG of 3 /request",
+                "SingleStore 2 agg + 2 leaf /request"
+            ]
+        );
+        assert_eq!(w.rows, [["create pods/eviction", "3", "4"]]);
+    }
+
+    #[test]
+    fn singlestore_targets_allow_for_the_master_grace() {
+        let met = targets(&with_singlestore(results(Some(30), 0, 40, 0), true));
+        assert_eq!(statuses(&met), vec!["met"; 15], "{}", met.render());
+        let row = met
+            .rows
+            .iter()
+            .find(|r| r[0].contains("SingleStore master lost"))
+            .unwrap();
+        assert_eq!(row[1], "13.00 s (Lease 10 s, MASTER_LOST_AFTER 2 s)");
+        let missed = targets(&with_singlestore(results(Some(30), 0, 40, 0), false));
+        let singlestore: Vec<(&str, &str)> = missed
+            .rows
+            .iter()
+            .filter(|r| r[0].contains("SingleStore"))
+            .map(|r| (r[0].as_str(), r[2].as_str()))
+            .collect();
+        assert_eq!(
+            singlestore,
+            [
+                ("< 1 s overhead per restarted pod (SingleStore)", "MISSED"),
+                ("db-agent RSS ≤ 16 MiB (SingleStore)", "MISSED"),
+                (
+                    "db-agent writes at rest: Lease renewals only (SingleStore)",
+                    "MISSED"
+                ),
+                (
+                    "failover ≤ Lease duration + MASTER_LOST_AFTER + 2 s (SingleStore master lost)",
+                    "MISSED"
+                ),
+                ("switchover ≤ 1 s per UpdateVersion (SingleStore)", "MISSED"),
+            ],
+            "{}",
+            missed.render()
+        );
+        // The availability groups' rows are judged on their own runs only.
+        assert!(
+            missed
+                .rows
+                .iter()
+                .filter(|r| !r[0].contains("SingleStore"))
+                .all(|r| r[2] == "met"),
+            "{}",
+            missed.render()
+        );
     }
 
     #[test]
@@ -971,10 +1285,23 @@ mod tests {
             "2. Steady",
             "3. Operator memory",
             "4. UpdateVersion",
+            "4c. db-agent in the updated AGs",
             "5. Start-up",
             "Targets",
         ] {
             assert!(text.contains(heading), "{heading} missing:\n{text}");
         }
+        assert!(
+            !text.contains("4d."),
+            "no SingleStore runs, no table 4d:\n{text}"
+        );
+        let mut only_singlestore = with_singlestore(Results::default(), true);
+        only_singlestore.update_pod_start_delay = Duration::from_secs(1);
+        let text: String = all(&only_singlestore).iter().map(Table::render).collect();
+        assert!(
+            text.contains("4d. db-agent in the updated SingleStore clusters"),
+            "{text}"
+        );
+        assert!(!text.contains("4c."), "no AG runs, no table 4c:\n{text}");
     }
 }

@@ -4,12 +4,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use api::mssql::MSSQLServer;
-use api::ops::MSSQLServerOpsRequest;
+use api::ops::{MSSQLServerOpsRequest, SinglestoreOpsRequest};
 use api::singlestore::Singlestore;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::discovery::ApiResource;
 
 use crate::process::{LEASE_NAMESPACE, Operator, OperatorProcess, Sim, SimFlags};
@@ -253,10 +253,9 @@ pub struct ScaleRun {
     pub startup: Vec<Startup>,
 }
 
-fn sim_flags_converge(failover: Duration) -> SimFlags {
+fn sim_flags_converge() -> SimFlags {
     SimFlags {
         pod_start_delay: Duration::ZERO,
-        failover_delay: failover,
     }
 }
 
@@ -313,13 +312,12 @@ async fn running_pods(client: &kube::Client) -> anyhow::Result<usize> {
 pub async fn scale(
     label: &str,
     dbs: &[Db],
-    failover: Duration,
     stall: Duration,
     steady: Duration,
     idle_settle: Duration,
 ) -> anyhow::Result<ScaleRun> {
     let (mut stack, startup) =
-        Stack::start(label, sim_flags_converge(failover), false, async |_| Ok(())).await?;
+        Stack::start(label, sim_flags_converge(), false, async |_| Ok(())).await?;
     let mut run = ScaleRun {
         databases: dbs.len(),
         expected_pods: dbs.iter().map(|d| d.pods()).sum(),
@@ -405,41 +403,147 @@ pub async fn scale(
 }
 
 /// One start-up run: a database exists before the operators start.
-pub async fn startup(label: &str, failover: Duration) -> anyhow::Result<Vec<Startup>> {
-    let (stack, startup) = Stack::start(
-        label,
-        sim_flags_converge(failover),
-        true,
-        async |sim: &Sim| create_db(&sim.client, 0, Db::MssqlStandalone).await,
-    )
+pub async fn startup(label: &str) -> anyhow::Result<Vec<Startup>> {
+    let (stack, startup) = Stack::start(label, sim_flags_converge(), true, async |sim: &Sim| {
+        create_db(&sim.client, 0, Db::MssqlStandalone).await
+    })
     .await?;
     stack.stop().await?;
     Ok(startup)
 }
 
+/// What an UpdateVersion run updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateCase {
+    /// An MSSQL availability group of this many replicas.
+    Ag(i32),
+    /// A Singlestore of this many aggregators and leaves, whose aggregator agents replace a lost
+    /// master after [`workload::MASTER_LOST_AFTER`].
+    Singlestore(i32, i32),
+}
+
+impl UpdateCase {
+    /// Pods the update restarts.
+    pub fn pods(self) -> i32 {
+        match self {
+            UpdateCase::Ag(n) => n,
+            UpdateCase::Singlestore(a, l) => a + l,
+        }
+    }
+
+    /// "MSSQL AG of 3", "SingleStore 2 agg + 2 leaf".
+    pub fn label(self) -> String {
+        match self {
+            UpdateCase::Ag(n) => format!("MSSQL AG of {n}"),
+            UpdateCase::Singlestore(a, l) => format!("SingleStore {a} agg + {l} leaf"),
+        }
+    }
+
+    /// Whether this is a SingleStore cluster.
+    pub fn is_singlestore(self) -> bool {
+        matches!(self, UpdateCase::Singlestore(..))
+    }
+
+    /// Plural of the database resource.
+    fn resource(self) -> &'static str {
+        match self {
+            UpdateCase::Ag(_) => "mssqlservers",
+            UpdateCase::Singlestore(..) => "singlestores",
+        }
+    }
+
+    /// The ops request resource.
+    fn ops_resource(self) -> ApiResource {
+        match self {
+            UpdateCase::Ag(_) => ApiResource::erase::<MSSQLServerOpsRequest>(&()),
+            UpdateCase::Singlestore(..) => ApiResource::erase::<SinglestoreOpsRequest>(&()),
+        }
+    }
+
+    /// The agents' Lease.
+    fn lease(self, db: &str) -> String {
+        match self {
+            UpdateCase::Ag(_) => api::names::primary_lease(db),
+            UpdateCase::Singlestore(..) => api::names::singlestore::master_lease(db),
+        }
+    }
+
+    /// `kubedb.com/role` of the pod holding the leader role.
+    fn leader_role(self) -> &'static str {
+        match self {
+            UpdateCase::Ag(_) => api::names::ROLE_PRIMARY,
+            UpdateCase::Singlestore(..) => api::names::singlestore::ROLE_MASTER,
+        }
+    }
+
+    /// kube-sim's PVC annotation that keeps the database node on that volume from starting.
+    fn down_annotation(self) -> &'static str {
+        match self {
+            UpdateCase::Ag(_) => "kube-sim.io/mssql-down",
+            UpdateCase::Singlestore(..) => "kube-sim.io/singlestore-down",
+        }
+    }
+
+    async fn create(self, client: &kube::Client, name: &str) -> anyhow::Result<()> {
+        let pp = PostParams::default();
+        match self {
+            UpdateCase::Ag(n) => {
+                Api::namespaced(client.clone(), workload::NAMESPACE)
+                    .create(&pp, &workload::mssql(name, Some(n)))
+                    .await?;
+            }
+            UpdateCase::Singlestore(a, l) => {
+                Api::namespaced(client.clone(), workload::NAMESPACE)
+                    .create(&pp, &workload::singlestore_with_grace(name, a, l))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn request_update(
+        self,
+        client: &kube::Client,
+        request: &str,
+        db: &str,
+    ) -> anyhow::Result<()> {
+        let pp = PostParams::default();
+        match self {
+            UpdateCase::Ag(_) => {
+                Api::namespaced(client.clone(), workload::NAMESPACE)
+                    .create(&pp, &workload::update_version(request, db))
+                    .await?;
+            }
+            UpdateCase::Singlestore(..) => {
+                Api::namespaced(client.clone(), workload::NAMESPACE)
+                    .create(&pp, &workload::singlestore_update_version(request, db))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One UpdateVersion run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpdateRun {
-    /// AG replicas (pods restarted).
+    /// Pods restarted.
     pub pods: i32,
     /// The request's final phase.
     pub phase: String,
     /// From creating the request until it was seen Successful (`None`: it never was).
     pub duration: Option<Duration>,
-    /// pods × pod start delay + failover delay (the issue's floor).
+    /// pods × pod start delay: what the simulated cluster imposes anyway.
     pub floor: Duration,
-    /// (pods − 1) × pod start delay + max(pod start delay, failover delay): the primary's
-    /// replacement starts while the failover timer runs, so the two overlap.
-    pub tight_floor: Duration,
     /// Requests during the update, per operator.
     pub requests: Vec<Tally>,
     /// Time from creating the database until it was Ready.
     pub ready_time: Option<Duration>,
-    /// What the AG's agents cost and how fast they move the primary role.
+    /// What the database's agents cost and how fast they move the leader role.
     pub agents: AgentFigures,
 }
 
-/// The db-agents of the updated AG.
+/// The db-agents of the updated database.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AgentFigures {
     /// Peak RSS (VmHWM) of each agent process, in bytes, sampled after the update.
@@ -448,16 +552,20 @@ pub struct AgentFigures {
     pub steady: Option<Tally>,
     /// Length of that window.
     pub window: Duration,
-    /// `spec.leaseDurationSeconds` of the `<db>-primary` Lease.
+    /// `spec.leaseDurationSeconds` of the agents' Lease (`<db>-primary`, `<db>-master`).
     pub lease_duration: Option<Duration>,
-    /// `SwitchoverPrimary--<pod>` from first seen Unknown to first seen True (50 ms polls).
+    /// `SwitchoverPrimary--<pod>` from first seen Unknown to first seen True (25 ms polls).
     pub switchover: Option<Duration>,
     /// Deleting the primary pod (SIGTERM: the agent's stop round hands over) until another
-    /// pod is labelled primary and Ready.
+    /// pod is labelled primary and Ready (availability groups only: a SingleStore master that
+    /// restarts keeps its role).
     pub failover_graceful: Option<Duration>,
-    /// The primary's node lost ([`Loss::Crash`]) until another pod is labelled primary and
-    /// Ready.
+    /// The leader's node lost ([`Loss::Crash`]) until another pod is labelled with the leader
+    /// role and Ready.
     pub failover_crash: Option<Duration>,
+    /// The leader's node lost until the agents' Lease names another holder (the takeover, before
+    /// the new leader's label and readiness).
+    pub failover_crash_lease: Option<Duration>,
 }
 
 /// The user-agent prefix of the db-agents' requests.
@@ -467,57 +575,133 @@ const AGENT_WINDOW: Duration = Duration::from_secs(10);
 /// Poll period of the switchover and failover measurements (their resolution).
 const ROLE_POLL: Duration = Duration::from_millis(25);
 
-/// The pod labelled primary and Ready, with its uid.
-async fn ready_primary(pods: &Api<Pod>) -> Option<(String, String)> {
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn role(p: &Pod) -> Option<&str> {
+    p.metadata
+        .labels
+        .as_ref()?
+        .get(api::names::LABEL_ROLE)
+        .map(String::as_str)
+}
+
+/// The pod labelled `leader` and Ready, with its uid.
+async fn ready_leader(pods: &Api<Pod>, leader: &str) -> Option<(String, String)> {
     let list = pods.list(&ListParams::default()).await.ok()?;
     list.items.into_iter().find_map(|p| {
-        let labels = p.metadata.labels.as_ref()?;
-        let ready = p
-            .status
-            .as_ref()?
-            .conditions
-            .as_ref()?
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        (labels.get("kubedb.com/role").map(String::as_str) == Some("primary") && ready)
+        (role(&p) == Some(leader) && is_ready(&p))
             .then_some(())
             .and(p.metadata.name.zip(p.metadata.uid))
     })
 }
 
-/// How the primary is lost.
+/// Waits (at most `limit`) until every pod is Ready and labelled by its agent, one of them
+/// `leader`: the SingleStore agents label their pods a round after readiness.
+async fn all_labelled(pods: &Api<Pod>, leader: &str, expected: usize, limit: Duration) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Ok(list) = pods.list(&ListParams::default()).await {
+            let items = &list.items;
+            if items.len() == expected
+                && items.iter().all(|p| is_ready(p) && role(p).is_some())
+                && items.iter().any(|p| role(p) == Some(leader))
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(ROLE_POLL).await;
+    }
+    false
+}
+
+/// With `BENCH_KEEP`, the logs of the database pods' agents (`<pod>.<container>.log` for each
+/// `*-coordinator` container), next to the operators' in the run's directory.
+async fn keep_agent_logs(pods: &Api<Pod>, dir: &std::path::Path) {
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        return;
+    }
+    let Ok(list) = pods.list(&ListParams::default()).await else {
+        return;
+    };
+    for pod in list.items {
+        let name = pod.metadata.name.unwrap_or_default();
+        let containers = pod.spec.map(|s| s.containers).unwrap_or_default();
+        for c in containers
+            .iter()
+            .filter(|c| c.name.ends_with("-coordinator"))
+        {
+            let params = kube::api::LogParams {
+                container: Some(c.name.clone()),
+                ..kube::api::LogParams::default()
+            };
+            if let Ok(text) = pods.logs(&name, &params).await {
+                let _ = std::fs::write(dir.join(format!("{name}.{}.log", c.name)), text);
+            }
+        }
+    }
+}
+
+/// How the leader is lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Loss {
     /// A normal delete: SIGTERM, the agent's stop round hands the role over.
     Delete,
-    /// The pod's SQL Server kept from coming back (kube-sim's `kube-sim.io/mssql-down` on its
-    /// PVC), its agent SIGKILLed, then the pod force-deleted (grace 0): no stop round, the
-    /// Lease still names the old primary, as after the loss of its node.
+    /// The pod's database node kept from coming back (kube-sim's `kube-sim.io/mssql-down` or
+    /// `kube-sim.io/singlestore-down` on its PVC), its agent SIGKILLed, then the pod
+    /// force-deleted (grace 0): no stop round, the Lease still names the old leader, as after
+    /// the loss of its node.
     Crash,
 }
 
-/// Loses the Ready primary as `loss` says and times until another pod is the Ready primary.
+/// How long a failover took.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Failover {
+    /// Until the Lease named another holder.
+    lease_taken: Option<Duration>,
+    /// Until another pod was the Ready leader.
+    ready: Option<Duration>,
+}
+
+/// Loses the Ready leader as `loss` says and times until the Lease `lease` names another holder
+/// and until another pod is the Ready leader.
 async fn time_failover(
     pods: &Api<Pod>,
+    lease: &str,
     kubeconfig: &std::path::Path,
+    case: UpdateCase,
     loss: Loss,
     limit: Duration,
-) -> Option<Duration> {
-    let old = ready_primary(pods).await?;
+) -> Failover {
+    let mut times = Failover::default();
+    let leader = case.leader_role();
+    let Some(old) = ready_leader(pods, leader).await else {
+        return times;
+    };
+    let leases: Api<Lease> = Api::namespaced(pods.clone().into_client(), workload::NAMESPACE);
     let t = Instant::now();
     let grace = match loss {
         Loss::Delete => None,
         Loss::Crash => {
             let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
                 Api::namespaced(pods.clone().into_client(), workload::NAMESPACE);
-            let down = serde_json::json!({"metadata": {"annotations": {"kube-sim.io/mssql-down": "true"}}});
-            pvcs.patch(
-                &format!("data-{}", old.0),
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(&down),
-            )
-            .await
-            .ok()?;
+            let down =
+                serde_json::json!({"metadata": {"annotations": {case.down_annotation(): "true"}}});
+            if pvcs
+                .patch(
+                    &format!("{}-{}", api::names::DATA_VOLUME, old.0),
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&down),
+                )
+                .await
+                .is_err()
+            {
+                return times;
+            }
             for pid in testkit::db_agent_pids(kubeconfig, Some(&old.0)) {
                 // SAFETY: kill(2) on a pid this run's kube-sim started; no memory is involved.
                 unsafe {
@@ -531,39 +715,59 @@ async fn time_failover(
         grace_period_seconds: grace,
         ..kube::api::DeleteParams::default()
     };
-    pods.delete(&old.0, &params).await.ok()?;
+    if pods.delete(&old.0, &params).await.is_err() {
+        return times;
+    }
     while t.elapsed() < limit {
-        if let Some(now) = ready_primary(pods).await
+        if times.lease_taken.is_none()
+            && let Ok(Some(l)) = leases.get_opt(lease).await
+            && l.spec
+                .and_then(|s| s.holder_identity)
+                .is_some_and(|h| !h.is_empty() && h != old.0)
+        {
+            times.lease_taken = Some(t.elapsed());
+        }
+        if let Some(now) = ready_leader(pods, leader).await
             && now.0 != old.0
         {
-            return Some(t.elapsed());
+            times.ready = Some(t.elapsed());
+            return times;
         }
         tokio::time::sleep(ROLE_POLL).await;
     }
-    None
+    times
+}
+
+/// The status of the request's `SwitchoverPrimary--` condition, if it has one.
+fn switchover_status(request: &DynamicObject) -> Option<String> {
+    request
+        .data
+        .get("status")?
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| {
+            c.get("type")
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.starts_with("SwitchoverPrimary--"))
+        })?
+        .get("status")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Polls the request until its `SwitchoverPrimary--` condition has been seen Unknown and then
 /// True; the time between.
-async fn switchover_time(api: Api<MSSQLServerOpsRequest>, name: String) -> Option<Duration> {
+async fn switchover_time(api: Api<DynamicObject>, name: String) -> Option<Duration> {
     let mut unknown_at: Option<Instant> = None;
     loop {
         if let Ok(r) = api.get(&name).await {
-            let c = r.status.as_ref().and_then(|s| {
-                s.conditions
-                    .iter()
-                    .flatten()
-                    .find(|c| c.type_.starts_with("SwitchoverPrimary--"))
-                    .cloned()
-            });
-            match c.map(|c| c.status) {
-                Some(api::conditions::ConditionStatus::Unknown) => {
+            match switchover_status(&r).as_deref() {
+                Some("Unknown") => {
                     unknown_at.get_or_insert_with(Instant::now);
                 }
-                Some(api::conditions::ConditionStatus::True) => {
-                    return unknown_at.map(|t| t.elapsed());
-                }
-                Some(api::conditions::ConditionStatus::False) => return None,
+                Some("True") => return unknown_at.map(|t| t.elapsed()),
+                Some(_) => return None,
                 None => {}
             }
         }
@@ -572,51 +776,39 @@ async fn switchover_time(api: Api<MSSQLServerOpsRequest>, name: String) -> Optio
 }
 
 impl UpdateRun {
-    /// (duration − tight floor) / pods, in seconds.
+    /// (duration − floor) / pods, in seconds.
     pub fn overhead_per_pod(&self) -> Option<f64> {
-        self.duration
-            .map(|d| (d.as_secs_f64() - self.tight_floor.as_secs_f64()) / f64::from(self.pods))
-    }
-
-    /// (duration − the issue's floor) / pods, in seconds.
-    pub fn overhead_per_pod_issue_floor(&self) -> Option<f64> {
         self.duration
             .map(|d| (d.as_secs_f64() - self.floor.as_secs_f64()) / f64::from(self.pods))
     }
 }
 
-/// UpdateVersion of an AG of `pods` replicas with pod start delay `delay` and failover `failover`.
-pub async fn update(
-    label: &str,
-    pods: i32,
-    delay: Duration,
-    failover: Duration,
-) -> anyhow::Result<UpdateRun> {
+/// UpdateVersion of `case` with pod start delay `delay`, then its agents' failovers.
+pub async fn update(label: &str, case: UpdateCase, delay: Duration) -> anyhow::Result<UpdateRun> {
     let flags = SimFlags {
         pod_start_delay: delay,
-        failover_delay: failover,
     };
     let (mut stack, _) = Stack::start(label, flags, false, async |_| Ok(())).await?;
     let client = stack.sim.client.clone();
     let mut dbs = PhaseWatch::start(&client, workload::NAMESPACE, &resources());
     let name = workload::db_name(0);
     let t0 = Instant::now();
-    create_db(&client, 0, Db::MssqlAg(pods)).await?;
-    let key = format!("mssqlservers/{name}");
-    let is_ready = |p: &crate::watch::Phases| p.get(&key) == Some("Ready");
+    case.create(&client, &name).await?;
+    let key = format!("{}/{name}", case.resource());
+    let db_is_ready = |p: &crate::watch::Phases| p.get(&key) == Some("Ready");
     let ready = dbs
         .wait(
             t0,
             Duration::from_secs(60),
             Duration::from_secs(180),
-            |p| usize::from(is_ready(p)),
-            is_ready,
+            |p| usize::from(db_is_ready(p)),
+            db_is_ready,
         )
         .await;
+    let pods = case.pods();
     let mut run = UpdateRun {
         pods,
-        floor: delay * pods as u32 + failover,
-        tight_floor: delay * (pods as u32 - 1) + delay.max(failover),
+        floor: delay * pods as u32,
         ready_time: ready.elapsed,
         ..UpdateRun::default()
     };
@@ -625,11 +817,25 @@ pub async fn update(
         stack.stop().await?;
         return Ok(run);
     }
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), workload::NAMESPACE);
+    if case.is_singlestore()
+        && !all_labelled(
+            &pod_api,
+            case.leader_role(),
+            pods as usize,
+            Duration::from_secs(30),
+        )
+        .await
+    {
+        run.phase = "pods not all Ready and labelled by their agents".to_owned();
+        stack.stop().await?;
+        return Ok(run);
+    }
     // The agents at rest: what they write and read in a window.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), workload::NAMESPACE);
     let leases: Api<Lease> = Api::namespaced(client.clone(), workload::NAMESPACE);
+    let lease = case.lease(&name);
     run.agents.lease_duration = leases
-        .get(&format!("{name}-primary"))
+        .get(&lease)
         .await
         .ok()
         .and_then(|l| l.spec?.lease_duration_seconds)
@@ -639,26 +845,23 @@ pub async fn update(
     run.agents.steady = Some(stack.sim.requests().await?.since(&at_rest).tally(DB_AGENT));
     run.agents.window = AGENT_WINDOW;
 
+    let ops_resource = case.ops_resource();
     let mut requests = PhaseWatch::start(
         &client,
         workload::NAMESPACE,
-        &[ApiResource::erase::<MSSQLServerOpsRequest>(&())],
+        std::slice::from_ref(&ops_resource),
     );
     let before = stack.sim.requests().await?;
     let request = "bench-update";
     let switchover = tokio::spawn(switchover_time(
-        Api::namespaced(client.clone(), workload::NAMESPACE),
+        Api::namespaced_with(client.clone(), workload::NAMESPACE, &ops_resource),
         request.to_owned(),
     ));
     let t1 = Instant::now();
-    Api::namespaced(client.clone(), workload::NAMESPACE)
-        .create(
-            &PostParams::default(),
-            &workload::update_version(request, &name),
-        )
+    case.request_update(&client, request, &name)
         .await
         .context("creating the UpdateVersion request")?;
-    let key = format!("mssqlserveropsrequests/{request}");
+    let key = format!("{}/{request}", ops_resource.plural);
     let finished = |p: &crate::watch::Phases| {
         matches!(
             p.get(&key),
@@ -691,24 +894,49 @@ pub async fn update(
             .map(|s| s.memory.peak)
             .collect();
         let limit = Duration::from_secs(60);
-        run.agents.failover_graceful =
-            time_failover(&pods, &stack.sim.kubeconfig, Loss::Delete, limit).await;
-        // Back to one Ready primary and every pod Ready before the second failover.
-        let is_ready =
-            |p: &crate::watch::Phases| p.get(&format!("mssqlservers/{name}")) == Some("Ready");
+        let db_key = format!("{}/{name}", case.resource());
+        let db_ready = |p: &crate::watch::Phases| p.get(&db_key) == Some("Ready");
+        if !case.is_singlestore() {
+            // A SingleStore agent has no stop round (a master that restarts keeps its role),
+            // so only an AG fails over when its primary pod is deleted.
+            run.agents.failover_graceful = time_failover(
+                &pod_api,
+                &lease,
+                &stack.sim.kubeconfig,
+                case,
+                Loss::Delete,
+                limit,
+            )
+            .await
+            .ready;
+        }
+        // Back to one Ready leader and every pod Ready before the node loss.
         dbs.wait(
             Instant::now(),
             limit,
             limit,
-            |p| usize::from(is_ready(p)),
-            is_ready,
+            |p| usize::from(db_ready(p)),
+            db_ready,
         )
         .await;
-        run.agents.failover_crash =
-            time_failover(&pods, &stack.sim.kubeconfig, Loss::Crash, limit).await;
+        if case.is_singlestore() {
+            all_labelled(&pod_api, case.leader_role(), pods as usize, limit).await;
+        }
+        let crash = time_failover(
+            &pod_api,
+            &lease,
+            &stack.sim.kubeconfig,
+            case,
+            Loss::Crash,
+            limit,
+        )
+        .await;
+        run.agents.failover_crash = crash.ready;
+        run.agents.failover_crash_lease = crash.lease_taken;
     } else {
         switchover.abort();
     }
+    keep_agent_logs(&pod_api, &stack.sim.dir).await;
     stack.ensure_running()?;
     drop((dbs, requests));
     stack.stop().await?;
@@ -725,12 +953,45 @@ mod tests {
             pods: 3,
             duration: Some(Duration::from_secs(7)),
             floor: Duration::from_secs(4),
-            tight_floor: Duration::from_secs(1),
             ..UpdateRun::default()
         };
-        assert_eq!(run.overhead_per_pod_issue_floor(), Some(1.0));
-        assert_eq!(run.overhead_per_pod(), Some(2.0));
+        assert_eq!(run.overhead_per_pod(), Some(1.0));
         assert_eq!(UpdateRun::default().overhead_per_pod(), None);
+    }
+
+    #[test]
+    fn update_cases_name_their_database_side() {
+        let ag = UpdateCase::Ag(3);
+        let sdb = UpdateCase::Singlestore(2, 2);
+        assert_eq!((ag.pods(), sdb.pods()), (3, 4));
+        assert_eq!(ag.label(), "MSSQL AG of 3");
+        assert_eq!(sdb.label(), "SingleStore 2 agg + 2 leaf");
+        assert_eq!(ag.lease("db"), "db-primary");
+        assert_eq!(sdb.lease("db"), "db-master");
+        assert_eq!((ag.leader_role(), sdb.leader_role()), ("primary", "Master"));
+        assert_eq!(sdb.down_annotation(), "kube-sim.io/singlestore-down");
+        assert_eq!(sdb.ops_resource().plural, "singlestoreopsrequests");
+        assert!(sdb.is_singlestore() && !ag.is_singlestore());
+    }
+
+    #[test]
+    fn switchover_status_reads_the_condition() {
+        let request: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ops.kubedb.com/v1alpha1",
+            "kind": "SinglestoreOpsRequest",
+            "metadata": { "name": "r" },
+            "status": { "conditions": [
+                { "type": "UpdateVersion", "status": "True" },
+                { "type": "SwitchoverPrimary--db-aggregator-0", "status": "Unknown" }
+            ] }
+        }))
+        .unwrap();
+        assert_eq!(switchover_status(&request).as_deref(), Some("Unknown"));
+        let none: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "X", "metadata": { "name": "r" }
+        }))
+        .unwrap();
+        assert_eq!(switchover_status(&none), None);
     }
 
     #[test]

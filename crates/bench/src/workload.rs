@@ -1,8 +1,10 @@
 //! The objects a benchmark creates: databases of each topology, their prerequisites (an Issuer,
 //! a license Secret) and UpdateVersion requests.
 
+use std::time::Duration;
+
 use api::mssql::MSSQLServer;
-use api::ops::MSSQLServerOpsRequest;
+use api::ops::{MSSQLServerOpsRequest, SinglestoreOpsRequest};
 use api::singlestore::Singlestore;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::DynamicObject;
@@ -20,6 +22,12 @@ pub const MSSQL_VERSION: &str = "2022-cu22";
 pub const MSSQL_TARGET_VERSION: &str = "2025-cu0";
 /// Version every Singlestore starts at.
 pub const SINGLESTORE_VERSION: &str = "8.7.21";
+/// Version the Singlestore UpdateVersion requests move to (allowed from
+/// [`SINGLESTORE_VERSION`] by the catalog).
+pub const SINGLESTORE_TARGET_VERSION: &str = "8.9.3";
+/// `MASTER_LOST_AFTER` of the updated Singlestore's aggregator agents (the agent's default is
+/// 30 s): how long a lost master's Lease must have been free before a child replaces it.
+pub const MASTER_LOST_AFTER: Duration = Duration::from_secs(2);
 
 /// One database to create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,21 +143,65 @@ pub fn singlestore(name: &str, topology: Option<(i32, i32)>) -> Singlestore {
     .expect("the Singlestore literal matches the api types")
 }
 
-/// An UpdateVersion request of an MSSQLServer to [`MSSQL_TARGET_VERSION`].
-pub fn update_version(name: &str, db: &str) -> MSSQLServerOpsRequest {
-    serde_json::from_value(json!({
+/// A Singlestore of `aggregators` and `leaves` whose aggregator agents replace a lost master
+/// after [`MASTER_LOST_AFTER`] (env of the `singlestore-coordinator` container, set through the
+/// aggregators' pod template as a user would).
+pub fn singlestore_with_grace(name: &str, aggregators: i32, leaves: i32) -> Singlestore {
+    let mut db = singlestore(name, Some((aggregators, leaves)));
+    let aggregator = db
+        .spec
+        .topology
+        .as_mut()
+        .and_then(|t| t.aggregator.as_mut())
+        .expect("a topology with aggregators");
+    aggregator.pod_template = Some(
+        serde_json::from_value(json!({ "spec": { "containers": [{
+            "name": api::names::singlestore::COORDINATOR_CONTAINER,
+            "env": [{
+                "name": "MASTER_LOST_AFTER",
+                "value": format!("{}s", MASTER_LOST_AFTER.as_secs())
+            }]
+        }] } }))
+        .expect("a valid pod template"),
+    );
+    db
+}
+
+fn update_request(kind: &str, name: &str, db: &str, target: &str) -> Value {
+    json!({
         "apiVersion": "ops.kubedb.com/v1alpha1",
-        "kind": "MSSQLServerOpsRequest",
+        "kind": kind,
         "metadata": { "name": name, "namespace": NAMESPACE },
         "spec": {
             "type": "UpdateVersion",
             "databaseRef": { "name": db },
-            "updateVersion": { "targetVersion": MSSQL_TARGET_VERSION },
+            "updateVersion": { "targetVersion": target },
             "timeout": "10m",
             "apply": "IfReady",
         },
-    }))
+    })
+}
+
+/// An UpdateVersion request of an MSSQLServer to [`MSSQL_TARGET_VERSION`].
+pub fn update_version(name: &str, db: &str) -> MSSQLServerOpsRequest {
+    serde_json::from_value(update_request(
+        "MSSQLServerOpsRequest",
+        name,
+        db,
+        MSSQL_TARGET_VERSION,
+    ))
     .expect("the MSSQLServerOpsRequest literal matches the api types")
+}
+
+/// An UpdateVersion request of a Singlestore to [`SINGLESTORE_TARGET_VERSION`].
+pub fn singlestore_update_version(name: &str, db: &str) -> SinglestoreOpsRequest {
+    serde_json::from_value(update_request(
+        "SinglestoreOpsRequest",
+        name,
+        db,
+        SINGLESTORE_TARGET_VERSION,
+    ))
+    .expect("the SinglestoreOpsRequest literal matches the api types")
 }
 
 /// The self-signed Issuer (cert-manager's types are not in this workspace).
@@ -163,14 +215,15 @@ pub fn issuer() -> DynamicObject {
     .expect("a valid DynamicObject")
 }
 
-/// The SingleStore license Secret (a placeholder: nothing runs SingleStore under kube-sim).
+/// The SingleStore license Secret (a placeholder key, which kube-sim's simulated nodes accept:
+/// they check only that it looks like base64).
 pub fn license_secret() -> Secret {
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": { "name": LICENSE_SECRET, "namespace": NAMESPACE },
         "type": "kubernetes.io/basic-auth",
-        "stringData": { "username": "license", "password": "bench-placeholder-license" },
+        "stringData": { "username": "license", "password": "YmVuY2gtcGxhY2Vob2xkZXItbGljZW5zZQ==" },
     }))
     .expect("a valid Secret")
 }
@@ -248,5 +301,24 @@ mod tests {
             MSSQL_TARGET_VERSION
         );
         assert_eq!(r["spec"]["type"], "UpdateVersion");
+        let s = serde_json::to_value(singlestore_update_version("v", "sdb")).unwrap();
+        assert_eq!(s["kind"], "SinglestoreOpsRequest");
+        assert_eq!(s["spec"]["databaseRef"]["name"], "sdb");
+        assert_eq!(
+            s["spec"]["updateVersion"]["targetVersion"],
+            SINGLESTORE_TARGET_VERSION
+        );
+    }
+
+    #[test]
+    fn the_updated_singlestore_sets_the_master_grace_on_its_aggregators() {
+        let db = serde_json::to_value(singlestore_with_grace("g", 2, 2)).unwrap();
+        let topology = &db["spec"]["topology"];
+        assert_eq!(topology["leaf"]["replicas"], 2);
+        assert!(topology["leaf"].get("podTemplate").is_none());
+        let container = &topology["aggregator"]["podTemplate"]["spec"]["containers"][0];
+        assert_eq!(container["name"], "singlestore-coordinator");
+        assert_eq!(container["env"][0]["name"], "MASTER_LOST_AFTER");
+        assert_eq!(container["env"][0]["value"], "2s");
     }
 }

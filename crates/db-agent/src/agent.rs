@@ -145,6 +145,35 @@ impl Reported {
     }
 }
 
+/// Takes a read of the Lease into `lease`, moving `observed_at` to `now` when its holder or
+/// version changed (expiry is judged from there, on this agent's clock). A failed read keeps
+/// the last view: a holder that cannot read cannot renew either, and its renew deadline runs
+/// out on this stale view.
+pub fn take_lease_read(
+    lease: &mut Option<LeaseRecord>,
+    observed_at: &mut Mono,
+    read: Result<Option<LeaseRecord>, ClusterError>,
+    now: Mono,
+) {
+    match read {
+        Ok(new) => {
+            let key =
+                |l: &Option<LeaseRecord>| l.as_ref().map(|l| (l.holder.clone(), l.version.clone()));
+            if key(&new) != key(lease) {
+                *observed_at = now;
+            }
+            *lease = new;
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot read the Lease"),
+    }
+}
+
+/// Whether this pod's own label is due to be read again ([`LABEL_REFRESH`]; at once when it
+/// was never read or a label write failed).
+pub fn label_due(read_at: Option<Mono>, now: Mono) -> bool {
+    read_at.is_none_or(|at| now.saturating_sub(at) >= LABEL_REFRESH)
+}
+
 /// The problem behind a failed observation, if the user can fix it: a refused login (pure).
 pub fn observe_problem(me: &str, err: &BackendError) -> Option<Problem> {
     match err {
@@ -243,6 +272,7 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
         self.metrics.decided(&action);
         match &action {
             Action::Wait(reason) => tracing::debug!(%reason, "waiting"),
+            Action::RenewLease => tracing::debug!("renewing the Lease"),
             other => tracing::info!(action = ?other, "decided"),
         }
         self.act_logged(&action, &snapshot, now).await;
@@ -284,23 +314,9 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
                 Local::Unreachable
             }
         };
-        match self.cluster.read_lease().await {
-            Ok(lease) => {
-                let changed = lease.as_ref().map(|l| (&l.holder, &l.version))
-                    != self.lease.as_ref().map(|l| (&l.holder, &l.version));
-                if changed {
-                    self.lease_observed_at = now;
-                }
-                self.lease = lease;
-            }
-            // Keep the last view: a holder that cannot read cannot renew either, and its
-            // renew deadline runs out on this stale view.
-            Err(err) => tracing::warn!(error = %err, "cannot read the Lease"),
-        }
-        if self
-            .label_read_at
-            .is_none_or(|at| now.saturating_sub(at) >= LABEL_REFRESH)
-        {
+        let read = self.cluster.read_lease().await;
+        take_lease_read(&mut self.lease, &mut self.lease_observed_at, read, now);
+        if label_due(self.label_read_at, now) {
             match self.cluster.own_label().await {
                 Ok(label) => {
                     self.label = label;
@@ -342,7 +358,7 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
             .lease_held
             .set(i64::from(lease_state == LeaseState::MineValid));
         self.metrics.set_role(&snapshot.local);
-        self.status.set(ready, report);
+        self.status.set(ready.map(RoleLabel::as_str), report);
         snapshot
     }
 

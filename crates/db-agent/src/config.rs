@@ -15,9 +15,20 @@ use thiserror::Error;
 /// Flags of `db-agent run`: exactly those the provisioner passes.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Availability group name (defaults to `AG_NAME`).
-    #[arg(long, env = "AG_NAME")]
-    pub ag_name: String,
+    /// Availability group name (defaults to `AG_NAME`): runs the SQL Server agent.
+    #[arg(long, env = "AG_NAME", required_unless_present = "node_type")]
+    pub ag_name: Option<String>,
+    /// SingleStore node type, `aggregator` or `leaf`: runs the SingleStore agent.
+    #[arg(long, value_parser = ["aggregator", "leaf"], conflicts_with = "ag_name")]
+    pub node_type: Option<String>,
+    /// The Singlestore object (defaults to `DB_NAME`).
+    #[arg(long)]
+    pub db_name: Option<String>,
+    /// SingleStore: how long the master aggregator must be offline, with its Lease expired,
+    /// before a child replaces it (a Go duration). A master that restarts within it keeps its
+    /// role, as SingleStore advises for a recoverable master.
+    #[arg(long, env = "MASTER_LOST_AFTER", default_value = "30s")]
+    pub master_lost_after: String,
     /// Heartbeats a Lease lasts: the Lease duration is `election-tick × period` (at least
     /// 10 s).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
@@ -28,6 +39,28 @@ pub struct RunArgs {
     /// Tick period, a Go duration (`100ms`, `1s`, `1m30s`).
     #[arg(long, default_value = "300ms")]
     pub period: String,
+}
+
+impl RunArgs {
+    /// The election timing the flags describe, checked.
+    pub fn timing(&self) -> Result<Timing, ConfigError> {
+        let period = api::common::parse_duration("--period", &self.period)
+            .map_err(|e| ConfigError::Period(e.to_string()))?;
+        if period.is_zero() {
+            return Err(ConfigError::Period("must be greater than zero".into()));
+        }
+        if self.election_tick <= self.heartbeat_tick {
+            return Err(ConfigError::Ticks {
+                election: self.election_tick,
+                heartbeat: self.heartbeat_tick,
+            });
+        }
+        Ok(Timing::derive(
+            period,
+            self.election_tick,
+            self.heartbeat_tick,
+        ))
+    }
 }
 
 /// `LOG_FORMAT`: `json` for one JSON object per line, anything else for text.
@@ -73,6 +106,9 @@ pub enum ConfigError {
         "environment variable SECONDARY_ACCESS_MODE must be Passive, ReadOnly or All, not {0:?}"
     )]
     SecondaryAccess(String),
+    /// `--master-lost-after` does not parse.
+    #[error("--master-lost-after: {0}")]
+    MasterLostAfter(String),
     /// `POD_IP` is not an IP address.
     #[error("environment variable POD_IP is not an IP address: {0:?}")]
     PodIp(String),
@@ -194,17 +230,7 @@ impl Config {
     pub fn new(run: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| env(name).filter(|v| !v.is_empty());
         let need = |name: &'static str| get(name).ok_or(ConfigError::MissingEnv(name));
-        let period = api::common::parse_duration("--period", &run.period)
-            .map_err(|e| ConfigError::Period(e.to_string()))?;
-        if period.is_zero() {
-            return Err(ConfigError::Period("must be greater than zero".into()));
-        }
-        if run.election_tick <= run.heartbeat_tick {
-            return Err(ConfigError::Ticks {
-                election: run.election_tick,
-                heartbeat: run.heartbeat_tick,
-            });
-        }
+        let timing = run.timing()?;
         let log_format = log_format(get("LOG_FORMAT").as_deref());
         let pod_name = need("POD_NAME")?;
         let namespace = need("POD_NAMESPACE")?;
@@ -220,12 +246,15 @@ impl Config {
             login_secret: get("DBM_LOGIN_SECRET")
                 .unwrap_or_else(|| api::names::mssql::dbm_login_secret(&db_name)),
             db_name,
-            ag_name: run.ag_name.clone(),
+            ag_name: run
+                .ag_name
+                .clone()
+                .ok_or(ConfigError::MissingEnv("AG_NAME"))?,
             governing_service: need("GOVERNING_SERVICE")?,
             sa_username: get(api::names::mssql::ENV_SA_USERNAME)
                 .unwrap_or_else(|| api::names::mssql::SA_USER.to_owned()),
             sa_password: need(api::names::mssql::ENV_SA_PASSWORD)?,
-            timing: Timing::derive(period, run.election_tick, run.heartbeat_tick),
+            timing,
             log_format,
             databases: match get("AG_DATABASES") {
                 None => Vec::new(),
@@ -263,6 +292,119 @@ impl Config {
             self.namespace,
             api::names::mssql::MIRRORING_PORT
         )
+    }
+}
+
+/// The configuration of the SingleStore agent (`run --db-name=<db> --node-type=<type>`, the
+/// arguments KubeDB's `singlestore-coordinator` takes), from the flags and the environment
+/// `POD_NAME`, `POD_NAMESPACE`, `POD_IP`, `GOVERNING_SERVICE`, `ROOT_USERNAME`, `ROOT_PASSWORD`,
+/// `LICENSE_KEY`, `AGGREGATOR_SET`, `LEAF_SET`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SdbConfig {
+    /// This pod.
+    pub pod_name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its IP: where the agent listens and reaches its node.
+    pub pod_ip: Option<std::net::IpAddr>,
+    /// The Singlestore object.
+    pub db_name: String,
+    /// The pods' headless service.
+    pub governing_service: String,
+    /// This node's kind.
+    pub kind: crate::sdb::decide::NodeKind,
+    /// `ROOT_USERNAME` (`root` when unset).
+    pub root_username: String,
+    /// `ROOT_PASSWORD`.
+    pub root_password: String,
+    /// `LICENSE_KEY`: set on the master before it bootstraps.
+    pub license: Option<String>,
+    /// The aggregators' StatefulSet (`AGGREGATOR_SET`, else `<db>-aggregator`).
+    pub aggregator_set: String,
+    /// The leaves' StatefulSet (`LEAF_SET`, else `<db>-leaf`).
+    pub leaf_set: String,
+    /// Election timing (KubeDB's defaults: 300 ms period, 10 election ticks, 1 heartbeat tick).
+    pub timing: Timing,
+    /// See [`RunArgs::master_lost_after`].
+    pub master_lost_after: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for SdbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SdbConfig")
+            .field("pod_name", &self.pod_name)
+            .field("namespace", &self.namespace)
+            .field("db_name", &self.db_name)
+            .field("kind", &self.kind)
+            .field("aggregator_set", &self.aggregator_set)
+            .field("leaf_set", &self.leaf_set)
+            .field("timing", &self.timing)
+            .field("master_lost_after", &self.master_lost_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SdbConfig {
+    /// From the flags and an environment lookup.
+    pub fn new(run: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        let need = |name: &'static str| get(name).ok_or(ConfigError::MissingEnv(name));
+        let timing = run.timing()?;
+        let master_lost_after =
+            api::common::parse_duration("--master-lost-after", &run.master_lost_after)
+                .map_err(|e| ConfigError::MasterLostAfter(e.to_string()))?;
+        let db_name = match &run.db_name {
+            Some(name) if !name.is_empty() => name.clone(),
+            _ => need("DB_NAME")?,
+        };
+        let kind = match run.node_type.as_deref() {
+            Some("leaf") => crate::sdb::decide::NodeKind::Leaf,
+            _ => crate::sdb::decide::NodeKind::Aggregator,
+        };
+        Ok(Self {
+            pod_name: need("POD_NAME")?,
+            namespace: need("POD_NAMESPACE")?,
+            pod_ip: get("POD_IP")
+                .map(|ip| ip.parse().map_err(|_| ConfigError::PodIp(ip)))
+                .transpose()?,
+            governing_service: need("GOVERNING_SERVICE")?,
+            kind,
+            root_username: get("ROOT_USERNAME")
+                .unwrap_or_else(|| api::names::singlestore::ROOT_USER.to_owned()),
+            root_password: need("ROOT_PASSWORD")?,
+            license: get("LICENSE_KEY"),
+            aggregator_set: get("AGGREGATOR_SET")
+                .unwrap_or_else(|| api::names::singlestore::aggregator_petset(&db_name, None)),
+            leaf_set: get("LEAF_SET")
+                .unwrap_or_else(|| api::names::singlestore::leaf_petset(&db_name, None)),
+            db_name,
+            timing,
+            master_lost_after,
+            log_format: log_format(get("LOG_FORMAT").as_deref()),
+        })
+    }
+
+    /// The address of this pod from inside it (see [`Config::local_address`]).
+    pub fn local_address(&self) -> std::net::IpAddr {
+        self.pod_ip
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    }
+
+    /// The stable address of `pod` in cluster statements: `<pod>.<governing service>.<ns>.svc`.
+    pub fn host(&self, pod: &str) -> String {
+        format!("{pod}.{}.{}.svc", self.governing_service, self.namespace)
+    }
+
+    /// The kind of node `pod` runs, from its StatefulSet.
+    pub fn kind_of(&self, pod: &str) -> crate::sdb::decide::NodeKind {
+        let set = pod.rsplit_once('-').map_or(pod, |(set, _)| set);
+        if set == self.leaf_set {
+            crate::sdb::decide::NodeKind::Leaf
+        } else {
+            crate::sdb::decide::NodeKind::Aggregator
+        }
     }
 }
 
@@ -313,6 +455,7 @@ mod tests {
         let config = Config::new(&run, env(&POD_ENV)).unwrap();
         assert_eq!(config.pod_name, "ag-1");
         assert_eq!(config.ag_name, "agx");
+        assert_eq!(run.node_type, None);
         assert_eq!(config.sa_username, "sa");
         assert_eq!(config.pod_ip, Some("10.0.0.7".parse().unwrap()));
         assert_eq!(config.local_address().to_string(), "10.0.0.7");
@@ -350,6 +493,83 @@ mod tests {
         let config = Config::new(&run, env(&custom)).unwrap();
         assert_eq!(config.master_key_secret, "my-master");
         assert_eq!(config.login_secret, "my-login");
+    }
+
+    #[test]
+    fn the_singlestore_configuration() {
+        let run = args(&["--db-name=sdb", "--node-type=aggregator"]).unwrap();
+        let pod = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![
+                ("POD_NAME", "sdb-aggregator-1"),
+                ("POD_NAMESPACE", "demo"),
+                ("POD_IP", "10.0.0.8"),
+                ("GOVERNING_SERVICE", "sdb-pods"),
+                ("ROOT_PASSWORD", "pw"),
+            ];
+            pairs.extend_from_slice(extra);
+            pairs
+        };
+        let config = SdbConfig::new(&run, env(&pod(&[]))).unwrap();
+        assert_eq!(config.kind, crate::sdb::decide::NodeKind::Aggregator);
+        assert_eq!(config.root_username, "root");
+        assert_eq!(config.license, None);
+        assert_eq!(
+            (config.aggregator_set.as_str(), config.leaf_set.as_str()),
+            ("sdb-aggregator", "sdb-leaf")
+        );
+        assert_eq!(config.master_lost_after, Duration::from_secs(30));
+        assert_eq!(config.host("sdb-leaf-2"), "sdb-leaf-2.sdb-pods.demo.svc");
+        assert_eq!(config.local_address().to_string(), "10.0.0.8");
+        assert!(!format!("{config:?}").contains("pw"));
+        // Suffixed sets, as the provisioner passes them.
+        let config = SdbConfig::new(
+            &args(&[
+                "--db-name=sdb",
+                "--node-type=leaf",
+                "--master-lost-after=1m",
+            ])
+            .unwrap(),
+            env(&pod(&[
+                ("AGGREGATOR_SET", "sdb-x-aggregator"),
+                ("LEAF_SET", "sdb-y-leaf"),
+                ("LICENSE_KEY", "k"),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(config.kind, crate::sdb::decide::NodeKind::Leaf);
+        assert_eq!(
+            config.kind_of("sdb-y-leaf-0"),
+            crate::sdb::decide::NodeKind::Leaf
+        );
+        assert_eq!(
+            config.kind_of("sdb-x-aggregator-3"),
+            crate::sdb::decide::NodeKind::Aggregator
+        );
+        assert_eq!(config.license.as_deref(), Some("k"));
+        assert_eq!(config.master_lost_after, Duration::from_secs(60));
+        // Bad input, by name.
+        let no_password = SdbConfig::new(
+            &run,
+            env(&[
+                ("POD_NAME", "a"),
+                ("POD_NAMESPACE", "n"),
+                ("GOVERNING_SERVICE", "s"),
+            ]),
+        );
+        assert_eq!(no_password, Err(ConfigError::MissingEnv("ROOT_PASSWORD")));
+        let bad_grace = SdbConfig::new(
+            &args(&[
+                "--db-name=sdb",
+                "--node-type=leaf",
+                "--master-lost-after=soon",
+            ])
+            .unwrap(),
+            env(&pod(&[])),
+        );
+        assert!(
+            matches!(bad_grace, Err(ConfigError::MasterLostAfter(_))),
+            "{bad_grace:?}"
+        );
     }
 
     #[test]

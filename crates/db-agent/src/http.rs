@@ -17,28 +17,29 @@ use prometheus::{Encoder, TextEncoder};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
-use crate::mssql::decide::{Local, RoleLabel};
+use crate::mssql::decide::Local;
 
-/// What `/state` serves.
+/// What `/state` serves: the local instance as last observed (SQL Server's [`Local`] by
+/// default, SingleStore's [`crate::sdb::decide::Local`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
+pub struct Report<L = Local> {
     /// Pod name.
     pub name: String,
     /// The local instance as last observed.
-    pub local: Local,
+    pub local: L,
 }
 
 #[derive(Debug, Clone)]
-struct Inner {
-    ready: Result<RoleLabel, String>,
-    report: Option<Report>,
+struct Inner<L> {
+    ready: Result<&'static str, String>,
+    report: Option<Report<L>>,
 }
 
 /// Readiness and the latest report, shared between the agent loop and the server.
 #[derive(Debug, Clone)]
-pub struct Status(Arc<RwLock<Inner>>);
+pub struct Status<L = Local>(Arc<RwLock<Inner<L>>>);
 
-impl Default for Status {
+impl<L> Default for Status<L> {
     fn default() -> Self {
         Self(Arc::new(RwLock::new(Inner {
             ready: Err("no observation yet".into()),
@@ -47,16 +48,16 @@ impl Default for Status {
     }
 }
 
-impl Status {
-    /// Publishes a round's outcome.
-    pub fn set(&self, ready: Result<RoleLabel, String>, report: Report) {
+impl<L: Clone> Status<L> {
+    /// Publishes a round's outcome: the role label the pod is ready as, or why it is not.
+    pub fn set(&self, ready: Result<&'static str, String>, report: Report<L>) {
         let mut inner = self.0.write().unwrap_or_else(|p| p.into_inner());
         inner.ready = ready;
         inner.report = Some(report);
     }
 
     /// What `/ready` answers.
-    pub fn ready(&self) -> Result<RoleLabel, String> {
+    pub fn ready(&self) -> Result<&'static str, String> {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -65,7 +66,7 @@ impl Status {
     }
 
     /// What `/state` answers.
-    pub fn report(&self) -> Option<Report> {
+    pub fn report(&self) -> Option<Report<L>> {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -75,15 +76,15 @@ impl Status {
 }
 
 #[derive(Clone)]
-struct App {
-    status: Status,
+struct App<L> {
+    status: Status<L>,
     metrics: Metrics,
 }
 
 /// Binds `addr` and serves until `shutdown` resolves; returns the bound address and the task.
-pub async fn serve(
+pub async fn serve<L: Serialize + Clone + Send + Sync + 'static>(
     addr: SocketAddr,
-    status: Status,
+    status: Status<L>,
     metrics: Metrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
@@ -93,9 +94,9 @@ pub async fn serve(
     let local = listener.local_addr()?;
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics_text))
-        .route("/state", get(state))
+        .route("/ready", get(ready::<L>))
+        .route("/metrics", get(metrics_text::<L>))
+        .route("/state", get(state::<L>))
         .with_state(App { status, metrics });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -105,21 +106,21 @@ pub async fn serve(
     Ok((local, task))
 }
 
-async fn ready(State(app): State<App>) -> Response {
+async fn ready<L: Clone>(State(app): State<App<L>>) -> Response {
     match app.status.ready() {
-        Ok(role) => (StatusCode::OK, role.as_str().to_owned()).into_response(),
+        Ok(role) => (StatusCode::OK, role.to_owned()).into_response(),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason).into_response(),
     }
 }
 
-async fn state(State(app): State<App>) -> Response {
+async fn state<L: Serialize + Clone>(State(app): State<App<L>>) -> Response {
     match app.status.report() {
         Some(report) => Json(report).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no observation yet").into_response(),
     }
 }
 
-async fn metrics_text(State(app): State<App>) -> Response {
+async fn metrics_text<L>(State(app): State<App<L>>) -> Response {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     match encoder.encode(&app.metrics.registry.gather(), &mut body) {
@@ -136,7 +137,7 @@ async fn metrics_text(State(app): State<App>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mssql::decide::{Action, InstanceSetup, LocalState};
+    use crate::mssql::decide::{Action, InstanceSetup, LocalState, RoleLabel};
 
     async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -183,7 +184,7 @@ mod tests {
                 ag: None,
             }),
         };
-        status.set(Ok(RoleLabel::Secondary), report.clone());
+        status.set(Ok(RoleLabel::Secondary.as_str()), report.clone());
         assert_eq!(get(addr, "/ready").await, (200, "secondary".into()));
         let (code, body) = get(addr, "/state").await;
         assert_eq!(code, 200);
@@ -215,9 +216,14 @@ mod tests {
     async fn a_busy_port_is_a_clear_error() {
         let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = taken.local_addr().unwrap();
-        let err = serve(addr, Status::default(), Metrics::new().unwrap(), async {})
-            .await
-            .unwrap_err();
+        let err = serve(
+            addr,
+            Status::<Local>::default(),
+            Metrics::new().unwrap(),
+            async {},
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains(&addr.to_string()), "{err}");
     }
 }

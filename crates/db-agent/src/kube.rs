@@ -44,6 +44,8 @@ pub use api::names::HANDOVER_FROM_ANNOTATION;
 pub use api::names::HANDOVER_UNTIL_ANNOTATION;
 /// How often the pod list is refreshed.
 pub const POD_LIST_INTERVAL: Duration = Duration::from_secs(5);
+/// ... while a member listed has no IP yet.
+pub const POD_LIST_INTERVAL_INCOMPLETE: Duration = Duration::from_secs(1);
 
 /// Identity and names the Kubernetes side needs.
 #[derive(Debug, Clone)]
@@ -52,12 +54,38 @@ pub struct Names {
     pub pod: String,
     /// Its namespace.
     pub namespace: String,
-    /// The MSSQLServer.
+    /// The database object.
     pub db: String,
-    /// The AG (recorded in the marker).
+    /// Its kind, for Events (`MSSQLServer`, `Singlestore`).
+    pub db_kind: &'static str,
+    /// The value of the marker annotation: the AG name, or the bootstrapped master's host.
     pub ag: String,
+    /// The marker annotation ([`AG_CREATED_ANNOTATION`], or SingleStore's
+    /// [`api::names::singlestore::CLUSTER_BOOTSTRAPPED_ANNOTATION`]).
+    pub marker: &'static str,
+    /// The Lease (`<db>-primary`, `<db>-master`).
+    pub lease: String,
+    /// The StatefulSets whose pods are the members (`<set>-<ordinal>`).
+    pub sets: Vec<String>,
     /// Port of the peers' agents (2379).
     pub peer_port: u16,
+}
+
+impl Names {
+    /// The names of a SQL Server AG's agent: Lease `<db>-primary`, members `<db>-<n>`.
+    pub fn mssql(pod: &str, namespace: &str, db: &str, ag: &str, peer_port: u16) -> Self {
+        Self {
+            pod: pod.to_owned(),
+            namespace: namespace.to_owned(),
+            db: db.to_owned(),
+            db_kind: "MSSQLServer",
+            ag: ag.to_owned(),
+            marker: AG_CREATED_ANNOTATION,
+            lease: api::names::primary_lease(db),
+            sets: vec![db.to_owned()],
+            peer_port,
+        }
+    }
 }
 
 /// `http://<ip>:<port>/state`: a peer's agent at its pod IP.
@@ -65,8 +93,8 @@ pub fn peer_url(ip: std::net::IpAddr, port: u16) -> String {
     format!("http://{}/state", std::net::SocketAddr::new(ip, port))
 }
 
-/// The Kubernetes side of a running agent.
-pub struct KubeCluster {
+/// The Kubernetes side of a running agent; `L` is what the peers' `/state` reports carry.
+pub struct KubeCluster<L = crate::mssql::decide::Local> {
     names: Names,
     leases: Api<Lease>,
     pods: Api<Pod>,
@@ -77,7 +105,7 @@ pub struct KubeCluster {
     /// The other members and their pod IPs (none while a pod has no IP).
     pod_names: Vec<(String, Option<std::net::IpAddr>)>,
     pods_listed_at: Option<Mono>,
-    reports: BTreeMap<String, (crate::mssql::decide::Local, Mono)>,
+    reports: BTreeMap<String, (L, Mono)>,
 }
 
 fn kube_error(err: kube::Error) -> ClusterError {
@@ -113,6 +141,13 @@ pub fn apply_write(
         LeaseWrite::Acquire => {
             if spec.holder_identity.as_deref() != Some(&names.pod) {
                 spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+                // A handover request was about the previous holder's tenure, and is fulfilled
+                // once someone else holds the Lease: left in place, it would make a later
+                // holder of the same name hand the role away again until it lapses.
+                if let Some(annotations) = lease.metadata.annotations.as_mut() {
+                    annotations.remove(HANDOVER_FROM_ANNOTATION);
+                    annotations.remove(HANDOVER_UNTIL_ANNOTATION);
+                }
             }
             spec.holder_identity = Some(names.pod.clone());
             spec.acquire_time = Some(MicroTime(now));
@@ -146,14 +181,14 @@ pub fn apply_write(
                 .metadata
                 .annotations
                 .get_or_insert_with(BTreeMap::new)
-                .insert(AG_CREATED_ANNOTATION.to_owned(), names.ag.clone());
+                .insert(names.marker.to_owned(), names.ag.clone());
         }
     }
     lease
 }
 
-/// What the agent needs of a Lease object.
-pub fn record(lease: &Lease) -> LeaseRecord {
+/// What the agent needs of a Lease object; `marker` is the marker annotation's name.
+pub fn record(lease: &Lease, marker: &str) -> LeaseRecord {
     let spec = lease.spec.clone().unwrap_or_default();
     LeaseRecord {
         holder: spec.holder_identity.filter(|h| !h.is_empty()),
@@ -165,7 +200,7 @@ pub fn record(lease: &Lease) -> LeaseRecord {
             .metadata
             .annotations
             .as_ref()
-            .is_some_and(|a| a.contains_key(AG_CREATED_ANNOTATION)),
+            .is_some_and(|a| a.contains_key(marker)),
         handover: handover(lease),
     }
 }
@@ -180,7 +215,7 @@ fn handover(lease: &Lease) -> Option<(String, Timestamp)> {
     Some((from.clone(), until))
 }
 
-impl KubeCluster {
+impl<L: serde::de::DeserializeOwned + Clone> KubeCluster<L> {
     /// The Kubernetes side for `names`, with the Lease duration to write and the bound on a
     /// peer's `/state` request.
     pub fn new(
@@ -205,10 +240,10 @@ impl KubeCluster {
     }
 
     fn lease_name(&self) -> String {
-        api::names::primary_lease(&self.names.db)
+        self.names.lease.clone()
     }
 
-    async fn fetch_report(&self, ip: Option<std::net::IpAddr>) -> Result<Report, String> {
+    async fn fetch_report(&self, ip: Option<std::net::IpAddr>) -> Result<Report<L>, String> {
         let ip = ip.ok_or_else(|| "the pod has no IP yet".to_owned())?;
         let url = peer_url(ip, self.names.peer_port);
         let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
@@ -223,7 +258,7 @@ impl KubeCluster {
                 .await
                 .map_err(|e| e.to_string())?
                 .to_bytes();
-            serde_json::from_slice::<Report>(&body).map_err(|e| format!("{url}: {e}"))
+            serde_json::from_slice::<Report<L>>(&body).map_err(|e| format!("{url}: {e}"))
         };
         tokio::time::timeout(self.peer_timeout, fetch)
             .await
@@ -234,19 +269,30 @@ impl KubeCluster {
 /// Ordinals probed past the last pod found before the member list is considered complete.
 const MISSING_ORDINALS_TOLERATED: usize = 3;
 /// The highest ordinal probed.
-const MAX_ORDINAL: usize = 64;
+const MAX_ORDINAL: usize = 256;
 
-impl KubeCluster {
-    /// The petset's pods, `<db>-0`, `<db>-1`, ... read one by one by name. A list with a label
+impl<L: serde::de::DeserializeOwned + Clone> KubeCluster<L> {
+    /// The petsets' pods, `<set>-0`, `<set>-1`, ... read one by one by name. A list with a label
     /// selector would need `list` on every pod of the namespace; the provisioner's Role grants
     /// the agent its own database's pods by name only. Probing stops at a name the Role does not
     /// grant (403, past the replicas the Role was rendered for) or after a few missing ordinals
     /// in a row (a pod being re-created does not end the list).
     async fn member_pods(&self) -> Result<Vec<(String, Option<std::net::IpAddr>)>, kube::Error> {
         let mut members = Vec::new();
+        for set in &self.names.sets {
+            self.set_pods(set, &mut members).await?;
+        }
+        Ok(members)
+    }
+
+    async fn set_pods(
+        &self,
+        set: &str,
+        members: &mut Vec<(String, Option<std::net::IpAddr>)>,
+    ) -> Result<(), kube::Error> {
         let mut missing = 0;
         for ordinal in 0..MAX_ORDINAL {
-            let name = format!("{}-{ordinal}", self.names.db);
+            let name = format!("{set}-{ordinal}");
             match self.pods.get_opt(&name).await {
                 Ok(Some(pod)) => {
                     let ip = pod
@@ -266,7 +312,7 @@ impl KubeCluster {
                 Err(err) => return Err(err),
             }
         }
-        Ok(members)
+        Ok(())
     }
 }
 
@@ -286,17 +332,19 @@ pub async fn secret_value(
     Ok(String::from_utf8(value.0)?)
 }
 
-impl Cluster for KubeCluster {
-    async fn read_lease(&mut self) -> Result<Option<LeaseRecord>, ClusterError> {
+impl<L: serde::de::DeserializeOwned + Clone> KubeCluster<L> {
+    /// Reads the Lease (`None`: it does not exist).
+    pub async fn get_lease(&mut self) -> Result<Option<LeaseRecord>, ClusterError> {
         let lease = self
             .leases
             .get_opt(&self.lease_name())
             .await
             .map_err(kube_error)?;
-        Ok(lease.as_ref().map(record))
+        Ok(lease.as_ref().map(|l| record(l, self.names.marker)))
     }
 
-    async fn write_lease(
+    /// Writes the Lease as `write` says, if it is still at `expected` (`None`: absent).
+    pub async fn put_lease(
         &mut self,
         write: LeaseWrite,
         expected: Option<&LeaseRecord>,
@@ -339,7 +387,8 @@ impl Cluster for KubeCluster {
         .map_err(kube_error)
     }
 
-    async fn own_label(&mut self) -> Result<Option<RoleLabel>, ClusterError> {
+    /// This pod's `kubedb.com/role` label, as written.
+    pub async fn get_label(&mut self) -> Result<Option<String>, ClusterError> {
         let pod = self
             .pods
             .get(&self.names.pod)
@@ -348,14 +397,13 @@ impl Cluster for KubeCluster {
         Ok(pod
             .metadata
             .labels
-            .as_ref()
-            .and_then(|l| l.get(api::names::LABEL_ROLE))
-            .and_then(|v| RoleLabel::parse(v)))
+            .and_then(|mut l| l.remove(api::names::LABEL_ROLE)))
     }
 
-    async fn set_label(&mut self, label: Option<RoleLabel>) -> Result<(), ClusterError> {
+    /// Sets or removes this pod's role label.
+    pub async fn put_label(&mut self, label: Option<&str>) -> Result<(), ClusterError> {
         let patch = serde_json::json!({
-            "metadata": { "labels": { api::names::LABEL_ROLE: label.map(RoleLabel::as_str) } }
+            "metadata": { "labels": { api::names::LABEL_ROLE: label } }
         });
         self.pods
             .patch(
@@ -368,13 +416,20 @@ impl Cluster for KubeCluster {
             )
             .await
             .map(|_| ())
-            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+            .map_err(kube_error)
     }
 
-    async fn peers(&mut self, now: Mono) -> Vec<PeerView> {
+    /// The other members and their agents' last reports with their age.
+    pub async fn member_reports(&mut self, now: Mono) -> Vec<(String, Option<(L, Duration)>)> {
+        // Sooner while a member has no IP yet (a pod just created or re-created).
+        let interval = if self.pod_names.iter().any(|(_, ip)| ip.is_none()) {
+            POD_LIST_INTERVAL_INCOMPLETE
+        } else {
+            POD_LIST_INTERVAL
+        };
         let due = self
             .pods_listed_at
-            .is_none_or(|at| now.saturating_sub(at) >= POD_LIST_INTERVAL);
+            .is_none_or(|at| now.saturating_sub(at) >= interval);
         if due {
             match self.member_pods().await {
                 Ok(members) => {
@@ -411,26 +466,18 @@ impl Cluster for KubeCluster {
         }
         self.pod_names
             .iter()
-            .map(|(pod, _)| match self.reports.get(pod) {
-                Some((local, at)) => PeerView {
-                    name: pod.clone(),
-                    state: Some(local.clone()),
-                    age: Some(now.saturating_sub(*at)),
-                },
-                None => PeerView {
-                    name: pod.clone(),
-                    state: None,
-                    age: None,
-                },
+            .map(|(pod, _)| {
+                let report = self
+                    .reports
+                    .get(pod)
+                    .map(|(local, at)| (local.clone(), now.saturating_sub(*at)));
+                (pod.clone(), report)
             })
             .collect()
     }
 
-    async fn publish(&mut self, _report: &Report, _now: Mono) {
-        // Peers read it from this agent's /state.
-    }
-
-    async fn failover_event(&mut self, previous: Option<&str>, message: &str) {
+    /// Records a failover on the database (a Normal Event), best effort.
+    pub async fn publish_failover(&mut self, previous: Option<&str>, message: &str) {
         let reference = self.database_reference();
         let note = match previous {
             Some(p) => format!("{message}; the Lease was held by {p}"),
@@ -441,7 +488,8 @@ impl Cluster for KubeCluster {
             .await;
     }
 
-    async fn warning_event(&mut self, problem: &Problem) {
+    /// Reports a problem on the database (a Warning Event), best effort.
+    pub async fn publish_warning(&mut self, problem: &Problem) {
         let reference = self.database_reference();
         self.events
             .publish_ref(
@@ -450,18 +498,62 @@ impl Cluster for KubeCluster {
             )
             .await;
     }
-}
 
-impl KubeCluster {
     /// The database the Events are about.
     fn database_reference(&self) -> ObjectReference {
         ObjectReference {
             api_version: Some("kubedb.com/v1alpha2".into()),
-            kind: Some("MSSQLServer".into()),
+            kind: Some(self.names.db_kind.into()),
             name: Some(self.names.db.clone()),
             namespace: Some(self.names.namespace.clone()),
             ..ObjectReference::default()
         }
+    }
+}
+
+impl Cluster for KubeCluster {
+    async fn read_lease(&mut self) -> Result<Option<LeaseRecord>, ClusterError> {
+        self.get_lease().await
+    }
+
+    async fn write_lease(
+        &mut self,
+        write: LeaseWrite,
+        expected: Option<&LeaseRecord>,
+    ) -> Result<(), ClusterError> {
+        self.put_lease(write, expected).await
+    }
+
+    async fn own_label(&mut self) -> Result<Option<RoleLabel>, ClusterError> {
+        Ok(self.get_label().await?.and_then(|v| RoleLabel::parse(&v)))
+    }
+
+    async fn set_label(&mut self, label: Option<RoleLabel>) -> Result<(), ClusterError> {
+        self.put_label(label.map(RoleLabel::as_str)).await
+    }
+
+    async fn peers(&mut self, now: Mono) -> Vec<PeerView> {
+        self.member_reports(now)
+            .await
+            .into_iter()
+            .map(|(name, report)| PeerView {
+                name,
+                age: report.as_ref().map(|(_, age)| *age),
+                state: report.map(|(local, _)| local),
+            })
+            .collect()
+    }
+
+    async fn publish(&mut self, _report: &Report, _now: Mono) {
+        // Peers read it from this agent's /state.
+    }
+
+    async fn failover_event(&mut self, previous: Option<&str>, message: &str) {
+        self.publish_failover(previous, message).await;
+    }
+
+    async fn warning_event(&mut self, problem: &Problem) {
+        self.publish_warning(problem).await;
     }
 }
 
@@ -470,13 +562,7 @@ mod tests {
     use super::*;
 
     fn names() -> Names {
-        Names {
-            pod: "ag-1".into(),
-            namespace: "demo".into(),
-            db: "ag".into(),
-            ag: "agx".into(),
-            peer_port: 2379,
-        }
+        Names::mssql("ag-1", "demo", "ag", "agx", 2379)
     }
 
     #[test]
@@ -553,7 +639,7 @@ mod tests {
         );
         let mut with_version = released.clone();
         with_version.metadata.resource_version = Some("42".into());
-        let r = record(&with_version);
+        let r = record(&with_version, AG_CREATED_ANNOTATION);
         assert_eq!(r.holder, None);
         assert!(r.ag_created, "the marker survives a release");
         assert_eq!(r.version, "42");
@@ -565,6 +651,55 @@ mod tests {
     }
 
     #[test]
+    fn a_new_holder_clears_the_handover_its_predecessor_was_asked_for() {
+        let now = Timestamp::from_second(1_000).unwrap();
+        let ten = Duration::from_secs(10);
+        let a = Names::mssql("ag-0", "demo", "ag", "agx", 2379);
+        let b = Names::mssql("ag-1", "demo", "ag", "agx", 2379);
+        let held = apply_write(None, &LeaseWrite::Acquire, &a, "ag-primary", ten, now);
+        // The holder hands over (a stopping primary; the ops-manager's request looks the same).
+        let handed = apply_write(
+            Some(&held),
+            &LeaseWrite::HandOver,
+            &a,
+            "ag-primary",
+            ten,
+            now,
+        );
+        assert!(record(&handed, AG_CREATED_ANNOTATION).handover.is_some());
+        // Renewals and markers by the same holder keep a request.
+        let renewed = apply_write(
+            Some(&handed),
+            &LeaseWrite::Renew,
+            &a,
+            "ag-primary",
+            ten,
+            now,
+        );
+        assert!(record(&renewed, AG_CREATED_ANNOTATION).handover.is_some());
+        // The successor takes the Lease: the request is fulfilled and goes.
+        let taken = apply_write(
+            Some(&handed),
+            &LeaseWrite::Acquire,
+            &b,
+            "ag-primary",
+            ten,
+            now,
+        );
+        assert_eq!(record(&taken, AG_CREATED_ANNOTATION).handover, None);
+        // So the old holder, taking it back later, is not asked to hand over again.
+        let back = apply_write(
+            Some(&taken),
+            &LeaseWrite::Acquire,
+            &a,
+            "ag-primary",
+            ten,
+            now,
+        );
+        assert_eq!(record(&back, AG_CREATED_ANNOTATION).handover, None);
+    }
+
+    #[test]
     fn an_empty_holder_is_no_holder() {
         let lease = Lease {
             metadata: ObjectMeta::default(),
@@ -573,6 +708,6 @@ mod tests {
                 ..LeaseSpec::default()
             }),
         };
-        assert_eq!(record(&lease).holder, None);
+        assert_eq!(record(&lease, AG_CREATED_ANNOTATION).holder, None);
     }
 }

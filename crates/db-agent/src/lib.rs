@@ -7,3 +7,4 @@ pub mod kube;
 pub mod metrics;
 pub mod mssql;
 pub mod run;
+pub mod sdb;

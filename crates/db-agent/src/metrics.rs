@@ -27,11 +27,19 @@ pub struct Metrics {
     pub last_decision: IntGaugeVec,
     /// `kubedb_agent_action_failures_total{action}`: actions that failed, by kind.
     pub action_failures: IntCounterVec,
+    /// The action kinds of this agent's backend.
+    kinds: &'static [&'static str],
 }
 
 impl Metrics {
-    /// Registers every series, with all label values present from the start.
+    /// Registers every series of the SQL Server agent, with all label values present from the
+    /// start.
     pub fn new() -> prometheus::Result<Self> {
+        Self::with_kinds(&Action::KINDS)
+    }
+
+    /// Registers every series, with `kinds` as the action label values.
+    pub fn with_kinds(kinds: &'static [&'static str]) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let role = IntGaugeVec::new(
             Opts::new(
@@ -77,7 +85,7 @@ impl Metrics {
         for r in ROLES {
             role.with_label_values(&[r]).set(0);
         }
-        for kind in Action::KINDS {
+        for kind in kinds {
             decisions.with_label_values(&[kind]);
             last_decision.with_label_values(&[kind]).set(0);
             action_failures.with_label_values(&[kind]);
@@ -91,14 +99,20 @@ impl Metrics {
             decisions,
             last_decision,
             action_failures,
+            kinds,
         })
     }
 
     /// Records a decision.
     pub fn decided(&self, action: &Action) {
-        self.decisions.with_label_values(&[action.kind()]).inc();
-        for kind in Action::KINDS {
-            let value = i64::from(kind == action.kind());
+        self.decided_kind(action.kind());
+    }
+
+    /// Records a decision of this kind.
+    pub fn decided_kind(&self, current: &str) {
+        self.decisions.with_label_values(&[current]).inc();
+        for kind in self.kinds {
+            let value = i64::from(*kind == current);
             self.last_decision.with_label_values(&[kind]).set(value);
         }
     }

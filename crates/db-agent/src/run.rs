@@ -35,7 +35,7 @@ pub async fn arbiter(args: &crate::config::ArbiterArgs) -> anyhow::Result<()> {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let (addr, server) = http::serve(
         SocketAddr::new(ip, HTTP_PORT),
-        Status::default(),
+        Status::<crate::mssql::decide::Local>::default(),
         metrics,
         operator_common::shutdown_signal(),
     )
@@ -45,23 +45,39 @@ pub async fn arbiter(args: &crate::config::ArbiterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The HTTP server on `<ip>:2379`, until `true` is sent on the returned channel.
+async fn serve_until_stopped<L>(
+    ip: std::net::IpAddr,
+    status: Status<L>,
+    metrics: Metrics,
+) -> anyhow::Result<(
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)>
+where
+    L: serde::Serialize + Clone + Send + Sync + 'static,
+{
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let (addr, server) = http::serve(
+        SocketAddr::new(ip, HTTP_PORT),
+        status,
+        metrics,
+        async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        },
+    )
+    .await?;
+    tracing::info!(%addr, "serving /healthz, /ready, /metrics and /state");
+    Ok((shutdown_tx, server))
+}
+
 /// Runs the agent.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(?config, "starting");
     let metrics = Metrics::new().context("cannot register metrics")?;
     let status = Status::default();
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let mut http_shutdown = shutdown_rx.clone();
-    let (addr, server) = http::serve(
-        SocketAddr::new(config.local_address(), HTTP_PORT),
-        status.clone(),
-        metrics.clone(),
-        async move {
-            let _ = http_shutdown.wait_for(|stop| *stop).await;
-        },
-    )
-    .await?;
-    tracing::info!(%addr, "serving /healthz, /ready, /metrics and /state");
+    let (shutdown_tx, server) =
+        serve_until_stopped(config.local_address(), status.clone(), metrics.clone()).await?;
 
     let client = operator_common::connect(None, &operator_common::user_agent("db-agent")).await?;
     let secrets = tokio::select! {
@@ -101,13 +117,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let cluster = KubeCluster::new(
         client,
-        Names {
-            pod: config.pod_name.clone(),
-            namespace: config.namespace.clone(),
-            db: config.db_name.clone(),
-            ag: config.ag_name.clone(),
-            peer_port: HTTP_PORT,
-        },
+        Names::mssql(
+            &config.pod_name,
+            &config.namespace,
+            &config.db_name,
+            &config.ag_name,
+            HTTP_PORT,
+        ),
         config.timing.lease_duration,
         config.timing.tick,
     );
@@ -155,4 +171,74 @@ async fn read_secrets(client: &::kube::Client, config: &Config) -> SetupSecrets 
             }
         }
     }
+}
+
+/// Runs the SingleStore agent.
+pub async fn run_sdb(config: crate::config::SdbConfig) -> anyhow::Result<()> {
+    use crate::sdb::agent::{Identity, SdbAgent};
+    use crate::sdb::backend::{MysqlBackend, Target};
+
+    tracing::info!(?config, "starting");
+    let metrics = Metrics::with_kinds(&crate::sdb::decide::Action::KINDS)
+        .context("cannot register metrics")?;
+    let status: Status<crate::sdb::decide::Local> = Status::default();
+    let (shutdown_tx, server) =
+        serve_until_stopped(config.local_address(), status.clone(), metrics.clone()).await?;
+    let client = operator_common::connect(None, &operator_common::user_agent("db-agent")).await?;
+    let timing = config.timing;
+    let backend = MysqlBackend::new(Target {
+        host: config.local_address().to_string(),
+        port: crate::sdb::sql::PORT,
+        username: config.root_username.clone(),
+        password: config.root_password.clone(),
+        timeout: timing
+            .renew_deadline
+            .saturating_sub(timing.renew_interval * 2)
+            .max(timing.renew_interval),
+    });
+    let cluster = KubeCluster::<crate::sdb::decide::Local>::new(
+        client,
+        Names {
+            pod: config.pod_name.clone(),
+            namespace: config.namespace.clone(),
+            db: config.db_name.clone(),
+            db_kind: "Singlestore",
+            ag: config.host(&config.pod_name),
+            marker: api::names::singlestore::CLUSTER_BOOTSTRAPPED_ANNOTATION,
+            lease: api::names::singlestore::master_lease(&config.db_name),
+            sets: vec![config.aggregator_set.clone(), config.leaf_set.clone()],
+            peer_port: HTTP_PORT,
+        },
+        timing.lease_duration,
+        timing.tick,
+    );
+    let host_config = config.clone();
+    let kind_config = config.clone();
+    let identity = Identity {
+        me: config.pod_name.clone(),
+        kind: config.kind,
+        host: Box::new(move |pod| host_config.host(pod)),
+        kind_of: Box::new(move |pod| kind_config.kind_of(pod)),
+        root: (config.root_username.clone(), config.root_password.clone()),
+        license: config.license.clone(),
+    };
+    let agent = SdbAgent::new(
+        identity,
+        crate::sdb::decide::Timing {
+            renew_interval: timing.renew_interval,
+            renew_deadline: timing.renew_deadline,
+            peer_stale_after: timing.peer_stale_after,
+            master_lost_after: config.master_lost_after,
+        },
+        backend,
+        cluster,
+        metrics,
+        status,
+    );
+    agent
+        .run(timing.tick, operator_common::shutdown_signal())
+        .await;
+    let _ = shutdown_tx.send(true);
+    server.await??;
+    Ok(())
 }

@@ -109,3 +109,32 @@ fn arbiter_serves_healthz_until_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn the_singlestore_arguments_select_the_singlestore_backend() {
+    // KubeDB's singlestore-coordinator arguments, without the pod's environment: past clap,
+    // stopped by the first missing variable of the SingleStore configuration.
+    let out = agent()
+        .args(["run", "--db-name=sdb", "--node-type=leaf"])
+        .env("POD_NAME", "sdb-leaf-0")
+        .env("POD_NAMESPACE", "demo")
+        .env("GOVERNING_SERVICE", "sdb-pods")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("ROOT_PASSWORD"), "{stderr}");
+    // A node type SingleStore does not have, and both backends at once, are refused by name.
+    for args in [
+        vec!["run", "--db-name=sdb", "--node-type=master"],
+        vec!["run", "--db-name=sdb", "--node-type=leaf", "--ag-name=agx"],
+    ] {
+        let out = agent().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("--node-type") || stderr.contains("--ag-name"),
+            "{stderr}"
+        );
+    }
+}

@@ -18,13 +18,7 @@ use kube_sim::{KubeSim, KubeSimOptions};
 
 /// Every pod's IP is 127.0.0.1 here, so every peer is looked up at `port`, which serves `/state`.
 fn names(pod: &str, port: u16) -> Names {
-    Names {
-        pod: pod.into(),
-        namespace: "default".into(),
-        db: "ag".into(),
-        ag: "agx".into(),
-        peer_port: port,
-    }
+    Names::mssql(pod, "default", "ag", "agx", port)
 }
 
 /// Creates a pod and, with `ip`, gives it that pod IP in its status.

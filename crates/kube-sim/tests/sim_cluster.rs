@@ -1,5 +1,5 @@
 //! Proofs of the simulated cluster (issue 4): StatefulSet ordering and updates, image pull
-//! failures, PDB-guarded eviction, database role failover and the cert-manager stand-in.
+//! failures, PDB-guarded eviction, simulated SingleStore nodes and the cert-manager stand-in.
 //!
 //! Every wait polls a condition with a generous timeout; nothing sleeps in place of a condition.
 
@@ -574,163 +574,223 @@ async fn eviction_honours_pod_disruption_budgets() {
     sim.shutdown().await;
 }
 
-/// A StatefulSet of `replicas` Parallel, OnDelete pods with `labels` and `containers`
-/// (name, image).
-fn database_statefulset(
-    name: &str,
-    service: &str,
-    replicas: i32,
-    labels: serde_json::Value,
-    containers: &[(&str, &str)],
-) -> StatefulSet {
-    let containers: Vec<serde_json::Value> = containers
-        .iter()
-        .map(|(name, image)| json!({"name": name, "image": image}))
-        .collect();
+/// A StatefulSet `<db>-<kind>` of `replicas` Parallel, OnDelete SingleStore `kind` nodes
+/// (`aggregator` or `leaf`) shaped as the provisioner builds them: a `singlestore` container with
+/// the root credentials of Secret `<db>-auth`, the `singlestore-coordinator` sidecar and a `data`
+/// volume per pod.
+fn singlestore_set(db: &str, kind: &str, replicas: i32) -> StatefulSet {
+    let labels = json!({
+        "app.kubernetes.io/name": "singlestores.kubedb.com",
+        "app.kubernetes.io/instance": db,
+        "kubedb.com/node-type": kind
+    });
+    let secret = |key: &str| json!({"secretKeyRef": {"name": format!("{db}-auth"), "key": key}});
     serde_json::from_value(json!({
-        "metadata": {"name": name},
+        "metadata": {"name": format!("{db}-{kind}")},
         "spec": {
             "replicas": replicas,
-            "serviceName": service,
+            "serviceName": format!("{db}-pods"),
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": containers}
-            }
+                "spec": {"containers": [
+                    {
+                        "name": "singlestore",
+                        "image": "ghcr.io/appscode-images/singlestore-node:alma-8.7.10-95e2357384",
+                        "env": [
+                            {"name": "ROOT_USERNAME", "valueFrom": secret("username")},
+                            {"name": "ROOT_PASSWORD", "valueFrom": secret("password")}
+                        ]
+                    },
+                    {"name": "singlestore-coordinator", "image": "ghcr.io/kubedb/singlestore-coordinator:v0.5.0"}
+                ]}
+            },
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+            }]
         }
     }))
     .unwrap()
 }
 
-fn mssql_statefulset(db: &str) -> StatefulSet {
-    let labels = json!({
-        "app.kubernetes.io/name": "mssqlservers.kubedb.com",
-        "app.kubernetes.io/instance": db,
-        "app.kubernetes.io/managed-by": "kubedb.com"
-    });
-    database_statefulset(
-        db,
-        &format!("{db}-pods"),
-        3,
-        labels,
-        &[
-            (
-                "mssql",
-                "mcr.microsoft.com/mssql/server:2022-CU16-ubuntu-22.04",
-            ),
-            (
-                "mssql-coordinator",
-                "ghcr.io/kubedb/mssql-coordinator:v0.4.0",
-            ),
-        ],
-    )
-}
-
-fn roles(pods: &[Pod]) -> BTreeMap<String, Option<String>> {
-    pods.iter()
-        .map(|p| (p.name_any(), p.labels().get("kubedb.com/role").cloned()))
-        .collect()
-}
-
-/// The aggregator StatefulSet of a SingleStore `db`: the group the role stand-in labels.
-fn singlestore_aggregators(db: &str, replicas: i32) -> StatefulSet {
-    let labels = json!({
-        "app.kubernetes.io/name": "singlestores.kubedb.com",
-        "app.kubernetes.io/instance": db,
-        "kubedb.com/petset": "aggregator"
-    });
-    database_statefulset(
-        &format!("{db}-aggregator"),
-        &format!("{db}-pods"),
-        replicas,
-        labels,
-        &[
-            (
-                "singlestore",
-                "ghcr.io/appscode-images/singlestore-node:alma-8.9.3",
-            ),
-            (
-                "singlestore-coordinator",
-                "ghcr.io/kubedb/singlestore-coordinator:v0.5.0",
-            ),
-        ],
-    )
+/// `GET /sim/singlestore`.
+async fn singlestore_summary(client: &Client) -> serde_json::Value {
+    let req = axum::http::Request::get("/sim/singlestore")
+        .body(Vec::new())
+        .unwrap();
+    serde_json::from_str(&client.request_text(req).await.unwrap()).unwrap()
 }
 
 #[tokio::test]
-async fn deleting_the_singlestore_master_promotes_a_ready_aggregator_and_sql_server_pods_get_no_role()
- {
-    let sim = start(SimOptions {
-        failover_delay: Duration::from_millis(300),
-        ..SimOptions::default()
+async fn singlestore_nodes_speak_mysql_on_their_pod_ips_and_kube_sim_labels_no_roles() {
+    use mysql_async::prelude::Queryable;
+    use mysql_async::{Conn, OptsBuilder};
+
+    let sim = start(SimOptions::default()).await;
+    let client = sim.client();
+    let sets: Api<StatefulSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let auth: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "sdb-auth"}, "stringData": {"username": "root", "password": "pw"}}),
+    )
+    .unwrap();
+    secrets.create(&PostParams::default(), &auth).await.unwrap();
+    for kind in ["aggregator", "leaf"] {
+        sets.create(&PostParams::default(), &singlestore_set("sdb", kind, 2))
+            .await
+            .unwrap();
+    }
+    wait_sts_ready(&sets, "sdb-aggregator", 2).await;
+    wait_sts_ready(&sets, "sdb-leaf", 2).await;
+    let ip = |pod: &'static str| {
+        let pods = pods.clone();
+        async move { pods.get(pod).await.ok()?.status?.pod_ip }
+    };
+    let opts = |ip: String, password: &str| {
+        OptsBuilder::default()
+            .ip_or_hostname(ip)
+            .tcp_port(3306)
+            .user(Some("root"))
+            .pass(Some(password))
+            .prefer_socket(false)
+    };
+    let connect = |pod: &'static str| {
+        let ip = ip(pod);
+        async move { Conn::new(opts(ip.await?, "pw")).await.ok() }
+    };
+    let mut master = wait_for("sdb-aggregator-0 to accept logins", || {
+        connect("sdb-aggregator-0")
     })
     .await;
-    let client = sim.client();
-    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    api.create(&PostParams::default(), &mssql_statefulset("ms"))
-        .await
-        .unwrap();
-    api.create(&PostParams::default(), &singlestore_aggregators("sdb", 3))
-        .await
-        .unwrap();
-    wait_sts_ready(&api, "ms", 3).await;
-    wait_sts_ready(&api, "sdb-aggregator", 3).await;
-    let all = |db: &'static str| {
-        let pods = pods.clone();
+    let host = |pod: &str| format!("{pod}.sdb-pods.default.svc");
+    for sql in [
+        "SET LICENSE = 'BDRmNjYwNzE0YjY0NDQ3ZDk4MjA3NDMwYWQ1ZGI3ZjQ='".to_owned(),
+        format!("BOOTSTRAP AGGREGATOR '{}'", host("sdb-aggregator-0")),
+        format!("ADD LEAF root:'pw'@'{}':3306", host("sdb-leaf-0")),
+        format!("ADD LEAF root:'pw'@'{}':3306", host("sdb-leaf-1")),
+        format!(
+            "ADD AGGREGATOR root:'pw'@'{}':3306",
+            host("sdb-aggregator-1")
+        ),
+        "CREATE DATABASE sales".to_owned(),
+    ] {
+        master
+            .query_drop(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // The child applies the master's position at a settle pass.
+    let rows = |pod: &'static str, sql: &'static str| {
+        let conn = connect(pod);
         async move {
-            pods.list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={db}")))
-                .await
-                .unwrap()
-                .items
+            let mut conn = conn.await?;
+            let rows: Vec<mysql_async::Row> = conn.query(sql).await.ok()?;
+            conn.disconnect().await.ok()?;
+            Some(rows)
         }
     };
-    let initial = wait_for("one master and two aggregators", || async {
-        let r = roles(&all("sdb").await);
-        let count = |role: &str| r.values().filter(|v| v.as_deref() == Some(role)).count();
-        (count("master") == 1 && count("aggregator") == 2).then_some(r)
+    wait_for("the child to apply position 0:5", || async {
+        let rows = rows("sdb-aggregator-1", "SHOW DATABASES EXTENDED").await?;
+        let cluster = rows.first()?;
+        (cluster.get::<String, _>("Role")? == "replica"
+            && cluster.get::<String, _>("Position")? == "0:5")
+            .then_some(())
     })
     .await;
-    let master = initial
-        .iter()
-        .find(|(_, r)| r.as_deref() == Some("master"))
-        .map(|(name, _)| name.clone())
-        .unwrap();
-    let old_uid = pods.get(&master).await.unwrap().uid();
-    pods.delete(&master, &DeleteParams::default())
+    let mut child = connect("sdb-aggregator-1").await.unwrap();
+    let one: Option<i64> = child.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    let leaves: Vec<mysql_async::Row> = child.query("SHOW LEAVES").await.unwrap();
+    assert_eq!(leaves.len(), 2);
+    let wrong = Conn::new(opts(ip("sdb-leaf-0").await.unwrap(), "nope"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&wrong, mysql_async::Error::Server(e) if e.code == 1045),
+        "{wrong:?}"
+    );
+
+    // A node whose volume is marked down stays down when its pod comes back; it recovers once
+    // the mark is gone.
+    let down = json!({"metadata": {"annotations": {"kube-sim.io/singlestore-down": "true"}}});
+    claims
+        .patch(
+            "data-sdb-leaf-0",
+            &PatchParams::default(),
+            &Patch::Merge(&down),
+        )
         .await
         .unwrap();
-    let after = wait_for(
-        "failover with the old master back as aggregator",
-        || async {
-            let items = all("sdb").await;
-            let back = items
-                .iter()
-                .find(|p| p.name_any() == master && p.uid() != old_uid && is_ready(p))?;
-            let r = roles(&items);
-            let masters = r
-                .values()
-                .filter(|v| v.as_deref() == Some("master"))
-                .count();
-            (masters == 1
-                && back.labels().get("kubedb.com/role").map(String::as_str) == Some("aggregator"))
-            .then_some(r)
-        },
-    )
-    .await;
-    // The lowest-ordinal Ready aggregator other than the old master is promoted.
-    let expected = ["sdb-aggregator-0", "sdb-aggregator-1", "sdb-aggregator-2"]
-        .into_iter()
-        .find(|p| *p != master)
+    let old_uid = pods.get("sdb-leaf-0").await.unwrap().uid();
+    pods.delete("sdb-leaf-0", &DeleteParams::default())
+        .await
         .unwrap();
-    assert_eq!(after[expected].as_deref(), Some("master"), "{after:?}");
-    // SQL Server's roles are the db-agent's: the stand-in labelled SingleStore's pods twice over
-    // meanwhile, and none of the SQL Server pods.
-    let ms = roles(&all("ms").await);
-    assert_eq!(ms.len(), 3);
-    assert!(ms.values().all(Option::is_none), "{ms:?}");
+    let leaf_state = || async {
+        rows("sdb-aggregator-0", "SHOW LEAVES")
+            .await?
+            .iter()
+            .find(|r| r.get::<String, _>("Host").as_deref() == Some(&host("sdb-leaf-0")))?
+            .get::<String, _>("State")
+    };
+    wait_for("sdb-leaf-0 back, its node down", || async {
+        let pod = pods.get("sdb-leaf-0").await.ok()?;
+        let state = leaf_state().await?;
+        (pod.uid() != old_uid && is_ready(&pod) && state == "offline").then_some(())
+    })
+    .await;
+    let up = json!({"metadata": {"annotations": {"kube-sim.io/singlestore-down": null}}});
+    claims
+        .patch(
+            "data-sdb-leaf-0",
+            &PatchParams::default(),
+            &Patch::Merge(&up),
+        )
+        .await
+        .unwrap();
+    wait_for("sdb-leaf-0 online with its partitions", || async {
+        let summary = singlestore_summary(&client).await;
+        let node = summary["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["pod"] == "sdb-leaf-0")?
+            .clone();
+        let partitions = node["partitions"].as_array()?;
+        let online = leaf_state().await? == "online";
+        (online
+            && node["up"] == true
+            && partitions.len() == 2
+            && partitions.iter().all(|p| p["state"] == "online"))
+        .then_some(())
+    })
+    .await;
+    let summary = singlestore_summary(&client).await;
+    let cluster = &summary["clusters"][0];
+    assert_eq!(cluster["master"], host("sdb-aggregator-0"));
+    assert_eq!(cluster["leaves"].as_array().unwrap().len(), 2);
+    assert_eq!(cluster["databases"][0]["name"], "sales");
+    assert_eq!(summary["nodes"].as_array().unwrap().len(), 4);
+
+    // Roles are the agent's: kube-sim labels no SingleStore pod.
+    let items = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/instance=sdb"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(items.len(), 4);
+    assert!(
+        items
+            .iter()
+            .all(|p| !p.labels().contains_key("kubedb.com/role")),
+        "{:?}",
+        items.iter().map(|p| p.labels()).collect::<Vec<_>>()
+    );
+    master.disconnect().await.unwrap();
+    child.disconnect().await.unwrap();
     sim.shutdown().await;
 }
 
@@ -1017,57 +1077,6 @@ async fn deployments_services_and_readiness_override() {
 }
 
 #[tokio::test]
-async fn singlestore_aggregators_get_one_master() {
-    let sim = start(SimOptions::default()).await;
-    let client = sim.client();
-    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    let labels = json!({"app.kubernetes.io/name": "singlestores.kubedb.com", "app.kubernetes.io/instance": "sdb"});
-    for role in ["aggregator", "leaf"] {
-        let mut role_labels = labels.clone();
-        role_labels["kubedb.com/petset"] = json!(role);
-        let sts: StatefulSet = serde_json::from_value(json!({
-            "metadata": {"name": format!("sdb-{role}")},
-            "spec": {
-                "replicas": 2,
-                "podManagementPolicy": "Parallel",
-                "serviceName": "sdb-pods",
-                "selector": {"matchLabels": role_labels},
-                "template": {
-                    "metadata": {"labels": role_labels},
-                    "spec": {"containers": [
-                        {"name": "singlestore", "image": "ghcr.io/appscode-images/singlestore-node:alma-8.9.3"},
-                        {"name": "singlestore-coordinator", "image": "ghcr.io/kubedb/singlestore-coordinator:v0.5.0"}
-                    ]}
-                }
-            }
-        }))
-        .unwrap();
-        api.create(&PostParams::default(), &sts).await.unwrap();
-    }
-    wait_sts_ready(&api, "sdb-aggregator", 2).await;
-    wait_sts_ready(&api, "sdb-leaf", 2).await;
-    let r = wait_for("a master aggregator", || async {
-        let r = roles(
-            &pods
-                .list(&ListParams::default().labels("app.kubernetes.io/instance=sdb"))
-                .await
-                .ok()?
-                .items,
-        );
-        (r.get("sdb-aggregator-1")?.as_deref() == Some("aggregator")).then_some(r)
-    })
-    .await;
-    assert_eq!(r["sdb-aggregator-0"].as_deref(), Some("master"));
-    assert_eq!(
-        r["sdb-leaf-0"], None,
-        "leaves have no coordinator-managed role"
-    );
-    assert_eq!(r["sdb-leaf-1"], None);
-    sim.shutdown().await;
-}
-
-#[tokio::test]
 async fn statefulset_adopts_matching_orphan_pods() {
     let sim = start(SimOptions::default()).await;
     let client = sim.client();
@@ -1106,68 +1115,5 @@ async fn statefulset_adopts_matching_orphan_pods() {
         (owner.uid.as_str(), owner.controller),
         (sts.uid().unwrap().as_str(), Some(true))
     );
-    sim.shutdown().await;
-}
-
-#[tokio::test]
-async fn a_master_that_stops_being_ready_is_replaced_after_the_failover_delay() {
-    let sim = start(SimOptions {
-        failover_delay: Duration::from_millis(300),
-        ..SimOptions::default()
-    })
-    .await;
-    let client = sim.client();
-    let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    api.create(&PostParams::default(), &singlestore_aggregators("s2", 3))
-        .await
-        .unwrap();
-    wait_sts_ready(&api, "s2-aggregator", 3).await;
-    let role = |name: &'static str| {
-        let pods = pods.clone();
-        async move {
-            pods.get(name)
-                .await
-                .ok()?
-                .labels()
-                .get("kubedb.com/role")
-                .cloned()
-        }
-    };
-    let names = ["s2-aggregator-0", "s2-aggregator-1", "s2-aggregator-2"];
-    let master = wait_for("a master", || async {
-        for name in names {
-            if role(name).await.as_deref() == Some("master") {
-                return Some(name);
-            }
-        }
-        None
-    })
-    .await;
-    let next = names.into_iter().find(|n| *n != master).unwrap();
-
-    let unready = json!({"metadata": {"annotations": {"sim.kube-sim.dev/ready": "false"}}});
-    let changed_at = tokio::time::Instant::now();
-    pods.patch(master, &PatchParams::default(), &Patch::Merge(&unready))
-        .await
-        .unwrap();
-    wait_for("the next aggregator to be promoted", || async {
-        (role(next).await? == "master").then_some(())
-    })
-    .await;
-    assert!(
-        changed_at.elapsed() >= Duration::from_millis(300),
-        "promotion waited for --failover-delay"
-    );
-    assert_eq!(
-        role(master).await.as_deref(),
-        Some("aggregator"),
-        "the old master is demoted"
-    );
-    let third = names
-        .into_iter()
-        .find(|n| *n != master && *n != next)
-        .unwrap();
-    assert_eq!(role(third).await.as_deref(), Some("aggregator"));
     sim.shutdown().await;
 }

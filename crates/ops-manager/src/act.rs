@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::controller::FINALIZER;
 use crate::kinds::OpsKind;
 use crate::machine::Effect;
-use crate::model::RequestView;
+use crate::model::{KindSteps, RequestView};
 use crate::plan::StsPatch;
 
 /// Writes the request's status with server-side apply (the ops-manager owns it entirely).
@@ -167,7 +167,7 @@ pub async fn perform<K: OpsKind>(
         }
         Effect::RequestHandover { pod, until } => {
             let api: Api<Lease> = Api::namespaced(client.clone(), ns);
-            let lease = api::names::primary_lease(&req.database);
+            let lease = req.kind.leader_lease(&req.database);
             match api
                 .patch(
                     &lease,

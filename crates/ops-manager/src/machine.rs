@@ -8,7 +8,7 @@
 //!
 //! Steps of a Progressing request, in order (each is skipped when its condition is True):
 //! pause (`DatabasePauseSucceeded`) → plan (`status.updatePlan`) → `UpdatePetSets` → per pod
-//! `GetPod--p`, (`SwitchoverPrimary--p` for an AG primary), `EvictPod--p`,
+//! `GetPod--p`, (`SwitchoverPrimary--p` for an AG primary or a SingleStore master), `EvictPod--p`,
 //! `CheckPodRunning--p`/`CheckPodReady--p` → `RestartPods` →
 //! `UpdateDatabase` → resume → `Successful`.
 
@@ -89,6 +89,26 @@ pub enum Effect {
         /// When the request lapses.
         until: Timestamp,
     },
+}
+
+impl Effect {
+    /// The step (condition type) an effect carries out, for messages; `None` for the effects
+    /// that finish a request (resume, finalizer), which must not be cut short.
+    pub fn step_name(&self) -> Option<String> {
+        match self {
+            Self::None | Self::AddFinalizer | Self::RemoveFinalizer | Self::Resume => None,
+            Self::Pause => Some(ops_types::DATABASE_PAUSE_SUCCEEDED.to_owned()),
+            Self::PatchStatefulSets(_) => Some(ops_types::UPDATE_PET_SETS.to_owned()),
+            Self::Evict { pod, .. } | Self::DeletePod { pod, .. } => {
+                Some(pod_steps::condition_type(pod_steps::EVICT_POD, pod))
+            }
+            Self::SetDatabaseVersion(_) => Some(ops_types::UPDATE_DATABASE.to_owned()),
+            Self::RequestHandover { pod, .. } => Some(pod_steps::condition_type(
+                pod_steps::SWITCHOVER_PRIMARY,
+                pod,
+            )),
+        }
+    }
 }
 
 /// A finished request, for metrics.
@@ -491,6 +511,19 @@ impl Machine<'_> {
         let elapsed = since(self.world.now, &started);
         let point_of_no_return = is_condition_true(self.conds(), ops_types::UPDATE_DATABASE);
         match self.steps() {
+            // An action that keeps failing (refused evictions, a forbidden patch) makes no
+            // progress: the timeout holds for it as for a wait, and says what failed.
+            Step::Act(d) if elapsed >= timeout && !point_of_no_return => {
+                match (d.effect.step_name(), &self.world.action_error) {
+                    (Some(step), Some(error)) => self.failed(
+                        &step,
+                        format!(
+                            "timed out after {timeout:?} (spec.timeout) at step {step}: the action keeps failing: {error}"
+                        ),
+                    ),
+                    _ => *d,
+                }
+            }
             Step::Act(d) => *d,
             Step::Fail { step, message } => self.failed(&step, message),
             Step::Wait { step, why } => {
@@ -732,7 +765,8 @@ impl Machine<'_> {
             )))
     }
 
-    /// The planned switchover before the primary of an availability group is evicted (after
+    /// The planned switchover before the primary of an availability group (or the master
+    /// aggregator of a SingleStore cluster) is evicted (after
     /// CloudNativePG's switchover before the primary restarts): `SwitchoverPrimary--<pod>` is
     /// Unknown while the agents hand the role over (requested through the primary Lease), True
     /// once another Ready pod is primary and this one is not, False when no secondary took over
@@ -807,11 +841,18 @@ impl Machine<'_> {
             )));
         }
         if since(self.world.now, &cond.last_transition_time) >= timeout {
-            let message = format!(
-                "no synchronized secondary took the {leader} role from pod {name} within {}s; \
-                 evicting it anyway (its agent hands the role over as it stops)",
-                timeout.as_secs()
-            );
+            let message = match kind {
+                api::DbKind::MSSQLServer => format!(
+                    "no synchronized secondary took the {leader} role from pod {name} within {}s; \
+                     evicting it anyway (its agent hands the role over as it stops)",
+                    timeout.as_secs()
+                ),
+                api::DbKind::Singlestore => format!(
+                    "no caught-up child aggregator took the {leader} role from pod {name} within \
+                     {}s; evicting it anyway (it keeps the role and comes back as the master)",
+                    timeout.as_secs()
+                ),
+            };
             let status = self.with([self.cond(
                 &type_,
                 ConditionStatus::False,
@@ -824,8 +865,12 @@ impl Machine<'_> {
             )));
         }
         // Written but not (or no longer) on the Lease: a crash between the status write and
-        // the effect. Ask again, with the deadline recorded in the condition.
-        if self.world.handover.as_ref().map(|(from, _)| from.as_str()) != Some(name) {
+        // the effect. Ask again, with the deadline recorded in the condition — but only while
+        // the pod still carries the role: a new holder clears the request when it takes the
+        // Lease, and asking again then would leave a stale request behind.
+        if self.world.handover.as_ref().map(|(from, _)| from.as_str()) != Some(name)
+            && pod.role.as_deref() == Some(leader)
+        {
             return Some(act(Decision::effect(Effect::RequestHandover {
                 pod: name.to_owned(),
                 until: requested_until(&cond.last_transition_time),

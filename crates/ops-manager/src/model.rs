@@ -25,8 +25,12 @@ pub trait KindSteps {
     /// The role label value of the pod that must go last in its group: the AG primary, or the
     /// SingleStore master aggregator.
     fn leader_role(self) -> &'static str;
+    /// The Lease of the database's agents, on which a switchover is requested: `<db>-primary`
+    /// (SQL Server) or `<db>-master` (SingleStore).
+    fn leader_lease(self, db: &str) -> String;
     /// Whether the leader's role is handed over through the database's agents before it
-    /// restarts (`SwitchoverPrimary--<pod>`): SQL Server availability groups (db-agent).
+    /// restarts (`SwitchoverPrimary--<pod>`): SQL Server availability groups and SingleStore
+    /// clusters (db-agent).
     fn switches_over(self) -> bool;
     /// What Ready means for a member of a clustered database, appended to the wait message of
     /// the check step (the seed's "checks between restarts").
@@ -55,27 +59,36 @@ impl KindSteps for DbKind {
         }
     }
 
+    fn leader_lease(self, db: &str) -> String {
+        match self {
+            Self::MSSQLServer => api::names::primary_lease(db),
+            Self::Singlestore => api::names::singlestore::master_lease(db),
+        }
+    }
+
     fn readiness_hint(self) -> &'static str {
         match self {
             Self::MSSQLServer => {
                 " (its agent reports a secondary Ready only once every availability database is SYNCHRONIZED again)"
             }
-            Self::Singlestore => "",
+            Self::Singlestore => {
+                " (its agent reports a leaf Ready only once every partition on it is caught up again, an aggregator once it is back in the cluster)"
+            }
         }
     }
 
     fn switches_over(self) -> bool {
         match self {
-            Self::MSSQLServer => true,
-            // No SingleStore agent yet: kube-sim's role stand-in moves the master.
-            Self::Singlestore => false,
+            // The agents hand the primary (PROMOTE AGGREGATOR ... TO MASTER for SingleStore)
+            // over on request.
+            Self::MSSQLServer | Self::Singlestore => true,
         }
     }
 }
 
-/// Role label value of the SingleStore master aggregator (the coordinator's label; the api crate
-/// names only the follower role `aggregator`).
-pub const SINGLESTORE_MASTER_ROLE: &str = "master";
+/// Role label value of the SingleStore master aggregator, set by its agent (KubeDB's
+/// `DatabasePodMaster`).
+pub const SINGLESTORE_MASTER_ROLE: &str = api::names::singlestore::ROLE_MASTER;
 
 /// The ops request, reduced to what the step machine reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,6 +292,9 @@ pub struct World {
     /// The handover the database's primary Lease requests (pod, until), read while Progressing
     /// for kinds that switch over.
     pub handover: Option<(String, Timestamp)>,
+    /// The error of this request's last action, if it failed and no action succeeded since
+    /// (the controller's memory; lost on a restart, which only delays a timeout's message).
+    pub action_error: Option<String>,
 }
 
 /// The images before and after a valid UpdateVersion.
@@ -307,7 +323,7 @@ mod tests {
                 DbKind::Singlestore,
                 "CheckPodReady",
                 "check pod ready",
-                "master",
+                "Master",
             ),
         ];
         for (kind, step, words, leader) in table {

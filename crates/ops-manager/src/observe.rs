@@ -67,6 +67,7 @@ pub async fn observe<K: OpsKind>(
         pdbs: Vec::new(),
         peers: Vec::new(),
         handover: None,
+        action_error: None,
     };
     if !active {
         return Ok(Some(Observed {
@@ -146,7 +147,7 @@ pub async fn observe<K: OpsKind>(
             world.pdbs = pdbs.iter().map(|b| pdb_view(b, &pods)).collect();
             if kind.switches_over() && world.db.as_ref().is_some_and(|d| d.clustered) {
                 let lease = Api::<Lease>::namespaced(client.clone(), namespace)
-                    .get_opt(&api::names::primary_lease(&view.database))
+                    .get_opt(&kind.leader_lease(&view.database))
                     .await
                     .map_err(|e| {
                         Error::kube(

@@ -238,16 +238,16 @@ pub fn pod_failure(pod: &PodView) -> Option<String> {
 /// Restart rank of a pod in its database: lower goes first.
 ///
 /// - MSSQL: secondaries of `<db>` (0), arbiter pods (1), the primary (2).
-/// - SingleStore: child aggregators (0), the master aggregator (1), leaves (2); a standalone pod
-///   is alone anyway.
+/// - SingleStore: child aggregators (0), leaves (1), the master aggregator (2), which its agent
+///   hands over to an updated child first; a standalone pod is alone anyway.
 fn rank(kind: DbKind, pod: &PodView, leader: Option<&str>) -> u8 {
     let is_leader = leader == Some(pod.name.as_str());
     match kind {
         DbKind::MSSQLServer if is_leader => 2,
         DbKind::MSSQLServer if pod.sts.ends_with("-arbiter") => 1,
         DbKind::MSSQLServer => 0,
-        DbKind::Singlestore if pod.sts.ends_with("-leaf") => 2,
-        DbKind::Singlestore if is_leader => 1,
+        DbKind::Singlestore if is_leader => 2,
+        DbKind::Singlestore if pod.sts.ends_with("-leaf") => 1,
         DbKind::Singlestore => 0,
     }
 }
@@ -475,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn singlestore_order_is_children_master_leaves() {
+    fn singlestore_order_is_children_leaves_master() {
         let t = sdb_target();
         let sts = vec![
             sdb_sts("s-aggregator", &t.current.db),
@@ -488,7 +488,7 @@ mod tests {
                 "s-aggregator",
                 0,
                 &t.current.db,
-                Some("aggregator"),
+                Some("Aggregator"),
             ),
             pod("s-leaf-0", "s-leaf", 0, &t.current.db, None),
             pod(
@@ -496,14 +496,14 @@ mod tests {
                 "s-aggregator",
                 1,
                 &t.current.db,
-                Some("master"),
+                Some("Master"),
             ),
             pod(
                 "s-aggregator-2",
                 "s-aggregator",
                 2,
                 &t.current.db,
-                Some("aggregator"),
+                Some("Aggregator"),
             ),
         ];
         let plan = make_plan(DbKind::Singlestore, true, &sts, &pods, &t);
@@ -512,9 +512,9 @@ mod tests {
             [
                 "s-aggregator-0",
                 "s-aggregator-2",
-                "s-aggregator-1",
                 "s-leaf-0",
-                "s-leaf-1"
+                "s-leaf-1",
+                "s-aggregator-1"
             ]
         );
         // Without role labels the master is aggregator-0.
@@ -527,8 +527,14 @@ mod tests {
             .collect();
         let plan = make_plan(DbKind::Singlestore, true, &sts, &unlabelled, &t);
         assert_eq!(
-            plan.pods[..3],
-            ["s-aggregator-1", "s-aggregator-2", "s-aggregator-0"]
+            plan.pods,
+            [
+                "s-aggregator-1",
+                "s-aggregator-2",
+                "s-leaf-0",
+                "s-leaf-1",
+                "s-aggregator-0"
+            ]
         );
     }
 

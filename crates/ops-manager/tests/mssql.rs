@@ -165,34 +165,6 @@ async fn standalone_2022_cu22_to_2025_cu0_body() {
     env.stop().await;
 }
 
-/// (pod, role label) of each pod incarnation when it began terminating.
-type Terminations = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
-/// Records, from a watch of the database's pods, each pod incarnation's role label at the moment
-/// it began terminating (evicted or deleted).
-fn watch_terminations(env: &Env) -> (Terminations, tokio::task::JoinHandle<()>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let out = seen.clone();
-    let api = env.api::<Pod>();
-    let task = tokio::spawn(async move {
-        let mut recorded: BTreeSet<String> = BTreeSet::new();
-        let stream = watcher(
-            api,
-            watcher::Config::default().labels("app.kubernetes.io/instance=ag"),
-        );
-        futures::pin_mut!(stream);
-        while let Some(Ok(event)) = stream.next().await {
-            if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event
-                && p.metadata.deletion_timestamp.is_some()
-                && recorded.insert(p.uid().unwrap_or_default())
-            {
-                out.lock().unwrap().push((p.name_any(), role(&p)));
-            }
-        }
-    });
-    (seen, task)
-}
-
 /// Records, from a watch of the database's pods, the most members unavailable at once.
 fn watch_unavailable(
     env: &Env,
@@ -273,7 +245,7 @@ async fn availability_group_restarts_one_at_a_time_primary_last_body() {
     wait_mssql_ready(&env, "ag").await;
 
     let (worst, watch) = watch_unavailable(&env, 3);
-    let (terminations, termination_watch) = watch_terminations(&env);
+    let (terminations, termination_watch) = watch_terminations(&env, "ag");
     let started = Instant::now();
     msops(&env, "upd", "ag", "2025-cu0", json!({})).await;
     let req: MSSQLServerOpsRequest = wait_phase(
@@ -594,11 +566,7 @@ async fn a_replica_that_does_not_resynchronize_body() {
         failed.2.as_deref().unwrap().contains("timed out after 20s"),
         "{failed:?}"
     );
-    let db = testkit::eventually("the database resumed", WAIT, || async {
-        let db = env.api::<MSSQLServer>().get("ag").await.ok()?;
-        (!paused(db.status.as_ref())).then_some(db)
-    })
-    .await;
+    let db: MSSQLServer = wait_resumed(&env, "ag", |d: &MSSQLServer| d.status.as_ref()).await;
     assert_eq!(db.spec.version, "2022-cu22", "the version is not changed");
     env.stop_ops_manager().await;
     env.stop().await;

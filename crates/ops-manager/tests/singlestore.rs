@@ -9,32 +9,39 @@ use api::Singlestore;
 use api::ops::{OpsRequestPhase, SinglestoreOpsRequest};
 use common::*;
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::ListParams;
 use serde_json::json;
 
 #[test]
-fn aggregator_leaf_children_then_master_then_leaves() {
-    run(aggregator_leaf_children_then_master_then_leaves_body());
+fn aggregator_leaf_children_then_leaves_then_master_after_a_planned_move() {
+    run(aggregator_leaf_children_then_leaves_then_master_after_a_planned_move_body());
 }
 
-async fn aggregator_leaf_children_then_master_then_leaves_body() {
+async fn aggregator_leaf_children_then_leaves_then_master_after_a_planned_move_body() {
     let env = Env::start().await;
     create_license(&env).await;
     create(&env, &singlestore("sdb", "8.7.21", Some((2, 2)))).await;
     wait_sdb_ready(&env, "sdb").await;
-    let master = testkit::eventually("a master aggregator", WAIT, || async {
+    // Every pod labelled by its agent, with KubeDB's values.
+    let master = testkit::eventually("a master aggregator and labelled pods", WAIT, || async {
         let pods = env.pods().await;
-        pods.iter()
-            .find(|p| role(p).as_deref() == Some("master"))
-            .map(ResourceExt::name_any)
+        let labelled = pods.len() == 4 && pods.iter().all(|p| role(p).is_some());
+        let master = pods
+            .iter()
+            .find(|p| role(p).as_deref() == Some("Master"))?
+            .name_any();
+        labelled.then_some(master)
     })
     .await;
+    let (terminations, termination_watch) = watch_terminations(&env, "sdb");
     let started = Instant::now();
     sdbops(&env, "upd", "sdb", "8.9.3", json!({})).await;
     let req: SinglestoreOpsRequest =
         wait_phase(&env, "upd", OpsRequestPhase::Successful, WAIT).await;
     let took = started.elapsed();
+    termination_watch.abort();
     let status = req.status.as_ref();
     let plan = status.unwrap().update_plan.clone().unwrap();
     let child = if master == "sdb-aggregator-0" {
@@ -44,14 +51,40 @@ async fn aggregator_leaf_children_then_master_then_leaves_body() {
     };
     assert_eq!(
         plan.pods,
-        [child, master.as_str(), "sdb-leaf-0", "sdb-leaf-1"]
+        [child, "sdb-leaf-0", "sdb-leaf-1", master.as_str()]
+    );
+    let terminations = terminations.lock().unwrap().clone();
+    assert_eq!(terminations.len(), 4, "{terminations:?}");
+    assert!(
+        terminations
+            .iter()
+            .all(|(_, role)| role.as_deref() != Some("Master")),
+        "no pod was the master aggregator when it was evicted: {terminations:?}"
+    );
+    let types = condition_types(status);
+    let switchover = format!("SwitchoverPrimary--{master}");
+    let at = types
+        .iter()
+        .position(|t| *t == switchover)
+        .unwrap_or_else(|| panic!("{types:?}"));
+    assert_eq!(types[at + 1], format!("EvictPod--{master}"), "{types:?}");
+    let c = condition(status, &switchover).unwrap();
+    assert_eq!(c.0, api::conditions::ConditionStatus::True, "{c:?}");
+    let new_master = testkit::eventually("the Master label on another pod", WAIT, || async {
+        let pods = env.pods().await;
+        let m = pods.iter().find(|p| role(p).as_deref() == Some("Master"))?;
+        Some(m.name_any())
+    })
+    .await;
+    assert_ne!(
+        new_master, master,
+        "the master role moved before the restart"
     );
     assert!(
         plan.images
             .iter()
             .any(|c| c.container == "singlestore" && c.from == SDB_8_7 && c.to == SDB_8_9)
     );
-    let types = condition_types(status);
     let restarted: Vec<String> = types
         .iter()
         .filter_map(|t| t.strip_prefix("CheckPodReady--").map(str::to_owned))
@@ -169,5 +202,89 @@ async fn standalone_8_7_21_to_8_9_3_body() {
     let db = env.api::<Singlestore>().get("one").await.unwrap();
     assert_eq!(db.spec.version, "8.9.3");
     assert!(!paused(db.status.as_ref()));
+    env.stop().await;
+}
+
+/// Creates database `name` on the master aggregator of Singlestore `db`, over the MySQL protocol
+/// at the pod's IP (kube-sim's simulated node), as root with the auth secret's password: its
+/// partitions are placed on the leaves.
+async fn create_database(env: &Env, db: &str, master: &str, name: &str) {
+    use mysql_async::prelude::Queryable;
+    let pod = env.api::<Pod>().get(master).await.unwrap();
+    let ip = pod.status.unwrap().pod_ip.unwrap();
+    let auth = env
+        .api::<k8s_openapi::api::core::v1::Secret>()
+        .get(&format!("{db}-auth"))
+        .await
+        .unwrap();
+    let password = String::from_utf8(auth.data.unwrap()["password"].0.clone()).unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(ip)
+        .tcp_port(3306)
+        .user(Some("root"))
+        .pass(Some(password))
+        .prefer_socket(false);
+    let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+    conn.query_drop(format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    conn.disconnect().await.unwrap();
+}
+
+/// The seed's check between restarts: a leaf whose partitions do not come back online after its
+/// restart (kube-sim's fault on its PVC) is not Ready, so the next pod is not restarted; the
+/// request fails at its timeout naming the wait, and the database is resumed.
+#[test]
+fn a_leaf_whose_partitions_do_not_recover_blocks_the_next_restart() {
+    run(a_leaf_whose_partitions_do_not_recover_body());
+}
+
+async fn a_leaf_whose_partitions_do_not_recover_body() {
+    let env = Env::start().await;
+    create_license(&env).await;
+    create(&env, &singlestore("sdb", "8.7.21", Some((1, 2)))).await;
+    wait_sdb_ready(&env, "sdb").await;
+    testkit::eventually("every pod labelled", WAIT, || async {
+        let pods = env.pods().await;
+        (pods.len() == 3 && pods.iter().all(|p| role(p).is_some())).then_some(())
+    })
+    .await;
+    create_database(&env, "sdb", "sdb-aggregator-0", "app").await;
+    env.api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>()
+        .patch(
+            "data-sdb-leaf-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {
+                kube_sim::db::singlestore::server::STALLED_ANNOTATION: "true"
+            }}})),
+        )
+        .await
+        .unwrap();
+    sdbops(&env, "upd", "sdb", "8.9.3", json!({"timeout": "15s"})).await;
+    let blocked = testkit::eventually("the check step names the wait", WAIT, || async {
+        let r: SinglestoreOpsRequest = env.api().get("upd").await.ok()?;
+        let c = condition(r.status.as_ref(), "CheckPodReady--sdb-leaf-0")?;
+        c.2.filter(|m| m.contains("partition"))
+    })
+    .await;
+    assert!(blocked.contains("sdb-leaf-0"), "{blocked}");
+    let req: SinglestoreOpsRequest = wait_phase(&env, "upd", OpsRequestPhase::Failed, WAIT).await;
+    let status = req.status.as_ref();
+    let evicted: Vec<String> = condition_types(status)
+        .into_iter()
+        .filter_map(|t| t.strip_prefix("EvictPod--").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        evicted,
+        ["sdb-leaf-0"],
+        "no restart after the leaf that did not recover"
+    );
+    let failed = condition(status, "CheckPodReady--sdb-leaf-0").unwrap();
+    assert!(
+        failed.2.as_deref().unwrap().contains("timed out after 15s"),
+        "{failed:?}"
+    );
+    let db: Singlestore = wait_resumed(&env, "sdb", |d: &Singlestore| d.status.as_ref()).await;
+    assert_eq!(db.spec.version, "8.7.21", "the version is not changed");
     env.stop().await;
 }

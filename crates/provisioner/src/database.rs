@@ -110,6 +110,12 @@ pub trait Database:
     fn availability_group(&self) -> Option<String>;
     /// The SQL dialect and topology the `--health-check=sql` probe talks to.
     fn sql_engine(&self) -> crate::health::Engine;
+    /// The secret whose `ca.crt` the `--health-check=sql` probe verifies the server's
+    /// certificate with, when the server speaks TLS to clients (SingleStore with `spec.tls`).
+    /// `None`: the probe does not use TLS.
+    fn sql_ca_secret(&self) -> Option<String> {
+        None
+    }
     /// Builds every child this database should have. Pure.
     fn plan(&self, input: &PlanInput<'_, Self::Version>) -> Result<Desired, PlanError>;
     /// Replaces the Version's coordinator image (every coordinator and arbiter container runs

@@ -375,10 +375,7 @@ fn agent_image_replaces_the_versions_coordinator_image() {
     run(async {
         let agent = "ghcr.io/kubedb-rs/db-agent:0.1.0";
         let env = Env::start_with_config(
-            testkit::SimOptions {
-                failover_delay: std::time::Duration::from_millis(300),
-                ..testkit::SimOptions::default()
-            },
+            testkit::SimOptions::default(),
             provisioner::Config {
                 agent_image: Some(agent.into()),
                 ..provisioner::Config::default()

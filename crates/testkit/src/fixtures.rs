@@ -105,7 +105,10 @@ pub async fn create_license(client: &Client) {
         string_data: Some(
             [
                 ("username".to_owned(), "license".to_owned()),
-                ("password".to_owned(), "LICENSE-KEY".to_owned()),
+                (
+                    "password".to_owned(),
+                    "BGxpY2Vuc2Uta2V5LWZvci10ZXN0cw==".to_owned(),
+                ),
             ]
             .into(),
         ),

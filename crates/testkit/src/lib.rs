@@ -6,6 +6,7 @@
 //! Only tests depend on this crate; the operators never do.
 
 pub mod fixtures;
+pub mod mariadb;
 /// The TDS pieces of kube-sim's simulated SQL Server, for scripted peers.
 pub use kube_sim::db::tds;
 

@@ -42,10 +42,9 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     let clock = Clock(Instant::now());
     let settings = SimSettings {
         pod_start_delay: "2s".to_owned(),
-        failover_delay: "1s".to_owned(),
         ..SimSettings::default()
     };
-    clock.say("starting kube-sim (pods take 2s to start; SQL Server roles come from the db-agent in each AG pod)");
+    clock.say("starting kube-sim (pods take 2s to start; roles come from the db-agent in each AG and SingleStore pod)");
     let cluster = Cluster::start(&settings).await?;
     clock.say(format!("kube-sim ready at {}", cluster.url));
     let helm = Helm::new(&cluster.kubeconfig);

@@ -247,7 +247,7 @@ impl Sim {
                     && self
                         .statuses
                         .get(*pod)
-                        .is_some_and(|s| s.ready() == Ok(label))
+                        .is_some_and(|s| s.ready() == Ok(label.as_str()))
             })
             .map(|(pod, _)| pod.clone())
             .collect()

@@ -596,23 +596,41 @@ pub fn shutdown(s: &Snapshot) -> Vec<Action> {
 
 /// Classifies the Lease.
 pub fn lease_state(s: &Snapshot) -> LeaseState {
-    let Some(lease) = &s.lease else {
+    let lease = s
+        .lease
+        .as_ref()
+        .map(|l| (l.holder.as_deref(), l.observed_at, l.duration));
+    classify_lease(
+        lease,
+        &s.me,
+        s.memory.last_renew,
+        s.now,
+        s.timing.renew_deadline,
+    )
+}
+
+/// Classifies a Lease seen as (holder, when its holder or version last changed, duration) by
+/// agent `me`, whose last successful renewal was sent at `last_renew`. Expiry is judged on this
+/// agent's clock, never from the timestamps in the object (pure; both backends use it).
+pub fn classify_lease(
+    lease: Option<(Option<&str>, Mono, Duration)>,
+    me: &str,
+    last_renew: Option<Mono>,
+    now: Mono,
+    renew_deadline: Duration,
+) -> LeaseState {
+    let Some((holder, observed_at, duration)) = lease else {
         return LeaseState::Free;
     };
-    match lease.holder.as_deref() {
+    match holder {
         None | Some("") => LeaseState::Free,
-        Some(holder) if holder == s.me => match s.memory.last_renew {
+        Some(holder) if holder == me => match last_renew {
             None => LeaseState::MineUnconfirmed,
-            Some(at) if s.now < at + s.timing.renew_deadline => LeaseState::MineValid,
+            Some(at) if now < at + renew_deadline => LeaseState::MineValid,
             Some(_) => LeaseState::MineLapsing,
         },
-        Some(holder) => {
-            if s.now < lease.observed_at + lease.duration {
-                LeaseState::Other(holder.to_owned())
-            } else {
-                LeaseState::Free
-            }
-        }
+        Some(holder) if now < observed_at + duration => LeaseState::Other(holder.to_owned()),
+        Some(_) => LeaseState::Free,
     }
 }
 

@@ -1,5 +1,5 @@
 //! `/sim/...` admin endpoints: request accounting, fault rules, history compaction and the
-//! simulated SQL Servers' state.
+//! simulated SQL Servers' and SingleStore nodes' state.
 
 use std::sync::Arc;
 
@@ -54,6 +54,7 @@ pub(super) async fn sim_admin(
             }
         }
         ("GET", ["sql-servers"]) => Ok(ok(&state.sql_servers.world().summary())),
+        ("GET", ["singlestore"]) => Ok(ok(&state.singlestore.world().summary())),
         ("POST", ["compact"]) => {
             state.lock().store.compact();
             Ok(ok(&json!({})))

@@ -65,6 +65,8 @@ pub struct ServerState {
     pub accounting: Accounting,
     /// The simulated SQL Server instances (`/sim/sql-servers`).
     pub sql_servers: crate::db::mssql::server::Instances,
+    /// The simulated SingleStore nodes (`/sim/singlestore`).
+    pub singlestore: crate::db::singlestore::server::Nodes,
     bookmark_interval: Duration,
     closing: tokio::sync::watch::Sender<bool>,
     address: OnceLock<String>,
@@ -143,6 +145,7 @@ impl KubeSim {
             faults: Faults::default(),
             accounting: Accounting::default(),
             sql_servers: Default::default(),
+            singlestore: Default::default(),
             bookmark_interval: options.bookmark_interval,
             closing: tokio::sync::watch::channel(false).0,
             address: OnceLock::new(),
@@ -178,6 +181,7 @@ impl KubeSim {
                 kubeconfig_path: sim_handle.kubeconfig_path.clone(),
                 pod_logs: sim_handle.state.pod_logs.clone(),
                 sql_servers: sim_handle.state.sql_servers.clone(),
+                singlestore: sim_handle.state.singlestore.clone(),
             };
             sim_handle.sim = Some(
                 sim::start(opts, ctx)

@@ -1,5 +1,5 @@
-//! Simulated cluster: controllers, kubelet, roles, cert-manager stand-in, and the start of the
-//! databases' side (`crate::db`), which runs next to them.
+//! Simulated cluster: controllers, kubelet, cert-manager stand-in, and the start of the databases'
+//! side (`crate::db`), which runs next to them.
 //!
 //! Every simulated component is an ordinary kube-rs client of the API server, with the user agent
 //! `kube-sim/<component>`, so its requests show up in request accounting and can be targeted by
@@ -15,7 +15,6 @@ mod options;
 pub mod pdb;
 pub mod pods;
 pub mod process;
-pub mod roles;
 pub mod statefulset;
 pub mod util;
 
@@ -49,6 +48,8 @@ pub struct SimContext {
     pub pod_logs: PodLogs,
     /// The simulated SQL Server instances (the databases' side, [`crate::db::mssql`]).
     pub sql_servers: crate::db::mssql::server::Instances,
+    /// The simulated SingleStore nodes (the databases' side, [`crate::db::singlestore`]).
+    pub singlestore: crate::db::singlestore::server::Nodes,
 }
 
 /// Running simulated cluster; stop it with [`SimHandle::shutdown`].
@@ -96,8 +97,8 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
         Kind::StatefulSet,
         Kind::Deployment,
     ]);
-    let wake_roles = wakers.subscribe(&[Kind::Pod]);
     let wake_sql_server = wakers.subscribe(&[Kind::Pod, Kind::PersistentVolumeClaim]);
+    let wake_singlestore = wakers.subscribe(&[Kind::Pod, Kind::PersistentVolumeClaim]);
     let wake_endpoints = wakers.subscribe(&[Kind::Service, Kind::Pod]);
     let wake_certs = wakers.subscribe(&[
         Kind::Certificate,
@@ -210,25 +211,27 @@ pub async fn start(opts: SimOptions, ctx: SimContext) -> anyhow::Result<SimHandl
     );
     run_controller(
         &mut tasks,
-        "roles",
-        wake_roles,
-        roles::Controller {
-            client: component_client(&ctx.api_url, "roles")?,
-            pods: pods.clone(),
-            delay: opts.failover_delay,
-            groups: HashMap::new(),
-        },
-    );
-    run_controller(
-        &mut tasks,
         "sql-server",
         wake_sql_server,
         crate::db::mssql::server::Controller::new(
             component_client(&ctx.api_url, "sql-server")?,
             pods.clone(),
-            claims,
+            claims.clone(),
             runtime.clone(),
             ctx.sql_servers.clone(),
+        ),
+    );
+    run_controller(
+        &mut tasks,
+        "singlestore",
+        wake_singlestore.clone(),
+        crate::db::singlestore::server::Controller::new(
+            component_client(&ctx.api_url, "singlestore")?,
+            pods.clone(),
+            claims,
+            runtime.clone(),
+            ctx.singlestore.clone(),
+            wake_singlestore,
         ),
     );
     run_controller(

@@ -18,12 +18,6 @@ pub struct SimOptions {
     #[arg(long = "unpullable-image", value_name = "PATTERN")]
     pub unpullable_images: Vec<String>,
 
-    /// How long a SingleStore master aggregator may be deleted, evicted or not Ready before a
-    /// Ready aggregator is promoted by the role stand-in. (SQL Server availability groups fail
-    /// over through the product's agents, on their own Lease timing.)
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
-    pub failover_delay: Duration,
-
     /// Do not install the cert-manager stand-in (its CRDs and issuing controller).
     #[arg(long)]
     pub no_cert_manager: bool,
@@ -47,7 +41,6 @@ impl Default for SimOptions {
         SimOptions {
             pod_start_delay: Duration::ZERO,
             unpullable_images: Vec::new(),
-            failover_delay: Duration::from_secs(1),
             no_cert_manager: false,
             run_images: Vec::new(),
             seed: 0,
@@ -173,7 +166,6 @@ mod tests {
         let cli = Cli::try_parse_from(["kube-sim"]).unwrap();
         let default = SimOptions::default();
         assert_eq!(cli.sim.pod_start_delay, default.pod_start_delay);
-        assert_eq!(cli.sim.failover_delay, default.failover_delay);
         assert_eq!(cli.sim.no_cert_manager, default.no_cert_manager);
         assert_eq!(cli.sim.seed, default.seed);
         assert_eq!(cli.sim.node_name, default.node_name);
@@ -190,8 +182,6 @@ mod tests {
             "bad/*",
             "--unpullable-image",
             "worse:?",
-            "--failover-delay",
-            "300ms",
             "--no-cert-manager",
             "--run-image",
             "op:*=sh -c",
@@ -201,7 +191,6 @@ mod tests {
         .unwrap();
         assert_eq!(cli.sim.pod_start_delay, Duration::from_secs(2));
         assert_eq!(cli.sim.unpullable_images, ["bad/*", "worse:?"]);
-        assert_eq!(cli.sim.failover_delay, Duration::from_millis(300));
         assert!(cli.sim.no_cert_manager);
         assert_eq!(cli.sim.run_images[0].command, ["sh", "-c"]);
         assert_eq!(cli.sim.seed, 7);

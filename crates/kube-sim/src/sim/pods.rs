@@ -24,7 +24,7 @@ pub fn is_running_and_ready(pod: &Pod) -> bool {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && is_ready(pod)
 }
 
-/// Ready and not terminating: what PDBs count as healthy and what promotions require.
+/// Ready and not terminating: what PDBs count as healthy.
 pub fn is_healthy(pod: &Pod) -> bool {
     is_ready(pod) && !is_terminating(pod)
 }

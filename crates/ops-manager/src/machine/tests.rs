@@ -37,6 +37,7 @@ fn ag_world() -> World {
         }],
         peers: vec![],
         handover: None,
+        action_error: None,
     }
 }
 
@@ -431,6 +432,48 @@ fn timeout_names_the_step() {
             .unwrap()
             .contains("timed out after 300s")
     );
+}
+
+/// Issue 20, defect 1: an eviction that keeps failing (a persistent 403) does not hold the
+/// request past its timeout: it fails naming the step and the error, and the database is
+/// resumed. Before the timeout, the failing action is simply retried.
+#[test]
+fn an_action_that_keeps_failing_fails_the_request_at_its_timeout() {
+    let (mut req, mut world) = at_restart();
+    let d = next_action(&req, &world, &cfg());
+    apply_status(&mut req, &d);
+    let d = next_action(&req, &world, &cfg());
+    assert!(matches!(d.effect, Effect::Evict { .. }), "{:?}", d.effect);
+    apply_status(&mut req, &d);
+    let forbidden = "evicting pod demo/db-0: pods \"db-0\" is forbidden".to_owned();
+    world.action_error = Some(forbidden.clone());
+    // Within the timeout: the eviction is asked again.
+    world.now = at(900 + 200);
+    let d = next_action(&req, &world, &cfg());
+    assert!(matches!(d.effect, Effect::Evict { .. }), "{:?}", d.effect);
+    // Past it: Failed, with the step, the timeout and the error.
+    world.now = at(900 + 301);
+    let d = next_action(&req, &world, &cfg());
+    let s = d.status.as_ref().unwrap();
+    assert_eq!(s.phase, Some(Failed));
+    let c = get_condition(s.conditions(), "EvictPod--db-0").unwrap();
+    assert_eq!(c.status, ConditionStatus::False);
+    let message = c.message.as_deref().unwrap();
+    assert!(
+        message.contains("timed out after 300s") && message.contains(&forbidden),
+        "{message}"
+    );
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.type_ == operator_common::events::EventType::Warning),
+        "{:?}",
+        d.events
+    );
+    // Without a recorded failure the same moment keeps acting (the action is making progress).
+    world.action_error = None;
+    let d = next_action(&req, &world, &cfg());
+    assert!(matches!(d.effect, Effect::Evict { .. }), "{:?}", d.effect);
 }
 
 #[test]

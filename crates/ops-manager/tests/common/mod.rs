@@ -37,7 +37,6 @@ pub struct Env {
 pub fn sim_options() -> SimOptions {
     SimOptions {
         pod_start_delay: Duration::from_millis(150),
-        failover_delay: Duration::from_millis(300),
         ..SimOptions::default()
     }
 }
@@ -360,6 +359,25 @@ pub fn paused(db_status: Option<&api::DatabaseStatus>) -> bool {
     db_status.is_some_and(|s| get_condition(s.conditions(), "Paused").is_some())
 }
 
+/// Waits until database `name` has no `Paused` condition (the ops-manager resumed it).
+pub async fn wait_resumed<K>(
+    env: &Env,
+    name: &str,
+    status: fn(&K) -> Option<&api::DatabaseStatus>,
+) -> K
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    testkit::eventually("the database resumed", WAIT, || async {
+        let db = env.api::<K>().get(name).await.ok()?;
+        (!paused(status(&db))).then_some(db)
+    })
+    .await
+}
+
 /// Image of container `name` in a pod spec.
 pub fn pod_image(pod: &Pod, container: &str) -> Option<String> {
     pod.spec
@@ -395,4 +413,36 @@ pub fn role(pod: &Pod) -> Option<String> {
         .as_ref()?
         .get("kubedb.com/role")
         .cloned()
+}
+
+/// Pods and the role label each carried when it began terminating, in that order.
+pub type Terminations = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+/// Records, from a watch of database `instance`'s pods, each pod incarnation's role label at the
+/// moment it began terminating (evicted or deleted).
+pub fn watch_terminations(
+    env: &Env,
+    instance: &str,
+) -> (Terminations, tokio::task::JoinHandle<()>) {
+    use futures::StreamExt;
+    use kube::ResourceExt;
+    use kube::runtime::watcher;
+    let seen = Terminations::default();
+    let out = seen.clone();
+    let api = env.api::<Pod>();
+    let selector = format!("app.kubernetes.io/instance={instance}");
+    let task = tokio::spawn(async move {
+        let mut recorded = std::collections::BTreeSet::new();
+        let stream = watcher(api, watcher::Config::default().labels(&selector));
+        futures::pin_mut!(stream);
+        while let Some(Ok(event)) = stream.next().await {
+            if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event
+                && p.metadata.deletion_timestamp.is_some()
+                && recorded.insert(p.uid().unwrap_or_default())
+            {
+                out.lock().unwrap().push((p.name_any(), role(&p)));
+            }
+        }
+    });
+    (seen, task)
 }

@@ -120,6 +120,14 @@ impl Database for Singlestore {
             cluster: self.spec.topology.is_some(),
         }
     }
+    fn sql_ca_secret(&self) -> Option<String> {
+        let tls = self.spec.tls.as_ref().filter(|t| t.issuer_ref.is_some())?;
+        Some(certificate::cert_secret_name(
+            &DbRef::of(self),
+            tls,
+            "server",
+        ))
+    }
     fn plan(&self, input: &PlanInput<'_, SinglestoreVersion>) -> Result<Desired, PlanError> {
         plan(self, input)
     }
@@ -198,6 +206,37 @@ struct Role<'a> {
     configuration: Option<&'a ConfigurationSpec>,
     config_secret: String,
     template: Option<&'a PodTemplateSpec>,
+}
+
+/// The configuration file, merged into every node's configuration secret when `spec.tls` is
+/// set, that makes SingleStore offer TLS to clients with the mounted server certificate
+/// (SingleStore's `ssl_cert` and `ssl_key` engine variables, "Server Configuration for Secure
+/// Client Connections"). Intra-cluster TLS (`ssl_ca`) is not turned on: the agents register
+/// nodes by their pod DNS names, which the server certificate does not list one by one.
+pub const TLS_CONFIG_KEY: &str = "kubedb-tls.cnf";
+
+/// The TLS configuration file to add, unless one of the user's files sets `ssl_cert` or
+/// `ssl_key` itself (the user's settings win) (pure).
+pub fn tls_config(user: Option<&BTreeMap<String, String>>) -> Option<(String, String)> {
+    let sets_tls = user.into_iter().flatten().any(|(_, content)| {
+        content.lines().any(|line| {
+            let key = line
+                .trim_start()
+                .split(['=', ' ', '\t'])
+                .next()
+                .unwrap_or("");
+            matches!(key.replace('-', "_").as_str(), "ssl_cert" | "ssl_key")
+        })
+    });
+    (!sets_tls).then(|| {
+        (
+            TLS_CONFIG_KEY.to_owned(),
+            format!(
+                "[server]\nssl_cert = {path}/tls.crt\nssl_key = {path}/tls.key\n",
+                path = n::TLS_PATH
+            ),
+        )
+    })
 }
 
 /// Every child of a Singlestore.
@@ -324,6 +363,14 @@ pub fn plan(
         .filter(|role| role.coordinator)
         .map(|role| role.set.clone())
         .collect();
+    let set_of = |kind: &str| {
+        roles
+            .iter()
+            .find(|role| role.role == Some(kind))
+            .map(|role| role.set.clone())
+            .unwrap_or_default()
+    };
+    let (aggregator_set, leaf_set) = (set_of(names::ROLE_AGGREGATOR), set_of(names::ROLE_LEAF));
     let master_host = format!(
         "{}.{}.{}.svc",
         names::pod_name(&primary_set, 0),
@@ -378,7 +425,14 @@ pub fn plan(
     let ephemeral = spec.storage_type() == StorageType::Ephemeral;
     for role in roles {
         let selector = statefulset::set_selector(&r, &role.set);
-        let config = secret::render_configuration(role.configuration, input.config_sources)?;
+        let mut config = secret::render_configuration(role.configuration, input.config_sources)?;
+        if tls_secret.is_some()
+            && let Some((key, content)) = tls_config(config.as_ref())
+        {
+            config
+                .get_or_insert_with(BTreeMap::new)
+                .insert(key, content);
+        }
         if let Some(data) = &config {
             desired
                 .secrets
@@ -447,6 +501,11 @@ pub fn plan(
                     env("GOVERNING_SERVICE", &names::governing_service(&r.name)),
                     secret_env("ROOT_USERNAME", &auth, "username"),
                     secret_env("ROOT_PASSWORD", &auth, "password"),
+                    // The master aggregator's agent sets it before it bootstraps the cluster.
+                    secret_env("LICENSE_KEY", &license, LICENSE_KEY),
+                    // Where the agents find their peers (`<set>-<ordinal>`).
+                    env("AGGREGATOR_SET", &aggregator_set),
+                    env("LEAF_SET", &leaf_set),
                 ]),
                 // The agent's HTTP server (`/healthz`, `/ready`).
                 ports: Some(vec![container_port(

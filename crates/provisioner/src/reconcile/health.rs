@@ -72,6 +72,30 @@ pub async fn check<K: Database>(
         data.get("password").cloned().unwrap_or_default(),
     )
     .with_settings(&settings);
+    let target = match db.sql_ca_secret() {
+        None => target,
+        Some(name) => {
+            let ca = get_secret(&secrets, &name)
+                .await?
+                .and_then(|s| secret_strings(&s).remove("ca.crt"))
+                .filter(|ca| !ca.trim().is_empty());
+            let Some(ca_pem) = ca else {
+                return Ok(Health {
+                    accepting: false,
+                    ready: false,
+                    message: format!(
+                        "waiting for cert-manager to write ca.crt into the server certificate secret {name}: the SQL probe verifies the server's certificate with it"
+                    ),
+                });
+            };
+            SqlTarget {
+                tls: health::SqlTls::Verified {
+                    ca_pem: ca_pem.into_bytes(),
+                },
+                ..target
+            }
+        }
+    };
     // A probe can wait up to its timeout on an unreachable database: not on a reconcile slot.
     slot.release();
     let report = health::check_sql(&target).await;

@@ -22,16 +22,13 @@ pub struct Env {
     pub cluster: TestCluster,
     pub client: Client,
     pub registry: prometheus::Registry,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    config: provisioner::Config,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Env {
     pub async fn start() -> Env {
-        Self::start_with(SimOptions {
-            failover_delay: Duration::from_millis(300),
-            ..SimOptions::default()
-        })
-        .await
+        Self::start_with(SimOptions::default()).await
     }
 
     pub async fn start_with(sim: SimOptions) -> Env {
@@ -57,8 +54,22 @@ impl Env {
             )
             .await
             .expect("issuer");
+        let mut env = Env {
+            cluster,
+            client,
+            registry: prometheus::Registry::new(),
+            config,
+            task: None,
+        };
+        env.start_provisioner().await;
+        env
+    }
+
+    /// Starts the provisioner (again), as a fresh process would: new client, new caches.
+    pub async fn start_provisioner(&mut self) {
+        assert!(self.task.is_none(), "the provisioner runs already");
         let provisioner_client = operator_common::connect(
-            Some(cluster.sim.kubeconfig_path()),
+            Some(self.cluster.sim.kubeconfig_path()),
             &operator_common::user_agent("provisioner"),
         )
         .await
@@ -70,12 +81,15 @@ impl Env {
             registry: registry.clone(),
             namespaces: Vec::new(),
         };
-        let task = tokio::spawn(provisioner::run(ctx, config));
-        Env {
-            cluster,
-            client,
-            registry,
-            task,
+        self.registry = registry;
+        self.task = Some(tokio::spawn(provisioner::run(ctx, self.config.clone())));
+    }
+
+    /// Stops the provisioner (its task aborted, as a killed process).
+    pub async fn stop_provisioner(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
         }
     }
 
@@ -115,9 +129,8 @@ impl Env {
             .sum()
     }
 
-    pub async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
+    pub async fn stop(mut self) {
+        self.stop_provisioner().await;
         self.cluster.shutdown().await;
     }
 }

@@ -130,6 +130,45 @@ fn topology_with_suffix_and_tls() {
         .map(crate::plan::ChildObject::child_name)
         .collect();
     assert_eq!(pdbs, ["sdb-x-aggregator", "sdb-leaf"]);
+    // Every node offers TLS with the mounted certificate, through its configuration secret.
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["mountPath"] == "/etc/memsql/conf.d")
+    );
+    let tls_files: Vec<String> = desired
+        .secrets
+        .iter()
+        .map(|s| s.string_data.as_ref().unwrap()[TLS_CONFIG_KEY].clone())
+        .collect();
+    assert_eq!(tls_files.len(), 2, "one configuration secret per node set");
+    for file in tls_files {
+        assert_eq!(
+            file,
+            "[server]\nssl_cert = /etc/memsql/certs/tls.crt\nssl_key = /etc/memsql/certs/tls.key\n"
+        );
+    }
+    let mut with_tls = db(json!({
+        "topology": {"aggregator": {"replicas": 1}, "leaf": {"replicas": 1}},
+        "tls": {"issuerRef": {"apiGroup": "cert-manager.io", "kind": "Issuer", "name": "ca"}},
+    }));
+    assert_eq!(with_tls.sql_ca_secret().as_deref(), Some("sdb-server-cert"));
+    with_tls.spec.tls = None;
+    assert_eq!(with_tls.sql_ca_secret(), None);
+}
+
+#[test]
+fn the_users_own_ssl_settings_win() {
+    let user = |content: &str| BTreeMap::from([("sdb-config.cnf".to_owned(), content.to_owned())]);
+    assert!(tls_config(None).is_some());
+    assert!(tls_config(Some(&user("[server]\nmax_connections = 250\n"))).is_some());
+    for own in [
+        "ssl_cert = /mine.pem",
+        "ssl-key=/mine.key",
+        "  ssl_cert\t= x",
+    ] {
+        assert_eq!(tls_config(Some(&user(own))), None, "{own}");
+    }
 }
 
 #[test]
