@@ -189,6 +189,10 @@ pub fn has_status(conditions: &[Condition], type_: &str, status: ConditionStatus
 /// Condition types written on database objects (§3) by the provisioner, the PetSet watcher,
 /// the health checker and the ops-manager (`Paused`).
 pub mod db_types {
+    /// A spec change that would cut the database off its data (or change its version outside
+    /// an ops request) was refused: the children are left as they are (ours, not KubeDB's:
+    /// KubeDB refuses these in its admission webhook).
+    pub const SPEC_CHANGE_REFUSED: &str = "SpecChangeRefused";
     /// Provisioning has begun.
     pub const PROVISIONING_STARTED: &str = "ProvisioningStarted";
     /// Every PetSet has readyReplicas == replicas.

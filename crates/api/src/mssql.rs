@@ -65,8 +65,10 @@ use crate::common::{
 pub struct MSSQLServerSpec {
     /// Name of the `MSSQLServerVersion` to run.
     pub version: String,
-    /// Number of AG members (standalone: 1).
+    /// Number of AG members (standalone: 1). At most 9: SQL Server availability groups have a
+    /// primary and at most eight secondaries.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 9))]
     pub replicas: Option<i32>,
     /// Cluster topology; absent means standalone.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -176,8 +176,10 @@ pub struct SinglestoreTopology {
     },
 ]))]
 pub struct SinglestoreNode {
-    /// Number of pods (aggregator 3, leaf 2 when unset).
+    /// Number of pods (aggregator 3, leaf 2 when unset). At most
+    /// [`SinglestoreNode::MAX_REPLICAS`], the most pods per set the agents look for as peers.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
     pub replicas: Option<i32>,
     /// Inserted into the PetSet name: `<db>-<suffix>-aggregator`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,6 +196,8 @@ pub struct SinglestoreNode {
 }
 
 impl SinglestoreNode {
+    /// The most pods of one set (the CRD's `maximum`).
+    pub const MAX_REPLICAS: i32 = 256;
     /// Aggregator replicas filled by KubeDB's mutating webhook.
     pub const DEFAULT_AGGREGATOR_REPLICAS: i32 = 3;
     /// Leaf replicas filled by KubeDB's mutating webhook.

@@ -14,7 +14,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use operator_common::error::Error;
 
-use crate::events::EventPublisher;
+use crate::events::{EventPublisher, EventSpec};
 use api::ops::{MSSQLServerOpsRequest, OpsRequestPhase, SinglestoreOpsRequest};
 
 use crate::kinds::OpsKind;
@@ -37,9 +37,30 @@ struct Ctx {
     metrics: Metrics,
     events: EventPublisher,
     progressing: Mutex<HashMap<(DbKind, String, String), bool>>,
+    /// The error of each request's last action that failed (no action succeeded since), by
+    /// request UID: shown in a Warning Event once per distinct error, and in the message of a
+    /// timeout that it caused.
+    action_errors: Mutex<HashMap<String, String>>,
 }
 
 impl Ctx {
+    fn last_action_error(&self, uid: &str) -> Option<String> {
+        let map = self.action_errors.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(uid).cloned()
+    }
+
+    /// Records the outcome of an action; whether it is a failure not recorded before.
+    fn record_action_error(&self, uid: &str, error: Option<String>) -> bool {
+        let mut map = self.action_errors.lock().unwrap_or_else(|p| p.into_inner());
+        match error {
+            None => {
+                map.remove(uid);
+                false
+            }
+            Some(error) => map.insert(uid.to_owned(), error.clone()).as_ref() != Some(&error),
+        }
+    }
+
     fn track(&self, kind: DbKind, ns: &str, name: &str, progressing: bool) {
         let mut map = self.progressing.lock().unwrap_or_else(|p| p.into_inner());
         if progressing {
@@ -72,6 +93,7 @@ pub async fn run(ctx: operator_common::OperatorContext, config: Config) -> anyho
             config.instance.clone(),
         ),
         progressing: Mutex::new(HashMap::new()),
+        action_errors: Mutex::new(HashMap::new()),
     });
     let scopes: Vec<Option<String>> = if ctx.namespaces.is_empty() {
         vec![None]
@@ -173,7 +195,10 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Err
         return Ok(Action::await_change());
     };
     let view = &observed.view;
-    let decision = machine::next_action(view, &observed.world, &ctx.machine);
+    let uid = obj.uid().unwrap_or_default();
+    let mut world = observed.world.clone();
+    world.action_error = ctx.last_action_error(&uid);
+    let decision = machine::next_action(view, &world, &ctx.machine);
     if let Some(why) = &decision.waiting {
         tracing::debug!(kind = kind.ops_kind(), %ns, %name, %why, "waiting");
     }
@@ -182,7 +207,27 @@ async fn reconcile<K: OpsKind>(obj: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
     if decision.effect != machine::Effect::None {
         tracing::info!(kind = kind.ops_kind(), %ns, %name, effect = ?decision.effect, "acting");
-        act::perform::<K>(&ctx.client, &observed.object, view, &decision.effect).await?;
+        let performed =
+            act::perform::<K>(&ctx.client, &observed.object, view, &decision.effect).await;
+        if let Err(error) = performed {
+            // Shown where the user looks, once per distinct error; the request's timeout holds
+            // (the machine fails it with this error once the timeout has passed).
+            let message = format!("{error}; retrying until the request's timeout");
+            if ctx.record_action_error(&uid, Some(message.clone())) {
+                let step = decision
+                    .effect
+                    .step_name()
+                    .unwrap_or_else(|| "Act".to_owned());
+                ctx.events
+                    .publish(
+                        &observed.object,
+                        EventSpec::warning("ActionFailed", &step, message),
+                    )
+                    .await;
+            }
+            return Err(error);
+        }
+        ctx.record_action_error(&uid, None);
     }
     for event in decision.events.iter().cloned() {
         ctx.events.publish(&observed.object, event).await;

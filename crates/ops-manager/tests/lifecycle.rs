@@ -406,6 +406,80 @@ async fn faults_body() {
     env.stop().await;
 }
 
+/// Issue 20, defect 1: every eviction and pod deletion refused (a persistent 403, as with a
+/// chart that lacks the permission) for longer than the request's timeout. The request fails at
+/// its timeout naming the step and the error, a Warning Event said what failed meanwhile, and
+/// the database is resumed.
+#[test]
+fn refused_evictions_fail_the_request_at_its_timeout_and_resume_the_database() {
+    run(refused_evictions_body());
+}
+
+async fn refused_evictions_body() {
+    let env = Env::start().await;
+    create(&env, &mssql("ag", "2022-cu22", Some(3))).await;
+    wait_mssql_ready(&env, "ag").await;
+    let uids = |pods: Vec<k8s_openapi::api::core::v1::Pod>| -> Vec<String> {
+        pods.iter()
+            .map(|p| kube::ResourceExt::uid(p).unwrap_or_default())
+            .collect()
+    };
+    let before = uids(env.pods().await);
+    let sim = &env.cluster.sim;
+    for (verb, subresource) in [("create", "eviction"), ("delete", "")] {
+        sim.add_fault(FaultSpec {
+            verb: Some(verb.into()),
+            resource: Some("pods".into()),
+            subresource: Some(subresource.into()),
+            user_agent: Some("ops-manager/".into()),
+            code: Some(403),
+            message: Some("pods is forbidden: the test refuses it".into()),
+            ..FaultSpec::default()
+        });
+    }
+    let started = Instant::now();
+    msops(&env, "upd", "ag", "2025-cu0", json!({"timeout": "10s"})).await;
+    let req: MSSQLServerOpsRequest = wait_phase(
+        &env,
+        "upd",
+        OpsRequestPhase::Failed,
+        Duration::from_secs(40),
+    )
+    .await;
+    let took = started.elapsed();
+    let status = req.status.as_ref();
+    let failed = status
+        .unwrap()
+        .conditions()
+        .iter()
+        .find(|c| c.reason.as_deref() == Some("Failed"))
+        .cloned()
+        .unwrap();
+    assert!(failed.type_.starts_with("EvictPod--"), "{failed:?}");
+    let message = failed.message.unwrap_or_default();
+    assert!(
+        message.contains("timed out after 10s") && message.contains("forbidden"),
+        "{message}"
+    );
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let warning = testkit::eventually("an ActionFailed Warning", WAIT, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("ActionFailed"))
+    })
+    .await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    assert!(warning.note.unwrap_or_default().contains("forbidden"));
+    wait_resumed(&env, "ag", |d: &MSSQLServer| d.status.as_ref()).await;
+    assert_eq!(uids(env.pods().await), before, "no pod was taken down");
+    eprintln!("MEASURED refused evictions: Failed {took:?} after the request (timeout 10 s)");
+    env.stop().await;
+}
+
 #[test]
 fn deleting_a_progressing_request_stops_it_and_resumes_the_database() {
     run(delete_body());

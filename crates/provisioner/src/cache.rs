@@ -365,6 +365,53 @@ pub struct Caches<K: Database> {
     pub versions: Store<K::Version>,
 }
 
+/// Whether a controller's caches have been filled by their first lists, awaited by any number
+/// of reconciles at once.
+///
+/// kube-runtime's `Store::wait_until_ready` keeps a single waker (its `DelayedInit` is a oneshot
+/// receiver): when several reconciles wait at once, as after a start with many databases, only
+/// the last one to poll it is woken, and the others slept until their timeout (60 s; issue 20,
+/// defect 3). So one task waits on the stores, and every reconcile waits on this gate, a
+/// `tokio::sync::watch` channel, which wakes every waiter.
+#[derive(Clone, Debug)]
+pub struct ReadyGate(tokio::sync::watch::Receiver<Option<std::result::Result<(), String>>>);
+
+impl ReadyGate {
+    /// Spawns the one task that waits until `caches` are filled.
+    pub fn spawn<K: Database>(caches: Caches<K>) -> Self {
+        Self::spawn_for(async move { caches.filled().await })
+    }
+
+    /// Spawns a task that opens the gate with `filled`'s outcome.
+    pub fn spawn_for(
+        filled: impl std::future::Future<Output = std::result::Result<(), String>> + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            let _ = tx.send(Some(filled.await));
+        });
+        Self(rx)
+    }
+
+    /// Waits until the caches are filled (bounded by [`SYNC_TIMEOUT`]).
+    pub async fn ready(&self) -> Result<()> {
+        let mut rx = self.0.clone();
+        let outcome = match tokio::time::timeout(SYNC_TIMEOUT, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(outcome)) => outcome.clone(),
+            Ok(Err(_)) => Some(Err("the cache readiness task stopped".to_owned())),
+            Err(_) => Some(Err(format!(
+                "the watches did not complete their first list within {}s",
+                SYNC_TIMEOUT.as_secs()
+            ))),
+        };
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(message)) => Err(Error::CacheUnavailable(message)),
+            None => Err(Error::CacheUnavailable("no outcome".to_owned())),
+        }
+    }
+}
+
 /// Cached objects read as their typed kind (small ones: slimmed secrets and pods).
 fn typed<K: DeserializeOwned>(objects: Vec<Arc<Compact<K>>>) -> Vec<Arc<K>> {
     objects
@@ -391,9 +438,12 @@ pub fn selected<T: Resource>(
 }
 
 impl<K: Database> Caches<K> {
-    /// Waits until every store has been filled by its first list (bounded by [`SYNC_TIMEOUT`]).
+    /// Waits until every store has been filled by its first list; an error when a watch stopped.
     /// The destructuring has no `..`: a new store is a compile error until it is waited for.
-    pub async fn ready(&self) -> Result<()> {
+    ///
+    /// Exactly one task may wait here ([`ReadyGate::spawn`]): kube-runtime's
+    /// `Store::wait_until_ready` wakes only the last of several concurrent waiters.
+    async fn filled(&self) -> std::result::Result<(), String> {
         let Caches {
             sets,
             services,
@@ -420,16 +470,8 @@ impl<K: Database> Caches<K> {
             role_bindings.store.wait_until_ready().await?;
             versions.wait_until_ready().await
         };
-        match tokio::time::timeout(SYNC_TIMEOUT, all).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Error::CacheUnavailable(
-                "a watch of the controller stopped".into(),
-            )),
-            Err(_) => Err(Error::CacheUnavailable(format!(
-                "the watches did not complete their first list within {}s",
-                SYNC_TIMEOUT.as_secs()
-            ))),
-        }
+        all.await
+            .map_err(|_| "a watch of the controller stopped".to_owned())
     }
 
     /// The cached children of `db` (its namespace and selector labels).
@@ -576,6 +618,38 @@ mod tests {
             },
             ..Service::default()
         }
+    }
+
+    #[tokio::test]
+    async fn every_waiter_at_the_gate_is_woken() {
+        let (open, opened) = tokio::sync::oneshot::channel::<()>();
+        let gate =
+            ReadyGate::spawn_for(async move { opened.await.map_err(|_| "dropped".to_owned()) });
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let gate = gate.clone();
+                tokio::spawn(async move { gate.ready().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        open.send(()).unwrap();
+        for waiter in waiters {
+            // Each finishes without waiting for the 60 s timeout (which would fail the test's
+            // own bound long before).
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("woken")
+                .unwrap()
+                .unwrap();
+        }
+        let failed =
+            ReadyGate::spawn_for(async { Err("a watch of the controller stopped".into()) });
+        let err = failed.ready().await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a watch of the controller stopped"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::cache::{
-    Caches, Compact, Indexed, reflected, slim_cached_pod, slim_cached_secret, slim_meta,
+    Caches, Compact, Indexed, ReadyGate, reflected, slim_cached_pod, slim_cached_secret, slim_meta,
 };
 use crate::database::Database;
 use crate::reconcile::{Context, certificate_resource, error_policy, reconcile};
@@ -30,6 +30,8 @@ pub struct KindContext<K: Database> {
     pub shared: Arc<Context>,
     /// Children, pods, labelled secrets and Versions of this kind and scope.
     pub caches: Caches<K>,
+    /// Opens once every cache has its first list.
+    pub ready: ReadyGate,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -236,9 +238,11 @@ pub async fn run_kind<K: Database>(ctx: Arc<Context>, namespace: Option<String>)
             certificate_resource(),
         );
     }
+    let ready = ReadyGate::spawn(caches.clone());
     let context = Arc::new(KindContext {
         shared: ctx,
         caches,
+        ready,
     });
     controller
         .run(reconcile::<K>, error_policy::<K>, context)

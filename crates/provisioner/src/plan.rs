@@ -253,6 +253,56 @@ impl Desired {
         render.0
     }
 
+    /// Whether every derived name and label value fits Kubernetes' limits (pure). A database
+    /// name may be up to 63 characters, but its children's names add suffixes: a StatefulSet
+    /// name is at most 52 (the `controller-revision-hash` label is `<name>-<10-character
+    /// hash>`), a Service name and every label value at most 63, any other name at most 253.
+    /// The error names the child, its length, the limit and the longest database name that fits.
+    pub fn check_names(&self, db: &str) -> Result<(), PlanError> {
+        let children = self
+            .rendered()
+            .map_err(|e| PlanError::invalid(e.to_string()))?;
+        for child in &children {
+            let name = child.name.as_str();
+            let (limit, why) = match child.kind {
+                ChildKind::StatefulSet => (
+                    52,
+                    "Kubernetes labels its pods with `<name>-<10-character hash>`, at most 63 characters",
+                ),
+                ChildKind::Service => (63, "a Service name is a DNS label"),
+                _ => (253, "an object name is a DNS subdomain"),
+            };
+            let mut long = vec![(format!("{:?} {name}", child.kind), name.len(), limit, why)];
+            let labels = [
+                child.body.pointer("/metadata/labels"),
+                child.body.pointer("/spec/template/metadata/labels"),
+            ];
+            for (key, value) in labels
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flatten()
+            {
+                let len = value.as_str().map_or(0, str::len);
+                long.push((
+                    format!("the label {key} of {:?} {name}", child.kind),
+                    len,
+                    63,
+                    "a label value is at most 63 characters",
+                ));
+            }
+            if let Some((what, len, limit, why)) =
+                long.into_iter().find(|(_, len, limit, _)| len > limit)
+            {
+                let fits = db.len().saturating_sub(len - limit);
+                return Err(PlanError::invalid(format!(
+                    "the name {db:?} is too long for the objects made from it: {what} would be {len} characters, at most {limit} ({why}); use a name of at most {fits} characters"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The secrets cert-manager issues the Certificates into (the pods mount them).
     pub fn certificate_secrets(&self) -> Vec<String> {
         self.certificates

@@ -93,6 +93,9 @@ pub struct Observation {
     pub health: Health,
     /// The deletion-refused message, when the object is being deleted under DoNotTerminate.
     pub deletion_blocked: Option<String>,
+    /// A spec change refused because it would cut the database off its data (or change its
+    /// version outside an ops request); the children were left as they are.
+    pub refused: Option<Blocker>,
 }
 
 /// What one step of the status computation does to one condition.
@@ -170,6 +173,10 @@ pub fn compute_conditions(current: &[Condition], obs: &Observation, now: &Time) 
     );
     apply(
         &mut conditions,
+        spec_change_refused(obs.refused.as_ref(), g, now),
+    );
+    apply(
+        &mut conditions,
         certificates_issued(
             obs.missing_certificates.as_deref(),
             obs.certificate_problem.as_ref(),
@@ -238,6 +245,22 @@ fn deletion_blocked(message: Option<&str>, generation: i64, now: &Time) -> Chang
             now,
         )),
         None => Change::Remove(DELETION_BLOCKED),
+    }
+}
+
+/// [`db_types::SPEC_CHANGE_REFUSED`] True with what was refused and what to do instead; absent
+/// when the spec and the children agree again.
+fn spec_change_refused(refused: Option<&Blocker>, generation: i64, now: &Time) -> Change {
+    match refused {
+        Some(r) => Change::Set(cond(
+            db_types::SPEC_CHANGE_REFUSED,
+            ConditionStatus::True,
+            &r.reason,
+            r.message.clone(),
+            generation,
+            now,
+        )),
+        None => Change::Remove(db_types::SPEC_CHANGE_REFUSED),
     }
 }
 
@@ -505,6 +528,19 @@ pub fn transition_events(kind: DbKind, old: &[Condition], new: &[Condition]) -> 
                 blocked.reason.as_deref().unwrap_or("ProvisioningBlocked"),
                 "Provision",
                 blocked.message.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    if let Some(refused) = get_condition(new, db_types::SPEC_CHANGE_REFUSED) {
+        let previous = get_condition(old, db_types::SPEC_CHANGE_REFUSED);
+        if previous.map(|p| (&p.reason, &p.message)) != Some((&refused.reason, &refused.message)) {
+            events.push(EventSpec::warning(
+                refused
+                    .reason
+                    .as_deref()
+                    .unwrap_or(db_types::SPEC_CHANGE_REFUSED),
+                "Provision",
+                refused.message.clone().unwrap_or_default(),
             ));
         }
     }

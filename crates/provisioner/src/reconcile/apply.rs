@@ -35,6 +35,8 @@ pub struct Applied {
     pub certificate_problem: Option<Blocker>,
     /// Whether this reconcile created a StatefulSet (not in the cache yet).
     pub created_sets: bool,
+    /// The spec change refused ([`super::validate::refusal`]): nothing was written.
+    pub refused: Option<Blocker>,
 }
 
 /// Applies `desired` to the database's children.
@@ -43,6 +45,7 @@ pub async fn apply<V>(
     r: &DbRef,
     observed: &Observed<V>,
     desired: std::result::Result<Desired, Blocker>,
+    refused: Option<Blocker>,
 ) -> Result<Applied> {
     let children = &observed.children;
     let changes = match desired {
@@ -58,6 +61,7 @@ pub async fn apply<V>(
                 missing_certificates: None,
                 certificate_problem: None,
                 created_sets: false,
+                refused: None,
             });
         }
     };
@@ -69,7 +73,8 @@ pub async fn apply<V>(
     } else {
         issuer_problem(ctx, &r.namespace, &changes.certificate_issuers).await
     };
-    let created_sets = if observed.paused {
+    // Paused, or a refused spec change: the children stay as they are.
+    let created_sets = if observed.paused || refused.is_some() {
         false
     } else {
         apply_changes(ctx, r, &changes, children, missing.is_empty()).await?
@@ -79,6 +84,7 @@ pub async fn apply<V>(
         certificate_problem,
         changes: Ok(changes),
         created_sets,
+        refused,
     })
 }
 

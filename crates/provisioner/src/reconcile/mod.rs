@@ -135,7 +135,7 @@ pub async fn reconcile<K: Database>(
     let ctx = &kind_ctx.shared;
     let caches = &kind_ctx.caches;
     let namespace = db.namespace().unwrap_or_default();
-    let result = match caches.ready().await {
+    let result = match kind_ctx.ready.ready().await {
         Ok(()) => {
             let mut slot = Slot::acquire(ctx.slots.clone(), ctx.metrics.waiting.clone()).await;
             let start = Instant::now();
@@ -215,7 +215,21 @@ async fn reconcile_inner<K: Database>(
     }
     let observed = observe::observe(db, &r, ctx, caches).await?;
     let desired = validate::desired(db, &observed, ctx.config.agent_image.as_deref());
-    let applied = apply::apply(ctx, &r, &observed, desired).await?;
+    // While paused the ops-manager owns the children (it may be between two StatefulSets of an
+    // update): nothing is judged then.
+    let refused = match &desired {
+        Ok(desired) if !db.halted() && !observed.paused => {
+            let live: Vec<_> = observed
+                .children
+                .sets
+                .iter()
+                .filter_map(|s| s.typed().ok())
+                .collect();
+            validate::refusal(&live, &desired.stateful_sets, db.version_name())
+        }
+        _ => None,
+    };
+    let applied = apply::apply(ctx, &r, &observed, desired, refused).await?;
     let started = status::provisioning_started(db, &observed, &applied);
     let health = if applied.changes.is_ok() && started && !db.halted() {
         health::check(ctx, db, &r, &observed.children.pods, slot).await?

@@ -88,6 +88,7 @@ pub async fn update<K: Database, V>(
         ag,
         health,
         deletion_blocked: None,
+        refused: applied.refused.clone(),
     };
     let now = Time(jiff::Timestamp::now());
     let conditions = status::compute_conditions(conditions_of(db), &observation, &now);

@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
+
 use super::observe::Observed;
 use crate::database::{Database, PlanInput};
 use crate::plan::Desired;
@@ -50,6 +52,10 @@ pub fn desired<K: Database>(
             version: &version,
             config_sources: &observed.config_sources,
         })
+        .and_then(|desired| {
+            desired.check_names(&kube::ResourceExt::name_any(db))?;
+            Ok(desired)
+        })
         .map_err(|e| Blocker {
             reason: e.reason.to_owned(),
             message: e.message,
@@ -62,6 +68,161 @@ pub fn desired<K: Database>(
     } else {
         desired
     })
+}
+
+/// The spec change the provisioner refuses to carry out, if any (pure): one that would cut the
+/// database off its data or restart it on other images outside an ops request. `live` are the
+/// database's StatefulSets as they are, `desired` the ones the spec produces now, `version` the
+/// Version whose images `desired` carries. Halting is not a refusal (the volumes stay).
+///
+/// - a StatefulSet with data volumes that the spec no longer produces (for example a SingleStore
+///   standalone turned into a topology): its volumes would be orphaned and new empty ones made;
+/// - data volumes that the spec drops (`storageType: Durable` → `Ephemeral`);
+/// - a data volume's size or storage class changed (a StatefulSet's volume templates cannot
+///   change; a size change is a VolumeExpansion ops request);
+/// - the database container's image changed without an UpdateVersion (a direct edit of
+///   `spec.version`, a downgrade included, or a Version whose image changed in place).
+pub fn refusal(live: &[StatefulSet], desired: &[StatefulSet], version: &str) -> Option<Blocker> {
+    let refuse = |reason: &str, message: String| {
+        Some(Blocker {
+            reason: reason.into(),
+            message,
+        })
+    };
+    for set in live {
+        let name = set.metadata.name.as_deref().unwrap_or_default();
+        let claims = claims(set);
+        let Some(wanted) = desired
+            .iter()
+            .find(|d| d.metadata.name.as_deref() == Some(name))
+        else {
+            if !claims.is_empty() {
+                return refuse(
+                    "TopologyChangeRefused",
+                    format!(
+                        "the spec no longer produces the StatefulSet {name}, whose pods keep their data on volumes ({}): changing the topology would leave that data behind and start on empty volumes. Set the topology back; moving data to another topology needs a new database and a restore",
+                        claims
+                            .iter()
+                            .map(|(c, _)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            continue;
+        };
+        let wanted_claims = self::claims(wanted);
+        for (claim, (size, class)) in &claims {
+            match wanted_claims.iter().find(|(c, _)| c == claim) {
+                None => {
+                    return refuse(
+                        "StorageChangeRefused",
+                        format!(
+                            "the StatefulSet {name} keeps its data on volumes {claim}-{name}-<n>; the spec drops them (storageType Ephemeral?), which would start the pods on empty directories. Set spec.storageType back to Durable"
+                        ),
+                    );
+                }
+                Some((_, (new_size, new_class)))
+                    if !same_quantity(new_size.as_deref(), size.as_deref())
+                        || new_class != class =>
+                {
+                    return refuse(
+                        "StorageChangeRefused",
+                        format!(
+                            "the data volumes of the StatefulSet {name} are {} ({}); the spec asks for {} ({}): a StatefulSet's volume templates cannot change. Set the storage back, and grow volumes with a VolumeExpansion ops request",
+                            size.as_deref().unwrap_or("unset"),
+                            class.as_deref().unwrap_or("default class"),
+                            new_size.as_deref().unwrap_or("unset"),
+                            new_class.as_deref().unwrap_or("default class"),
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let image = |s: &StatefulSet| -> Option<(String, String)> {
+            let c = s
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .as_ref()?
+                .containers
+                .first()?;
+            Some((c.name.clone(), c.image.clone().unwrap_or_default()))
+        };
+        if let (Some((container, running)), Some((same, target))) = (image(set), image(wanted))
+            && container == same
+            && running != target
+        {
+            return refuse(
+                "VersionChangeRefused",
+                format!(
+                    "the StatefulSet {name} runs {running} in its {container} container; spec.version {version} names {target}: a version changes only through an UpdateVersion ops request, which restarts the pods in a safe order. Set spec.version back and create an UpdateVersion ops request"
+                ),
+            );
+        }
+    }
+    None
+}
+
+/// Whether two storage quantities are the same amount (`1Gi` = `1024Mi`); unparsable ones
+/// compare as text.
+fn same_quantity(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a.and_then(bytes), b.and_then(bytes)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// A Kubernetes quantity in bytes: an integer with a binary (`Ki` … `Ei`) or decimal (`k` …
+/// `E`) suffix, or none. `None` for anything else (fractions, exponents).
+fn bytes(quantity: &str) -> Option<u128> {
+    let q = quantity.trim();
+    let split = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
+    let (digits, suffix) = q.split_at(split);
+    let n: u128 = digits.parse().ok()?;
+    let factor: u128 = match suffix {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        "Ei" => 1 << 60,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "E" => 1_000_000_000_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// A volume claim template's requested storage and storage class.
+type ClaimShape = (Option<String>, Option<String>);
+
+/// A StatefulSet's volume claim templates: name → (requested storage, storage class).
+fn claims(set: &StatefulSet) -> Vec<(String, ClaimShape)> {
+    set.spec
+        .iter()
+        .flat_map(|s| s.volume_claim_templates.iter().flatten())
+        .map(|t| {
+            let spec = t.spec.as_ref();
+            (
+                t.metadata.name.clone().unwrap_or_default(),
+                (
+                    spec.and_then(|s| s.resources.as_ref())
+                        .and_then(|r| r.requests.as_ref())
+                        .and_then(|r| r.get("storage"))
+                        .map(|q| q.0.clone()),
+                    spec.and_then(|s| s.storage_class_name.clone()),
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The blocker of a TLS database when the Certificate API is not served.
@@ -156,6 +317,96 @@ pub fn version_blocker(kind: &str, name: &str, exists: bool, available: &[String
 mod issuer_tests {
     use super::*;
     use crate::build::certificate::IssuerRef;
+
+    /// A StatefulSet `name` running `image`, with a `data` volume of `size` (none: ephemeral).
+    fn set(name: &str, image: &str, size: Option<&str>) -> StatefulSet {
+        let claims = size.map(|size| {
+            serde_json::json!([{"metadata": {"name": "data"},
+                "spec": {"resources": {"requests": {"storage": size}}}}])
+        });
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {
+                "selector": {},
+                "serviceName": "x",
+                "template": {"spec": {"containers": [{"name": "mssql", "image": image}]}},
+                "volumeClaimTemplates": claims,
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn spec_changes_that_cut_a_database_off_its_data_are_refused() {
+        let (old, new) = ("mssql:2022", "mssql:2025");
+        let reason = |live: &[StatefulSet], desired: &[StatefulSet]| {
+            refusal(live, desired, "2025").map(|b| b.reason)
+        };
+        let running = [set("db", old, Some("1Gi"))];
+        // The same, and the same size written differently: nothing refused.
+        assert_eq!(reason(&running, &[set("db", old, Some("1Gi"))]), None);
+        assert_eq!(reason(&running, &[set("db", old, Some("1024Mi"))]), None);
+        // Nothing live yet (a new database): nothing refused.
+        assert_eq!(reason(&[], &[set("db", new, Some("1Gi"))]), None);
+        let cases: [(&[StatefulSet], &str); 5] = [
+            // Standalone to topology: the data set goes away.
+            (
+                &[set("db-aggregator", old, Some("1Gi"))],
+                "TopologyChangeRefused",
+            ),
+            // Durable to Ephemeral.
+            (&[set("db", old, None)], "StorageChangeRefused"),
+            // A new size (a VolumeExpansion's job) or class.
+            (&[set("db", old, Some("2Gi"))], "StorageChangeRefused"),
+            (
+                &[{
+                    let mut s = set("db", old, Some("1Gi"));
+                    s.spec
+                        .as_mut()
+                        .unwrap()
+                        .volume_claim_templates
+                        .as_mut()
+                        .unwrap()[0]
+                        .spec
+                        .as_mut()
+                        .unwrap()
+                        .storage_class_name = Some("fast".into());
+                    s
+                }],
+                "StorageChangeRefused",
+            ),
+            // A direct edit of spec.version.
+            (&[set("db", new, Some("1Gi"))], "VersionChangeRefused"),
+        ];
+        for (desired, want) in cases {
+            assert_eq!(
+                reason(&running, desired).as_deref(),
+                Some(want),
+                "{desired:?}"
+            );
+        }
+        let message = refusal(&running, &[set("db", old, Some("2Gi"))], "2025")
+            .unwrap()
+            .message;
+        assert!(
+            message.contains("1Gi")
+                && message.contains("2Gi")
+                && message.contains("VolumeExpansion"),
+            "{message}"
+        );
+        let message = refusal(&running, &[set("db", new, Some("1Gi"))], "2025")
+            .unwrap()
+            .message;
+        assert!(message.contains("UpdateVersion ops request"), "{message}");
+        // An ephemeral set that goes away loses nothing.
+        assert_eq!(
+            reason(&[set("old", old, None)], &[set("db", old, None)]),
+            None
+        );
+        assert_eq!(bytes("1Gi"), Some(1 << 30));
+        assert_eq!(bytes("500M"), Some(500_000_000));
+        assert_eq!(bytes("1.5Gi"), None);
+    }
 
     #[test]
     fn issuer_problems() {

@@ -31,6 +31,7 @@ fn obs() -> Observation {
             message: String::new(),
         },
         deletion_blocked: None,
+        refused: None,
     }
 }
 
