@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use api::ops::MSSQLServerOpsRequest;
-use e2e::kubectl::{apply_manifest, apply_manifest_with};
+use e2e::kubectl::apply_manifest;
 use e2e::operators::{self, NAMESPACE, OPS_MANAGER, PROVISIONER};
 use e2e::{Cluster, Helm, SimSettings, wait_for_object};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -55,7 +55,9 @@ async fn disruptions(cluster: &Cluster) -> Option<u64> {
         requests
             .iter()
             .filter(|r| {
-                r["userAgent"].as_str().is_some_and(|u| u.starts_with("ops-manager/"))
+                r["userAgent"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("ops-manager/"))
                     && r["namespace"] == NS
                     && r["resource"] == "pods"
                     && (r["subresource"] == "eviction"

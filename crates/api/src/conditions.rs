@@ -193,6 +193,10 @@ pub mod db_types {
     /// an ops request) was refused: the children are left as they are (ours, not KubeDB's:
     /// KubeDB refuses these in its admission webhook).
     pub const SPEC_CHANGE_REFUSED: &str = "SpecChangeRefused";
+    /// An UpdateVersion moved the StatefulSets to a version and did not finish (it failed, timed
+    /// out or was deleted): pods restarted since run that version, the others the old one
+    /// (ours, not KubeDB's).
+    pub const VERSION_UPDATE_INCOMPLETE: &str = "VersionUpdateIncomplete";
     /// Provisioning has begun.
     pub const PROVISIONING_STARTED: &str = "ProvisioningStarted";
     /// Every PetSet has readyReplicas == replicas.

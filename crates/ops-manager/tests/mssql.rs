@@ -568,6 +568,36 @@ async fn a_replica_that_does_not_resynchronize_body() {
     );
     let db: MSSQLServer = wait_resumed(&env, "ag", |d: &MSSQLServer| d.status.as_ref()).await;
     assert_eq!(db.spec.version, "2022-cu22", "the version is not changed");
+    // The mixed state is shown: one pod on 2025-cu0, the others on 2022-cu22 (issue 20, 7).
+    let db = testkit::wait_for_object(
+        &env.api::<MSSQLServer>(),
+        "ag",
+        "VersionUpdateIncomplete",
+        WAIT,
+        |db: &MSSQLServer| {
+            db.status.as_ref().is_some_and(|s| {
+                s.conditions()
+                    .iter()
+                    .any(|c| c.type_ == "VersionUpdateIncomplete")
+            })
+        },
+    )
+    .await;
+    let incomplete = db
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "VersionUpdateIncomplete")
+        .unwrap()
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        incomplete.contains("2025-cu0") && incomplete.contains("2022-cu22"),
+        "{incomplete}"
+    );
     env.stop_ops_manager().await;
     env.stop().await;
 }

@@ -210,6 +210,17 @@ async fn standalone_8_7_21_to_8_9_3_body() {
 /// partitions are placed on the leaves.
 async fn create_database(env: &Env, db: &str, master: &str, name: &str) {
     use mysql_async::prelude::Queryable;
+    // The master's agent registers the leaves: wait until every leaf pod is Ready, which its
+    // agent reports only once the master lists it.
+    testkit::eventually("the leaves added to the cluster", WAIT, || async {
+        let pods = env.pods().await;
+        let leaves: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.contains("-leaf-")))
+            .collect();
+        (!leaves.is_empty() && leaves.iter().all(|p| is_ready(p))).then_some(())
+    })
+    .await;
     let pod = env.api::<Pod>().get(master).await.unwrap();
     let ip = pod.status.unwrap().pod_ip.unwrap();
     let auth = env

@@ -96,6 +96,9 @@ pub struct Observation {
     /// A spec change refused because it would cut the database off its data (or change its
     /// version outside an ops request); the children were left as they are.
     pub refused: Option<Blocker>,
+    /// `(spec.version, the Version an unfinished UpdateVersion moved the StatefulSets to)`,
+    /// when they differ and no request is running (the database is not paused).
+    pub unfinished_update: Option<(String, String)>,
 }
 
 /// What one step of the status computation does to one condition.
@@ -177,6 +180,10 @@ pub fn compute_conditions(current: &[Condition], obs: &Observation, now: &Time) 
     );
     apply(
         &mut conditions,
+        version_update_incomplete(obs.unfinished_update.as_ref(), g, now),
+    );
+    apply(
+        &mut conditions,
         certificates_issued(
             obs.missing_certificates.as_deref(),
             obs.certificate_problem.as_ref(),
@@ -245,6 +252,28 @@ fn deletion_blocked(message: Option<&str>, generation: i64, now: &Time) -> Chang
             now,
         )),
         None => Change::Remove(DELETION_BLOCKED),
+    }
+}
+
+/// [`db_types::VERSION_UPDATE_INCOMPLETE`] True naming both versions and what to do; absent once
+/// `spec.version` names the version the StatefulSets carry.
+fn version_update_incomplete(
+    update: Option<&(String, String)>,
+    generation: i64,
+    now: &Time,
+) -> Change {
+    match update {
+        Some((current, target)) => Change::Set(cond(
+            db_types::VERSION_UPDATE_INCOMPLETE,
+            ConditionStatus::True,
+            "UpdateVersionNotFinished",
+            format!(
+                "an UpdateVersion moved the StatefulSets to version {target} and did not finish: pods restarted since run {target}, the others still {current} (spec.version), and each pod moves to {target} when it restarts. Create an UpdateVersion ops request to {target} to finish it"
+            ),
+            generation,
+            now,
+        )),
+        None => Change::Remove(db_types::VERSION_UPDATE_INCOMPLETE),
     }
 }
 

@@ -419,7 +419,20 @@ pub fn readiness(s: &Snapshot, lease: &LeaseState) -> Result<&'static str, Strin
             }
         ));
     }
-    match (node.standing(s.kind, &s.host), desired_label(s, lease)) {
+    let standing = node.standing(s.kind, &s.host);
+    // A leaf cannot tell from its own node whether it was added: the master's agent can. A
+    // master that answers without this leaf in its list means it was not added (yet); without a
+    // word from the master (it restarts) the leaf's own state decides.
+    if standing == Standing::Leaf
+        && let Some(master) = s
+            .peers
+            .iter()
+            .find_map(|p| fresh(s, p).filter(|n| n.standing(p.kind, &p.host) == Standing::Master))
+        && !master.leaves.iter().any(|l| l.host == s.host)
+    {
+        return Err("waiting for the master aggregator to add this leaf".into());
+    }
+    match (standing, desired_label(s, lease)) {
         (_, Some(label)) => Ok(label.as_str()),
         (Standing::Fresh, _) => Err("not in a cluster yet".into()),
         _ => Err("master aggregator without the Lease".into()),

@@ -34,6 +34,9 @@ pub struct Observed<V> {
     pub incomplete_user_secrets: Vec<(String, &'static str)>,
     /// The ops-manager asked for a pause (condition `Paused` present): no child is written.
     pub paused: bool,
+    /// The Version an unfinished UpdateVersion moved the StatefulSets to, when it is not
+    /// `spec.version` (the pods run a mix until each restarts).
+    pub unfinished_update: Option<String>,
 }
 
 /// Reads what the reconcile of `db` needs.
@@ -68,9 +71,15 @@ pub async fn observe<K: Database>(
             }
         }
     }
+    let unfinished_update = version
+        .as_ref()
+        .ok()
+        .map(VersionObject::object_name)
+        .filter(|name| name != db.version_name());
     Ok(Observed {
         children,
         version,
+        unfinished_update,
         config_sources,
         missing_user_secrets,
         incomplete_user_secrets,

@@ -89,6 +89,11 @@ pub async fn update<K: Database, V>(
         health,
         deletion_blocked: None,
         refused: applied.refused.clone(),
+        unfinished_update: observed
+            .unfinished_update
+            .clone()
+            .filter(|_| !observed.paused && planned)
+            .map(|target| (db.version_name().to_owned(), target)),
     };
     let now = Time(jiff::Timestamp::now());
     let conditions = status::compute_conditions(conditions_of(db), &observation, &now);

@@ -489,6 +489,7 @@ mod tests {
             missing_user_secrets: missing.iter().map(|s| s.to_string()).collect(),
             incomplete_user_secrets: Vec::new(),
             paused: false,
+            unfinished_update: None,
         }
     }
 

@@ -32,6 +32,7 @@ fn obs() -> Observation {
         },
         deletion_blocked: None,
         refused: None,
+        unfinished_update: None,
     }
 }
 
@@ -657,4 +658,42 @@ fn provisioned_is_set_once_when_ready() {
             assert_eq!(change, Change::Keep, "case {i}");
         }
     }
+}
+
+#[test]
+fn refused_changes_and_unfinished_updates_are_shown_and_go_away() {
+    let mut o = obs();
+    o.refused = Some(Blocker {
+        reason: "StorageChangeRefused".into(),
+        message: "the data volumes ... VolumeExpansion".into(),
+    });
+    o.unfinished_update = Some(("2022-cu22".into(), "2025-cu0".into()));
+    let conditions = compute_conditions(&[], &o, &now());
+    let refused = get_condition(&conditions, db_types::SPEC_CHANGE_REFUSED).unwrap();
+    assert_eq!(refused.reason.as_deref(), Some("StorageChangeRefused"));
+    let update = get_condition(&conditions, db_types::VERSION_UPDATE_INCOMPLETE).unwrap();
+    let message = update.message.as_deref().unwrap();
+    assert!(
+        message.contains("2025-cu0")
+            && message.contains("2022-cu22")
+            && message.contains("UpdateVersion ops request"),
+        "{message}"
+    );
+    // The database keeps its phase from the pods: Ready.
+    assert_eq!(phase(&conditions), Some(DatabasePhase::Ready));
+    // The refusal is a Warning, once.
+    let events = transition_events(DbKind::MSSQLServer, &[], &conditions);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.type_ == EventType::Warning)
+            .count(),
+        1,
+        "{events:?}"
+    );
+    assert!(transition_events(DbKind::MSSQLServer, &conditions, &conditions).is_empty());
+    // Both go once the spec and the children agree again.
+    let cleared = compute_conditions(&conditions, &obs(), &later());
+    assert!(get_condition(&cleared, db_types::SPEC_CHANGE_REFUSED).is_none());
+    assert!(get_condition(&cleared, db_types::VERSION_UPDATE_INCOMPLETE).is_none());
 }

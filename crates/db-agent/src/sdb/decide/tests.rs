@@ -332,6 +332,22 @@ fn leaves_label_themselves_and_are_ready_only_with_every_partition_caught_up() {
     leaf.databases[0].state = "online".into();
     s.local = Local::Up(leaf);
     assert_eq!(readiness(&s, &lease_state(&s)), Ok("Leaf"));
+    // A master that answers without this leaf in its list: not added yet, not ready.
+    s.peers = vec![peer(
+        "a-0",
+        NodeKind::Aggregator,
+        Some(node(&[("a-0", true, true)], &[], 3)),
+    )];
+    assert_eq!(
+        readiness(&s, &lease_state(&s)),
+        Err("waiting for the master aggregator to add this leaf".into())
+    );
+    s.peers = vec![peer(
+        "a-0",
+        NodeKind::Aggregator,
+        Some(node(&[("a-0", true, true)], &["l-0"], 4)),
+    )];
+    assert_eq!(readiness(&s, &lease_state(&s)), Ok("Leaf"));
     s.local = Local::Unreachable;
     assert_eq!(decide(&s), Action::Label(None));
 }
