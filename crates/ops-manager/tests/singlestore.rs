@@ -216,7 +216,12 @@ async fn create_database(env: &Env, db: &str, master: &str, name: &str) {
         let pods = env.pods().await;
         let leaves: Vec<&Pod> = pods
             .iter()
-            .filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.contains("-leaf-")))
+            .filter(|p| {
+                p.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.contains("-leaf-"))
+            })
             .collect();
         (!leaves.is_empty() && leaves.iter().all(|p| is_ready(p))).then_some(())
     })
