@@ -126,6 +126,9 @@ pub trait ChildObject: Serialize {
     /// Its name.
     fn child_name(&self) -> &str;
 
+    /// Its metadata.
+    fn child_meta(&self) -> &ObjectMeta;
+
     /// The object as JSON.
     fn render(&self) -> Result<Child, serde_json::Error> {
         Ok(Child {
@@ -142,6 +145,9 @@ macro_rules! child_object {
             const KIND: ChildKind = $kind;
             fn child_name(&self) -> &str {
                 self.metadata.name.as_deref().unwrap_or_default()
+            }
+            fn child_meta(&self) -> &ObjectMeta {
+                &self.metadata
             }
         }
     };
@@ -204,6 +210,61 @@ pub struct Desired {
     pub pdbs: Vec<PodDisruptionBudget>,
 }
 
+/// What does not fit in a child's name or label values, if anything (see
+/// [`Desired::check_names`]).
+fn name_problem<'a>(
+    db: &str,
+    kind: ChildKind,
+    name: &str,
+    labels: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Option<PlanError> {
+    let (limit, why) = match kind {
+        ChildKind::StatefulSet => (
+            52,
+            "Kubernetes labels its pods with `<name>-<10-character hash>`, at most 63 characters",
+        ),
+        ChildKind::Service => (63, "a Service name is a DNS label"),
+        _ => (253, "an object name is a DNS subdomain"),
+    };
+    if name.len() > limit {
+        return Some(too_long(
+            db,
+            &format!("{kind:?} {name}"),
+            name.len(),
+            limit,
+            why,
+        ));
+    }
+    label_problem(db, &format!("{kind:?} {name}"), labels)
+}
+
+/// A label value of `what` longer than 63 characters, if any.
+fn label_problem<'a>(
+    db: &str,
+    what: &str,
+    mut labels: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Option<PlanError> {
+    labels
+        .find(|(_, value)| value.len() > 63)
+        .map(|(key, value)| {
+            too_long(
+                db,
+                &format!("the label {key} of {what}"),
+                value.len(),
+                63,
+                "a label value is at most 63 characters",
+            )
+        })
+}
+
+/// The error for `what`, `len` characters where `limit` fit.
+fn too_long(db: &str, what: &str, len: usize, limit: usize, why: &str) -> PlanError {
+    let fits = db.len().saturating_sub(len - limit);
+    PlanError::invalid(format!(
+        "the name {db:?} is too long for the objects made from it: {what} would be {len} characters, at most {limit} ({why}); use a name of at most {fits} characters"
+    ))
+}
+
 impl Desired {
     /// Calls `visitor` with the children of each kind, in the order they are applied
     /// ([`ChildKind::ALL`]: identity, secrets and certificates before the pods that use them).
@@ -258,46 +319,41 @@ impl Desired {
     /// name is at most 52 (the `controller-revision-hash` label is `<name>-<10-character
     /// hash>`), a Service name and every label value at most 63, any other name at most 253.
     /// The error names the child, its length, the limit and the longest database name that fits.
+    /// Reads the typed children; nothing is rendered.
     pub fn check_names(&self, db: &str) -> Result<(), PlanError> {
-        let children = self
-            .rendered()
-            .map_err(|e| PlanError::invalid(e.to_string()))?;
-        for child in &children {
-            let name = child.name.as_str();
-            let (limit, why) = match child.kind {
-                ChildKind::StatefulSet => (
-                    52,
-                    "Kubernetes labels its pods with `<name>-<10-character hash>`, at most 63 characters",
-                ),
-                ChildKind::Service => (63, "a Service name is a DNS label"),
-                _ => (253, "an object name is a DNS subdomain"),
-            };
-            let mut long = vec![(format!("{:?} {name}", child.kind), name.len(), limit, why)];
-            let labels = [
-                child.body.pointer("/metadata/labels"),
-                child.body.pointer("/spec/template/metadata/labels"),
-            ];
-            for (key, value) in labels
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_object)
-                .flatten()
-            {
-                let len = value.as_str().map_or(0, str::len);
-                long.push((
-                    format!("the label {key} of {:?} {name}", child.kind),
-                    len,
-                    63,
-                    "a label value is at most 63 characters",
-                ));
+        struct Check<'a> {
+            db: &'a str,
+            found: Option<PlanError>,
+        }
+        impl KindVisitor for Check<'_> {
+            fn visit<T: ChildObject>(&mut self, items: &[T]) {
+                for item in items {
+                    if self.found.is_none() {
+                        self.found = name_problem(
+                            self.db,
+                            T::KIND,
+                            item.child_name(),
+                            item.child_meta().labels.iter().flatten(),
+                        );
+                    }
+                }
             }
-            if let Some((what, len, limit, why)) =
-                long.into_iter().find(|(_, len, limit, _)| len > limit)
-            {
-                let fits = db.len().saturating_sub(len - limit);
-                return Err(PlanError::invalid(format!(
-                    "the name {db:?} is too long for the objects made from it: {what} would be {len} characters, at most {limit} ({why}); use a name of at most {fits} characters"
-                )));
+        }
+        let mut check = Check { db, found: None };
+        self.visit(&mut check);
+        if let Some(problem) = check.found {
+            return Err(problem);
+        }
+        // The pods' labels, from each StatefulSet's template.
+        for set in &self.stateful_sets {
+            let labels = set
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref());
+            let what = format!("the pods of StatefulSet {}", set.child_name());
+            if let Some(problem) = label_problem(db, &what, labels.into_iter().flatten()) {
+                return Err(problem);
             }
         }
         Ok(())
