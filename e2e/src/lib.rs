@@ -26,6 +26,29 @@ pub use testkit::{eventually, wait_for_object};
 
 use std::path::PathBuf;
 
+/// Runs a scenario to completion on a multi-threaded runtime, on a thread with a 32 MiB stack:
+/// the scenarios' futures are deep in debug builds, deeper than the test harness's default
+/// 2 MiB thread stack, so the future is also made there. A panic in the scenario is the test's
+/// panic.
+pub fn run_scenario<F, Fut>(scenario: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    std::thread::Builder::new()
+        .stack_size(32 * 1024 * 1024)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(scenario())
+        })
+        .expect("spawn the scenario thread")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+}
+
 /// The workspace root (where `charts/` and `.tools/` live).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

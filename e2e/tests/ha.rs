@@ -70,19 +70,7 @@ async fn disruptions(cluster: &Cluster) -> Option<u64> {
 
 #[test]
 fn a_standby_of_each_operator_takes_over_mid_update() {
-    // Deep futures in debug builds: a larger stack than the harness's default.
-    std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(scenario())
-        })
-        .expect("spawn the scenario thread")
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    e2e::run_scenario(scenario);
 }
 
 async fn scenario() {

@@ -221,20 +221,7 @@ async fn scrape_and_check(cluster: &Cluster) {
 
 #[test]
 fn install_update_upgrade_operators_and_uninstall() {
-    // The scenario's future is deep in debug builds: run it on a thread with a larger stack than
-    // the test harness's default 2 MiB.
-    std::thread::Builder::new()
-        .stack_size(32 * 1024 * 1024)
-        .spawn(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime")
-                .block_on(scenario())
-        })
-        .expect("spawn the scenario thread")
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    e2e::run_scenario(scenario);
 }
 
 async fn scenario() {

@@ -473,25 +473,49 @@ impl<B: Backend, C: Cluster> Agent<B, C> {
 
     /// Runs rounds every tick until `shutdown` resolves.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        let start = tokio::time::Instant::now();
-        let mut ticker = tokio::time::interval(self.timing.tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = ticker.tick() => {
-                    for _ in 0..ROUNDS_PER_TICK {
-                        let action = self.step(start.elapsed()).await;
-                        if matches!(action, Action::Wait(_)) || self.last_failed {
-                            break;
-                        }
+        let tick = self.timing.tick;
+        let elapsed = run_rounds(&mut self, tick, shutdown).await;
+        self.stop(elapsed, STOP_BOUND).await;
+    }
+}
+
+impl<B: Backend, C: Cluster> Rounds for Agent<B, C> {
+    async fn round(&mut self, now: Mono) -> bool {
+        let action = self.step(now).await;
+        !matches!(action, Action::Wait(_)) && !self.last_failed
+    }
+}
+
+/// One agent's observe → decide → act round (either backend).
+pub trait Rounds {
+    /// Runs one round at `now`; whether it carried out an action successfully.
+    fn round(&mut self, now: Mono) -> impl Future<Output = bool>;
+}
+
+/// Runs `agent`'s rounds every `tick` until `shutdown` resolves, back to back within a tick
+/// while they carry out actions (at most [`ROUNDS_PER_TICK`]); returns the time elapsed.
+pub async fn run_rounds<A: Rounds>(
+    agent: &mut A,
+    tick: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Mono {
+    let start = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => {
+                for _ in 0..ROUNDS_PER_TICK {
+                    if !agent.round(start.elapsed()).await {
+                        break;
                     }
                 }
             }
         }
-        self.stop(start.elapsed(), STOP_BOUND).await;
     }
+    start.elapsed()
 }
 
 /// An action that failed on either side.

@@ -8,7 +8,7 @@ use super::backend::{SdbBackend, SdbError};
 use super::decide::{self, Action, LeaseView, Local, Memory, NodeKind, Peer, RoleLabel, Snapshot};
 use super::sql;
 use crate::agent::{
-    ClusterError, LeaseRecord, LeaseWrite, Problem, ROUNDS_PER_TICK, Reported, label_due,
+    ClusterError, LeaseRecord, LeaseWrite, Problem, Reported, Rounds, label_due, run_rounds,
     take_lease_read,
 };
 use crate::http::{Report, Status};
@@ -369,22 +369,13 @@ impl<B: SdbBackend, C: SdbCluster> SdbAgent<B, C> {
 
     /// Runs rounds every tick until `shutdown` resolves.
     pub async fn run(mut self, tick: Duration, shutdown: impl Future<Output = ()>) {
-        let start = tokio::time::Instant::now();
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = ticker.tick() => {
-                    for _ in 0..ROUNDS_PER_TICK {
-                        let action = self.step(start.elapsed()).await;
-                        if matches!(action, Action::Wait(_)) || self.last_failed {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
+        run_rounds(&mut self, tick, shutdown).await;
+    }
+}
+
+impl<B: SdbBackend, C: SdbCluster> Rounds for SdbAgent<B, C> {
+    async fn round(&mut self, now: Mono) -> bool {
+        let action = self.step(now).await;
+        !matches!(action, Action::Wait(_)) && !self.last_failed
     }
 }
